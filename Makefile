@@ -1,0 +1,46 @@
+# vlm-eval: `make eval` (set-up + the demo evaluation) and `make test` (set-up + the test suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SETUP_STAMP := $(VENV)/.setup-stamp
+TINY_MODEL := build/tiny-idefics2
+DEMO_DATA := vlm_eval/demo/data
+DEMO_RUN := runs/demo
+DEMO_NOTE := Demo of the pipeline, not a benchmark result: a tiny Idefics2-architecture checkpoint \
+with random weights built from a config by vlm_eval.demo.tiny_idefics2 ($(TINY_MODEL)), evaluated \
+on the bundled mini splits in the official formats ($(DEMO_DATA): generated images and questions). \
+Random weights score near zero; that is expected.
+
+.PHONY: setup eval test lint clean
+
+setup: $(SETUP_STAMP)
+
+# Java runs the COCO caption scorer (PTB tokenizer, METEOR). torch is pinned to the CPU build.
+$(SETUP_STAMP): pyproject.toml
+	@command -v java >/dev/null 2>&1 || { \
+		echo "java not found: installing default-jre-headless from Debian"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(TINY_MODEL)/config.json: $(SETUP_STAMP) vlm_eval/demo/tiny_idefics2.py
+	$(BIN)/python -m vlm_eval.demo.tiny_idefics2 $(TINY_MODEL)
+
+eval: $(TINY_MODEL)/config.json
+	rm -rf $(DEMO_RUN)
+	$(BIN)/vlm-eval run --model hf --model-args pretrained=$(TINY_MODEL) --tasks all \
+		--data-dir $(DEMO_DATA) --batch-size 8 --output $(DEMO_RUN)
+	$(BIN)/vlm-eval report $(DEMO_RUN) --output reports/demo.md \
+		--title "vlm-eval demo report" --note "$(DEMO_NOTE)"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf build runs $(VENV)

@@ -1,0 +1,26 @@
+"""VQAv2 (Goyal et al., 2017): open-ended questions on COCO images, VQA accuracy."""
+
+from pathlib import Path
+
+from vlm_eval.data import Sample, load_vqa
+from vlm_eval.tasks import VQATask, register_task
+
+
+@register_task
+class VQAv2(VQATask):
+    """Reads ``v2_OpenEnded_mscoco_{split}_questions.json``, ``v2_mscoco_{split}_annotations.json``
+    and ``{split}/COCO_{split}_{image_id:012d}.jpg``."""
+
+    name = "vqav2"
+    version = "1.0"
+    eval_split = "val2014"
+    fewshot_split = "train2014"
+    hub_dataset = "lmms-lab/VQAv2"
+
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        return load_vqa(
+            questions_file=data_dir / f"v2_OpenEnded_mscoco_{split}_questions.json",
+            annotations_file=data_dir / f"v2_mscoco_{split}_annotations.json",
+            image_dir=data_dir / split,
+            image_name=f"COCO_{split}_{{image_id:012d}}.jpg",
+        )

@@ -1,0 +1,38 @@
+"""Shared fixtures: the tiny Idefics2 checkpoint (built once per session) and the mini data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the suite never reaches the Hub, even by accident
+
+import pytest
+import torch
+
+import vlm_eval.demo
+from vlm_eval.demo.tiny_idefics2 import build_tiny_idefics2
+
+MINI_DATA = Path(vlm_eval.demo.__file__).parent / "data"
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Idefics2 checkpoint saved to disk, as a user's checkpoint would be."""
+    return build_tiny_idefics2(tmp_path_factory.mktemp("checkpoints") / "tiny-idefics2")
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_model_dir: Path):
+    """The generic HF adapter on the tiny checkpoint, loaded once (CPU, float32)."""
+    from vlm_eval.models import HuggingFaceAdapter
+
+    return HuggingFaceAdapter(pretrained=str(tiny_model_dir), device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def mini_data() -> Path:
+    """The bundled mini splits (one folder per task, official formats)."""
+    return MINI_DATA

@@ -1,0 +1,132 @@
+"""The generic Hugging Face adapter on a tiny random Idefics2 checkpoint loaded from disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vlm_eval.models import (
+    HuggingFaceAdapter,
+    ModelArgsError,
+    ModelInput,
+    ModelLoadError,
+    create_model,
+    parse_model_args,
+)
+from vlm_eval.tasks import GenerationSettings, ImagePart, Message
+
+QUESTIONS = [
+    "What color is the circle?",
+    "How many shapes are there in this picture, counting the small ones too?",
+    "Is there a red square?",
+    "What does the sign say?",
+    "What shape is in the top left corner of the image, next to the blue one?",
+]
+COLORS = ["red", "navy", "gold", "green", "white"]
+
+
+def _inputs(n: int) -> list[ModelInput]:
+    return [
+        ModelInput(
+            (Message("user", (ImagePart(Path(f"{i}.jpg")), QUESTIONS[i % len(QUESTIONS)])),),
+            [Image.new("RGB", (96, 80 + 8 * i), COLORS[i % len(COLORS)])],
+        )
+        for i in range(n)
+    ]
+
+
+def test_batched_generation_equals_one_by_one(tiny_adapter: HuggingFaceAdapter) -> None:
+    settings = GenerationSettings(max_new_tokens=8)
+    inputs = _inputs(5)
+    batched = tiny_adapter.generate(inputs, settings)
+    single = [tiny_adapter.generate([item], settings)[0] for item in inputs]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [g.generated_tokens for g in batched] == [g.generated_tokens for g in single]
+    assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in single]
+    assert len({g.prompt_tokens for g in batched}) > 1, "prompts should differ in length"
+    assert any(g.text.strip() for g in batched), "random weights should still emit some text"
+
+
+def test_cost_counts_visual_prompt_and_generated_tokens(tiny_adapter: HuggingFaceAdapter) -> None:
+    (generation,) = tiny_adapter.generate(_inputs(1), GenerationSettings(max_new_tokens=4))
+    image_seq_len = tiny_adapter.processor.image_seq_len
+    assert generation.visual_tokens == image_seq_len
+    assert generation.prompt_tokens > image_seq_len
+    assert 1 <= generation.generated_tokens <= 4
+
+
+def test_prompt_is_rendered_with_the_checkpoint_chat_template(
+    tiny_adapter: HuggingFaceAdapter,
+) -> None:
+    from vlm_eval.models import to_chat_messages
+
+    prompt = (
+        Message("user", (ImagePart(Path("a.jpg")), "Q1")),
+        Message("assistant", ("red",)),
+        Message("user", (ImagePart(Path("b.jpg")), "Q2")),
+    )
+    text = tiny_adapter.processor.apply_chat_template(
+        to_chat_messages(prompt), add_generation_prompt=True, tokenize=False
+    )
+    assert text == (
+        "User:<image>Q1<end_of_utterance>\nAssistant: red<end_of_utterance>\n"
+        "User:<image>Q2<end_of_utterance>\nAssistant:"
+    )
+
+
+def test_describe_records_the_weights_hash_and_settings(
+    tiny_adapter: HuggingFaceAdapter, tiny_model_dir: Path
+) -> None:
+    info = tiny_adapter.describe()
+    weights = (tiny_model_dir / "model.safetensors").read_bytes()
+    expected = hashlib.sha256(b"model.safetensors" + weights).hexdigest()
+    assert info["weights_sha256"] == expected
+    assert info["architecture"] == "Idefics2ForConditionalGeneration"
+    assert (info["dtype"], info["device"]) == ("float32", "cpu")
+    assert info["pretrained"] == str(tiny_model_dir.resolve())
+
+
+def test_model_args_are_typed_and_checked(tiny_model_dir: Path) -> None:
+    assert parse_model_args(" pretrained=/x , dtype=float32,") == {
+        "pretrained": "/x",
+        "dtype": "float32",
+    }
+    with pytest.raises(ModelArgsError, match="expected key=value, got 'dtype'"):
+        parse_model_args("pretrained=/x,dtype")
+    with pytest.raises(
+        ModelArgsError, match=r"does not accept colour; valid arguments: pretrained"
+    ):
+        create_model("hf", {"pretrained": str(tiny_model_dir), "colour": "red"})
+    with pytest.raises(ModelArgsError, match="needs pretrained"):
+        create_model("hf", {})
+    with pytest.raises(
+        ModelArgsError, match="trust_remote_code must be true or false, got 'maybe'"
+    ):
+        create_model("hf", {"pretrained": str(tiny_model_dir), "trust_remote_code": "maybe"})
+
+
+def test_a_text_only_checkpoint_is_refused_with_a_clear_error(
+    tiny_adapter: HuggingFaceAdapter, tmp_path: Path
+) -> None:
+    # A language-model checkpoint: AutoProcessor quietly falls back to its tokenizer.
+    tiny_adapter.model.config.text_config.save_pretrained(tmp_path)
+    tiny_adapter.tokenizer.save_pretrained(tmp_path)
+    tokenizer_config = tmp_path / "tokenizer_config.json"
+    settings = json.loads(tokenizer_config.read_text())
+    del settings["processor_class"]
+    tokenizer_config.write_text(json.dumps(settings))
+    with pytest.raises(
+        ModelLoadError, match=r"returned .*Tokenizer.*not a processor with an image"
+    ):
+        HuggingFaceAdapter(pretrained=str(tmp_path))
+    with pytest.raises(ModelLoadError, match="missing-checkpoint: cannot load its processor"):
+        HuggingFaceAdapter(pretrained=str(tmp_path / "missing-checkpoint"))
+
+
+def test_an_unknown_dtype_is_refused(tiny_model_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="dtype must be auto or one of float32"):
+        HuggingFaceAdapter(pretrained=str(tiny_model_dir), dtype="float8")

@@ -1,0 +1,59 @@
+"""Markdown reports from fixed results files (tests/data/runs, hand-written)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vlm_eval.data import DataFormatError
+from vlm_eval.report import escape_cell, load_runs, render_markdown
+
+RUNS = Path(__file__).parent / "data" / "runs"
+
+
+@pytest.fixture(scope="module")
+def report() -> str:
+    return render_markdown(load_runs([RUNS / "base", RUNS / "new"]), title="Compare", note="a|b")
+
+
+def test_summary_has_runs_as_rows_and_main_metrics_as_columns(report: str) -> None:
+    lines = report.splitlines()
+    start = lines.index("| run | model | vqav2 (accuracy) | coco_caption (CIDEr) |")
+    assert lines[start : start + 4] == [
+        "| run | model | vqav2 (accuracy) | coco_caption (CIDEr) |",
+        "| --- | --- | ---: | ---: |",
+        "| base | HuggingFaceM4/idefics2-8b | 80.81 | 116.04 |",
+        "| new | ckpt\\|step-1000 &lt;script&gt;alert(1)&lt;/script&gt; | 81.00 | 115.50 |",
+    ]
+    assert lines[:3] == ["# Compare", "", "a\\|b"]
+
+
+def test_breakdowns_list_every_group_of_every_run(report: str) -> None:
+    assert "### vqav2: accuracy by answer_type" in report
+    assert "| run | number | other | yes/no |" in report
+    assert "| base | 60.50 | 72.25 | 95.00 |" in report
+    assert "| new | - | 73.00 | 95.12 |" in report
+    assert "### coco_caption: all metrics" in report
+    assert "| base | 30.12 | 116.04 |" in report
+
+
+def test_cost_and_provenance_are_reported(report: str) -> None:
+    assert "| base | vqav2 | 214354 | 64.0 | 90.5 | 2.2 | 61.24 |" in report
+    assert "8,402,000,000 parameters, bfloat16 on cuda, weights sha256 `ab12`" in report
+    assert "note: SPICE skipped: needs Stanford CoreNLP 3.6.0 jars" in report
+    assert "vlm-eval revision `deadbeef`" in report
+    assert "<script>" not in report
+
+
+def test_cells_cannot_break_the_table() -> None:
+    assert escape_cell("a|b\nc") == "a\\|b c"
+    assert escape_cell("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_a_folder_without_results_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="no results file: is this a vlm-eval run folder"):
+        load_runs([tmp_path])
+    (tmp_path / "results.json").write_text("{")
+    with pytest.raises(DataFormatError, match=r"results\.json: not valid JSON"):
+        load_runs([tmp_path])

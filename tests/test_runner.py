@@ -1,0 +1,178 @@
+"""The runner on the tiny checkpoint: per-sample JSONL, results JSON, reuse after a crash."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vlm_eval.metrics import vqa_accuracy
+from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
+from vlm_eval.runner import RunConfig, run_evaluation
+from vlm_eval.tasks import GenerationSettings, load_tasks
+
+RECORD_KEYS = {
+    "task", "sample_id", "request_key", "prompt", "shots", "raw_output", "prediction",
+    "references", "metadata", "scores", "prompt_tokens", "visual_tokens", "generated_tokens",
+    "batch_seconds", "batch_size",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tasks() -> None:
+    load_tasks()
+
+
+def _config(mini_data: Path, output: Path, tasks: tuple[str, ...], **overrides: Any) -> RunConfig:
+    settings: dict[str, Any] = {"limit": 6, "batch_size": 4} | overrides
+    return RunConfig(
+        model="hf", model_args={}, tasks=tasks, data_dir=mini_data, output_dir=output, **settings
+    )
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _timeless_records(path: Path) -> list[dict[str, Any]]:
+    """Records without their timing fields, which differ from run to run."""
+    timing = {"batch_seconds", "batch_size"}
+    return [{k: v for k, v in r.items() if k not in timing} for r in _records(path)]
+
+
+class CrashingAdapter(ModelAdapter):
+    """Delegates to a real adapter, then dies on the given call as a killed job would."""
+
+    name = "crashing"
+
+    def __init__(self, inner: ModelAdapter, crash_on_call: int):
+        self.inner, self.crash_on_call, self.calls = inner, crash_on_call, 0
+
+    def generate(
+        self, inputs: Sequence[ModelInput], settings: GenerationSettings
+    ) -> list[Generation]:
+        self.calls += 1
+        if self.calls == self.crash_on_call:
+            raise RuntimeError("simulated crash")
+        return self.inner.generate(inputs, settings)
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+
+def test_run_writes_records_and_results_that_agree(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    results = run_evaluation(
+        _config(mini_data, tmp_path, ("vqav2", "textvqa")), adapter=tiny_adapter
+    )
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    for task in ("vqav2", "textvqa"):
+        records = _records(tmp_path / f"samples_{task}.jsonl")
+        assert len(records) == 6
+        assert all(set(r) == RECORD_KEYS for r in records)
+        recomputed = [vqa_accuracy(r["prediction"], r["references"]) for r in records]
+        assert [r["scores"]["accuracy"] for r in records] == recomputed
+        entry = results["tasks"][task]
+        assert entry["scores"]["metrics"]["accuracy"] == pytest.approx(
+            100 * sum(recomputed) / len(recomputed)
+        )
+        assert entry["data"]["samples"] == 6
+        assert entry["timing"]["generated_samples"] == 6
+        assert entry["cost"]["visual_tokens_mean"] == tiny_adapter.processor.image_seq_len
+    vqav2 = results["tasks"]["vqav2"]
+    assert set(vqav2["scores"]["breakdowns"]) == {"answer_type", "question_type"}
+    assert vqav2["task"]["version"] == "1.0"
+    assert results["model"]["weights_sha256"]
+    assert results["provenance"]["versions"]["transformers"]
+    assert results["config"]["tasks"] == ["vqav2", "textvqa"]
+
+
+def test_a_crashed_run_keeps_finished_batches_and_resumes_only_the_rest(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    reference = run_evaluation(
+        _config(mini_data, tmp_path / "uninterrupted", ("vqav2",)), tiny_adapter
+    )
+    crashing = CrashingAdapter(tiny_adapter, crash_on_call=2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_evaluation(_config(mini_data, tmp_path / "crashed", ("vqav2",)), crashing)
+    survivors = _records(tmp_path / "crashed" / "samples_vqav2.jsonl")
+    assert len(survivors) == 4  # the first batch of 4 was on disk before the crash
+
+    resumed = run_evaluation(_config(mini_data, tmp_path / "crashed", ("vqav2",)), tiny_adapter)
+    assert resumed["tasks"]["vqav2"]["timing"]["reused_samples"] == 4
+    assert resumed["tasks"]["vqav2"]["timing"]["generated_samples"] == 2
+    assert resumed["tasks"]["vqav2"]["scores"] == reference["tasks"]["vqav2"]["scores"]
+    assert _timeless_records(tmp_path / "crashed" / "samples_vqav2.jsonl") == _timeless_records(
+        tmp_path / "uninterrupted" / "samples_vqav2.jsonl"
+    )
+
+
+def test_a_torn_last_line_is_ignored_and_recomputed(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    run_evaluation(_config(mini_data, tmp_path, ("okvqa",), limit=3), tiny_adapter)
+    samples = tmp_path / "samples_okvqa.jsonl"
+    complete = _timeless_records(samples)
+    lines = samples.read_text().splitlines()
+    samples.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])
+    resumed = run_evaluation(_config(mini_data, tmp_path, ("okvqa",), limit=3), tiny_adapter)
+    assert resumed["tasks"]["okvqa"]["timing"]["generated_samples"] == 1
+    assert _timeless_records(samples) == complete
+
+
+def test_predictions_are_not_reused_when_the_prompt_changes(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    run_evaluation(_config(mini_data, tmp_path, ("okvqa",), limit=3), tiny_adapter)
+    again = run_evaluation(
+        _config(mini_data, tmp_path, ("okvqa",), limit=3, num_fewshot=1), tiny_adapter
+    )
+    assert again["tasks"]["okvqa"]["timing"]["generated_samples"] == 3
+
+
+def test_few_shot_runs_record_their_demonstrations(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    run_evaluation(_config(mini_data, tmp_path, ("vqav2",), limit=3, num_fewshot=2), tiny_adapter)
+    records = _records(tmp_path / "samples_vqav2.jsonl")
+    for record in records:
+        assert len(record["shots"]) == 2
+        images = [c["path"] for m in record["prompt"] for c in m["content"] if c["type"] == "image"]
+        assert len(images) == 3 and images[-1] not in images[:2]
+
+
+def test_captioning_is_scored_with_the_coco_metrics(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    results = run_evaluation(_config(mini_data, tmp_path, ("coco_caption",)), tiny_adapter)
+    scores = results["tasks"]["coco_caption"]["scores"]
+    assert set(scores["metrics"]) == {
+        "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr",
+    }  # fmt: skip
+    assert all(0.0 <= value <= 1000.0 for value in scores["metrics"].values())
+    assert "SPICE skipped" in scores["notes"]
+
+
+def test_a_missing_image_names_the_task_sample_and_file(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from vlm_eval.runner import SampleError
+
+    data = tmp_path / "data"
+    shutil.copytree(mini_data / "vqav2", data / "vqav2")
+    first = json.loads((data / "vqav2" / "v2_OpenEnded_mscoco_val2014_questions.json").read_text())
+    question = first["questions"][4]
+    image = data / "vqav2" / "val2014" / f"COCO_val2014_{question['image_id']:012d}.jpg"
+    image.write_bytes(b"not a jpeg")
+    with pytest.raises(
+        SampleError, match=rf"vqav2, sample {question['question_id']}: .*{image.name}"
+    ):
+        run_evaluation(_config(data, tmp_path / "run", ("vqav2",)), tiny_adapter)
+    assert len(_records(tmp_path / "run" / "samples_vqav2.jsonl")) == 4

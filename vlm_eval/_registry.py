@@ -1,0 +1,126 @@
+"""Name registries and plugin discovery shared by tasks and model adapters.
+
+Plugins register themselves when their module is imported: a file in a plugin folder, or a
+package exposing an entry point in the group of the registry (``vlm_eval.tasks``,
+``vlm_eval.models``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """A task or model name that no plugin registered; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]):
+        self.message = f"unknown {kind} {name!r}; available {kind}s: {', '.join(sorted(valid))}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be imported or registered."""
+
+
+class Registry(Generic[T]):
+    """Maps names to plugin classes, refusing two different definitions of one name."""
+
+    def __init__(self, kind: str, entry_point_group: str):
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._entries: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+        self._entry_points_loaded = False
+
+    def add(self, name: str, entry: T) -> None:
+        """Register ``entry`` as ``name``; registering again from the same source file is fine."""
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{entry!r}: a {self.kind} needs a non-empty string name")
+        origin = _source_of(entry)
+        if name in self._entries and self._origins[name] != origin:
+            raise PluginError(
+                f"{self.kind} {name!r} is defined twice: in {self._origins[name]} and in {origin}"
+            )
+        self._entries[name] = entry
+        self._origins[name] = origin
+
+    def get(self, name: str) -> T:
+        """The entry registered as ``name``, or ``UnknownNameError`` listing the valid names."""
+        self.load_entry_points()
+        if name not in self._entries:
+            raise UnknownNameError(self.kind, name, self._entries)
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        self.load_entry_points()
+        return sorted(self._entries)
+
+    def origin(self, name: str) -> str:
+        """Where the entry registered as ``name`` is defined."""
+        return self._origins[name]
+
+    def load_entry_points(self) -> None:
+        """Import the installed packages that expose plugins in this registry's group (once)."""
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for entry_point in entry_points(group=self.entry_point_group):
+            try:
+                entry_point.load()
+            except Exception as error:
+                raise PluginError(
+                    f"entry point {entry_point.name!r} ({entry_point.value}) of group "
+                    f"{self.entry_point_group!r} failed to load: {error}"
+                ) from error
+
+
+def _source_of(entry: object) -> str:
+    try:
+        return inspect.getsourcefile(entry) or repr(entry)  # type: ignore[arg-type]
+    except TypeError:
+        return repr(entry)
+
+
+_imported_files: set[Path] = set()
+
+
+def import_plugin_folder(folder: Path) -> None:
+    """Import every ``*.py`` file of ``folder`` (not starting with ``_``), once per file."""
+    if not folder.is_dir():
+        raise PluginError(f"plugin folder {folder} does not exist or is not a folder")
+    for path in sorted(folder.glob("*.py")):
+        if not path.name.startswith("_"):
+            import_plugin_file(path)
+
+
+def import_plugin_file(path: Path) -> None:
+    """Import the Python file at ``path`` as a uniquely named module, once."""
+    path = path.resolve()
+    if path in _imported_files:
+        return
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    module_name = f"vlm_eval_plugins.{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{path}: not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[module_name]
+        raise PluginError(f"{path}: plugin failed to import: {error}") from error
+    _imported_files.add(path)

@@ -1,0 +1,167 @@
+"""The ``vlm-eval`` command line: run evaluations, list plugins, write reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from vlm_eval._registry import PluginError, UnknownNameError
+from vlm_eval.data import DataFormatError
+
+_INCLUDE_PATH = click.option(
+    "--include-path",
+    "include_paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Extra folder of task files (repeatable); $VLM_EVAL_TASKS_PATH works too.",
+)
+
+
+def _load_plugins(include_paths: tuple[Path, ...]) -> None:
+    from vlm_eval.models import MODELS
+    from vlm_eval.tasks import load_tasks
+
+    try:
+        load_tasks(include_paths)
+        MODELS.load_entry_points()
+    except PluginError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="vlm-eval")
+def main() -> None:
+    """Evaluate vision-language models on VQAv2, TextVQA, OK-VQA and COCO captions."""
+
+
+@main.command()
+@click.option("--model", default="hf", show_default=True, help="Model adapter (see `list models`).")
+@click.option(
+    "--model-args",
+    default="",
+    help="Adapter arguments, e.g. pretrained=PATH,dtype=bfloat16,device=cuda.",
+)
+@click.option("--tasks", required=True, help="`all` or comma-separated task names.")
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with one sub-folder per task holding its official files "
+    "(the bundled mini splits: vlm_eval/demo/data).",
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: samples_<task>.jsonl and results.json. Predictions already there for "
+    "the same model, task and prompt are reused.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples per task.")
+@click.option(
+    "--num-fewshot",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Demonstrations per prompt, drawn from the task's train split.",
+)
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Samples per generate call (left-padded).",
+)
+@click.option("--seed", default=1234, show_default=True, help="Seed of the few-shot draws.")
+@_INCLUDE_PATH
+def run(
+    model: str,
+    model_args: str,
+    tasks: str,
+    data_dir: Path,
+    output: Path,
+    limit: int | None,
+    num_fewshot: int,
+    batch_size: int,
+    seed: int,
+    include_paths: tuple[Path, ...],
+) -> None:
+    """Evaluate a model on tasks and write a run folder."""
+    from vlm_eval.models import MODELS, ModelArgsError, ModelLoadError, parse_model_args
+    from vlm_eval.report import Run, render_markdown
+    from vlm_eval.runner import RunConfig, SampleError, run_evaluation
+    from vlm_eval.tasks import resolve_task_names
+
+    _load_plugins(include_paths)
+    try:
+        task_names = resolve_task_names(tasks)
+    except UnknownNameError as error:
+        raise click.BadParameter(str(error), param_hint="--tasks") from error
+    try:
+        MODELS.get(model)
+        args = parse_model_args(model_args)
+    except UnknownNameError as error:
+        raise click.BadParameter(str(error), param_hint="--model") from error
+    except ModelArgsError as error:
+        raise click.BadParameter(str(error), param_hint="--model-args") from error
+    config = RunConfig(
+        model=model,
+        model_args=args,
+        tasks=tuple(task_names),
+        data_dir=data_dir,
+        output_dir=output,
+        limit=limit,
+        num_fewshot=num_fewshot,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    try:
+        results = run_evaluation(config)
+    except (DataFormatError, SampleError, ModelArgsError, ModelLoadError, ValueError) as error:
+        raise click.ClickException(
+            f"{error}\n(predictions finished so far are kept in {output})"
+        ) from error
+    click.echo(render_markdown([Run(output.name, output, results)]))
+    click.echo(f"results: {output / 'results.json'}", err=True)
+
+
+@main.command("list")
+@click.argument("what", type=click.Choice(["tasks", "models"]))
+@_INCLUDE_PATH
+def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
+    """List the registered tasks or model adapters, with where they are defined."""
+    from vlm_eval.models import MODELS
+    from vlm_eval.tasks import TASKS
+
+    _load_plugins(include_paths)
+    registry = TASKS if what == "tasks" else MODELS
+    for name in registry.names():
+        cls = registry.get(name)
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        click.echo(f"{name:<16} {summary}  [{registry.origin(name)}]")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the markdown here instead of standard output.",
+)
+@click.option("--title", default="vlm-eval report", show_default=True)
+@click.option("--note", help="A paragraph under the title (what the runs are, caveats).")
+def report(runs: tuple[Path, ...], output: Path | None, title: str, note: str | None) -> None:
+    """Write a markdown table of RUNS (run folders): one row per run, one column per task."""
+    from vlm_eval.report import load_runs, render_markdown
+
+    try:
+        text = render_markdown(load_runs(list(runs)), title=title, note=note)
+    except DataFormatError as error:
+        raise click.ClickException(str(error)) from error
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"report: {output}", err=True)

@@ -1,0 +1,193 @@
+"""Loaders of the official annotation formats: VQAv2 / OK-VQA, TextVQA and Karpathy COCO captions.
+
+Every loader validates the files at the boundary and raises `DataFormatError` naming the file,
+the record (question id or COCO id where known, else the record's index) and the field.
+Image files are not opened here; samples only carry their paths.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlm_eval.data._errors import DataFormatError
+from vlm_eval.data._sample import Sample
+
+_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One JSON object of a data file, with typed field access that reports where it failed."""
+
+    path: Path
+    data: dict[str, Any]
+    label: str | int
+
+    def error(self, field: str, problem: str) -> DataFormatError:
+        return DataFormatError(self.path, self.label, field, problem)
+
+    def get(self, field: str, *kinds: type) -> Any:
+        """The value of `field`, checked to be one of `kinds`."""
+        if field not in self.data:
+            raise self.error(field, "missing field")
+        value = self.data[field]
+        # bool is a subclass of int, but true/false is never a valid id.
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            expected = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
+            raise self.error(field, f"expected {expected}, got {value!r}")
+        return value
+
+    def string_fields(self, required: Sequence[str], optional: Sequence[str]) -> dict[str, str]:
+        """The string fields named in `required`, and those in `optional` that are present."""
+        present = [field for field in optional if field in self.data]
+        return {field: self.get(field, str) for field in [*required, *present]}
+
+    def strings(self, field: str, key: str | None = None) -> tuple[str, ...]:
+        """The list `field` of strings, or of objects whose `key` is a string."""
+        texts = []
+        for i, item in enumerate(self.get(field, list)):
+            where, text = f"{field}[{i}]", item
+            if key is not None:
+                where, text = f"{where}.{key}", item.get(key) if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                raise self.error(where, f"expected a string, got {text!r}")
+            texts.append(text)
+        return tuple(texts)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError(path, None, None, "file not found") from None
+    except OSError as error:
+        raise DataFormatError(path, None, None, f"cannot read the file: {error}") from None
+    try:
+        return json.loads(raw)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise DataFormatError(path, None, None, f"not valid JSON: {error}") from None
+
+
+def _records(path: Path, key: str, id_field: str) -> dict[int, _Record]:
+    """The objects listed under the top-level `key` of `path`, in order, by their unique int id."""
+    document = _read_json(path)
+    if not isinstance(document, dict) or key not in document:
+        raise DataFormatError(path, None, key, "missing top-level key")
+    if not isinstance(document[key], list):
+        raise DataFormatError(path, None, key, "expected a list")
+    records: dict[int, _Record] = {}
+    for index, data in enumerate(document[key]):
+        if not isinstance(data, dict):
+            raise DataFormatError(path, index, None, f"expected an object, got {data!r}")
+        record_id = _Record(path, data, index).get(id_field, int)
+        if record_id in records:
+            raise DataFormatError(path, str(record_id), id_field, "duplicate id")
+        records[record_id] = _Record(path, data, str(record_id))
+    return records
+
+
+def load_vqa(
+    questions_file: Path,
+    annotations_file: Path | None,
+    image_dir: Path,
+    image_name: str,
+) -> list[Sample]:
+    """Load VQAv2 or OK-VQA questions with their 10 human answers, in the questions file's order.
+
+    Args:
+        questions_file: ``{"questions": [{image_id, question, question_id}]}``.
+        annotations_file: ``{"annotations": [{question_id, image_id, question_type, answer_type,
+            answers: [{answer, ...}], multiple_choice_answer}]}``; ``None`` for test splits (no
+            references). The last three fields go to the metadata when present (OK-VQA has no
+            ``multiple_choice_answer``; TextVQA in this format has no ``answer_type``).
+        image_dir: Folder of the images.
+        image_name: Image file name pattern, e.g. ``"COCO_val2014_{image_id:012d}.jpg"``.
+    """
+    questions = _records(questions_file, "questions", "question_id")
+    annotations: dict[int, _Record] = {}
+    if annotations_file is not None:
+        annotations = _records(annotations_file, "annotations", "question_id")
+    samples = []
+    for question_id, question in questions.items():
+        image_id = question.get("image_id", int, str)
+        try:
+            image = image_dir / image_name.format(image_id=image_id)
+        except ValueError as error:
+            raise question.error("image_id", f"does not fit {image_name!r}: {error}") from None
+        references: tuple[str, ...] = ()
+        metadata = {"image_id": str(image_id)}
+        if annotations_file is not None:
+            if question_id not in annotations:
+                problem = f"question of {questions_file} has no annotation"
+                raise DataFormatError(annotations_file, str(question_id), "question_id", problem)
+            annotation = annotations[question_id]
+            annotated_image = annotation.get("image_id", int, str)
+            if annotated_image != image_id:
+                problem = f"{annotated_image!r} differs from the question's {image_id!r}"
+                raise annotation.error("image_id", problem)
+            references = annotation.strings("answers", "answer")
+            metadata |= annotation.string_fields(
+                [], ["answer_type", "question_type", "multiple_choice_answer"]
+            )
+        samples.append(
+            Sample(
+                id=str(question_id),
+                image=image,
+                references=references,
+                question=question.get("question", str),
+                metadata=metadata,
+            )
+        )
+    return samples
+
+
+def load_textvqa(json_file: Path, image_dir: Path) -> list[Sample]:
+    """Load a ``TextVQA_0.5.1_{split}.json`` file; images are ``image_dir / f"{image_id}.jpg"``.
+
+    The test split has no ``answers``: its samples have no references.
+    """
+    samples = []
+    for question_id, record in _records(json_file, "data", "question_id").items():
+        metadata = record.string_fields(["image_id"], ["set_name"])
+        samples.append(
+            Sample(
+                id=str(question_id),
+                image=image_dir / f"{metadata['image_id']}.jpg",
+                references=record.strings("answers") if "answers" in record.data else (),
+                question=record.get("question", str),
+                metadata=metadata,
+            )
+        )
+    return samples
+
+
+def load_karpathy_captions(json_file: Path, image_root: Path, split: str) -> list[Sample]:
+    """Load one split of the Karpathy ``dataset_coco.json``, one sample per image.
+
+    ``"train"`` also takes the ``"restval"`` images, as is customary. Images are
+    ``image_root / filepath / filename``; references are the stripped raw sentences.
+    """
+    wanted = {split, "restval"} if split == "train" else {split}
+    splits = set()
+    samples = []
+    for coco_id, record in _records(json_file, "images", "cocoid").items():
+        image_split = record.get("split", str)
+        splits.add(image_split)
+        if image_split in wanted:
+            samples.append(
+                Sample(
+                    id=str(coco_id),
+                    image=image_root / record.get("filepath", str) / record.get("filename", str),
+                    references=tuple(raw.strip() for raw in record.strings("sentences", "raw")),
+                    metadata={"image_id": str(coco_id)},
+                )
+            )
+    if split not in splits:
+        raise DataFormatError(
+            json_file, None, "split", f"unknown split {split!r}; the file has {sorted(splits)}"
+        )
+    return samples

@@ -1,0 +1,11 @@
+"""Metrics: pure functions over plain data, validated at the boundary.
+
+- VQA accuracy (VQAv2, OK-VQA, TextVQA) with the official answer normalization, in a
+  ``"normalized"`` mode (every answer normalized) and the ``"official"`` 2021 ``vqaEval.py`` mode.
+- COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
+"""
+
+from vlm_eval.metrics._caption import CaptionScores, score_captions
+from vlm_eval.metrics._vqa import VQAMode, normalize_vqa_answer, vqa_accuracy
+
+__all__ = ["CaptionScores", "VQAMode", "normalize_vqa_answer", "score_captions", "vqa_accuracy"]

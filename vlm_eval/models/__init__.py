@@ -1,0 +1,25 @@
+"""Model adapters: the ``ModelAdapter`` contract, the registry and the Hugging Face adapter."""
+
+from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
+from vlm_eval.models._hf import HuggingFaceAdapter, ModelLoadError, to_chat_messages
+from vlm_eval.models._registry import (
+    MODELS,
+    ModelArgsError,
+    create_model,
+    parse_model_args,
+    register_model,
+)
+
+__all__ = [
+    "MODELS",
+    "Generation",
+    "HuggingFaceAdapter",
+    "ModelAdapter",
+    "ModelArgsError",
+    "ModelInput",
+    "ModelLoadError",
+    "create_model",
+    "parse_model_args",
+    "register_model",
+    "to_chat_messages",
+]

@@ -1,0 +1,57 @@
+"""The model adapter contract: turn batches of prompts with decoded images into answers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL.Image import Image
+
+from vlm_eval.tasks import GenerationSettings, Prompt
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """A prompt and its decoded images, in the order the prompt's image parts appear."""
+
+    prompt: Prompt
+    images: Sequence[Image]
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """A model's answer to one input, with what it cost.
+
+    Attributes:
+        text: The generated text, special tokens removed, before task post-processing.
+        prompt_tokens: Tokens of the prompt, padding excluded, visual tokens included.
+        visual_tokens: Prompt tokens that stand for image content.
+        generated_tokens: Tokens generated, up to and including the end-of-sequence token.
+    """
+
+    text: str
+    prompt_tokens: int = 0
+    visual_tokens: int = 0
+    generated_tokens: int = 0
+
+
+class ModelAdapter(ABC):
+    """Base class of model adapters; subclass it and decorate with ``@register_model``.
+
+    Constructor arguments are keyword-only and typed (``str``, ``int``, ``float``, ``bool``):
+    ``--model-args key=value,...`` is converted to them, and unknown keys are refused.
+    """
+
+    name: str
+
+    @abstractmethod
+    def generate(
+        self, inputs: Sequence[ModelInput], settings: GenerationSettings
+    ) -> list[Generation]:
+        """Greedy answers for a batch of inputs, one per input, in order."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What identifies the model and how it runs (path, weights fingerprint, dtype, device)."""

@@ -1,0 +1,196 @@
+"""The generic Hugging Face transformers adapter: any ``AutoModelForImageTextToText`` checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor, ProcessorMixin
+
+from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
+from vlm_eval.models._registry import register_model
+from vlm_eval.tasks import GenerationSettings, ImagePart, Prompt
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+class ModelLoadError(RuntimeError):
+    """A checkpoint that cannot be used by an adapter; the message says why."""
+
+
+def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
+    """``prompt`` in the message format of transformers chat templates."""
+    return [
+        {
+            "role": message.role,
+            "content": [
+                {"type": "image"} if isinstance(part, ImagePart) else {"type": "text", "text": part}
+                for part in message.parts
+            ],
+        }
+        for message in prompt
+    ]
+
+
+def weights_sha256(checkpoint: Path) -> str:
+    """SHA-256 over the names and bytes of every weight file of a local checkpoint folder."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in checkpoint.iterdir() if p.name.endswith(_WEIGHT_SUFFIXES)):
+        digest.update(path.name.encode())
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+@register_model
+class HuggingFaceAdapter(ModelAdapter):
+    """Loads a checkpoint with ``AutoProcessor`` + ``AutoModelForImageTextToText``.
+
+    Prompts are rendered with the checkpoint's chat template, batches are left-padded and decoded
+    greedily.
+
+    Args:
+        pretrained: Hub id or local folder of the checkpoint.
+        revision: Hub revision (branch, tag or commit).
+        dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
+        device: ``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``.
+        attn_implementation: Passed to ``from_pretrained`` (``eager``, ``sdpa``, ...).
+        trust_remote_code: Run code shipped with the checkpoint; off unless asked.
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        *,
+        pretrained: str,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str = "auto",
+        attn_implementation: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        self.pretrained = pretrained
+        self.revision = revision
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        if dtype not in _DTYPES:
+            raise ModelLoadError(
+                f"dtype must be auto or one of {', '.join(_DTYPES)}, got {dtype!r}"
+            )
+        self.dtype = dtype
+        self.trust_remote_code = trust_remote_code
+        self.processor = self._load_processor()
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            pretrained,
+            revision=revision,
+            dtype=_DTYPES[dtype],
+            attn_implementation=attn_implementation,
+            trust_remote_code=trust_remote_code,
+        ).to(self.device)
+        self.model.eval()
+        self.image_token_id: int | None = getattr(self.model.config, "image_token_id", None)
+        eos = self.model.generation_config.eos_token_id
+        self.eos_token_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        self.pad_token_id = self.tokenizer.pad_token_id
+        if self.pad_token_id is None:
+            self.pad_token_id = min(self.eos_token_ids) if self.eos_token_ids else 0
+
+    def _load_processor(self) -> ProcessorMixin:
+        try:
+            processor = AutoProcessor.from_pretrained(
+                self.pretrained, revision=self.revision, trust_remote_code=self.trust_remote_code
+            )
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(
+                f"{self.pretrained}: cannot load its processor: {error}"
+            ) from error
+        if not isinstance(processor, ProcessorMixin) or not hasattr(processor, "image_processor"):
+            raise ModelLoadError(
+                f"{self.pretrained}: AutoProcessor returned {type(processor).__name__}, not a "
+                "processor with an image processor; is this a vision-language checkpoint?"
+            )
+        if not getattr(processor, "chat_template", None):
+            raise ModelLoadError(
+                f"{self.pretrained}: the processor has no chat template; the generic adapter "
+                "renders prompts with it"
+            )
+        return processor
+
+    def generate(
+        self, inputs: Sequence[ModelInput], settings: GenerationSettings
+    ) -> list[Generation]:
+        texts = [
+            self.processor.apply_chat_template(
+                to_chat_messages(item.prompt), add_generation_prompt=True, tokenize=False
+            )
+            for item in inputs
+        ]
+        images = [list(item.images) for item in inputs]
+        encoded = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
+        encoded = encoded.to(self.device)
+        if "pixel_values" in encoded:
+            encoded["pixel_values"] = encoded["pixel_values"].to(_DTYPES[self.dtype])
+        stop = list(settings.stop)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **encoded,
+                max_new_tokens=settings.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                stop_strings=stop or None,
+                tokenizer=self.tokenizer if stop else None,
+                pad_token_id=self.pad_token_id,
+            )
+        new_tokens = output[:, encoded["input_ids"].shape[1] :].cpu()
+        answers = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
+        visual = (
+            (encoded["input_ids"] == self.image_token_id).sum(dim=1).tolist()
+            if self.image_token_id is not None
+            else [0] * len(inputs)
+        )
+        return [
+            Generation(
+                text=answer,
+                prompt_tokens=int(n_prompt),
+                visual_tokens=int(n_visual),
+                generated_tokens=self._generated_length(row.tolist()),
+            )
+            for answer, n_prompt, n_visual, row in zip(
+                answers, prompt_tokens, visual, new_tokens, strict=True
+            )
+        ]
+
+    def _generated_length(self, tokens: list[int]) -> int:
+        for position, token in enumerate(tokens):
+            if token in self.eos_token_ids:
+                return position + 1
+        while tokens and tokens[-1] == self.pad_token_id:
+            tokens.pop()
+        return len(tokens)
+
+    def describe(self) -> dict[str, Any]:
+        local = Path(self.pretrained)
+        return {
+            "adapter": self.name,
+            "pretrained": str(local.resolve()) if local.is_dir() else self.pretrained,
+            "revision": self.revision or getattr(self.model.config, "_commit_hash", None),
+            "weights_sha256": weights_sha256(local) if local.is_dir() else None,
+            "architecture": type(self.model).__name__,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "dtype": self.dtype,
+            "device": str(self.device),
+            "attn_implementation": self.model.config._attn_implementation,
+            "trust_remote_code": self.trust_remote_code,
+        }

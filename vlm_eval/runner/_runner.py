@@ -1,0 +1,244 @@
+"""The evaluation loop: load every task's data, batch samples through a model, score, record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from vlm_eval.data import Sample
+from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
+from vlm_eval.runner._fewshot import choose_shots
+from vlm_eval.runner._provenance import collect_provenance
+from vlm_eval.runner._store import JsonlPredictionStore, SampleRecord
+from vlm_eval.tasks import Prompt, Task, get_task, prompt_images, prompt_to_json
+
+RESULTS_FILE = "results.json"
+RESULTS_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything a run is asked to do; recorded verbatim in the results.
+
+    Attributes:
+        model: Registered adapter name (``hf``).
+        model_args: Adapter arguments as given on the command line.
+        tasks: Task names, in order.
+        data_dir: Folder with one sub-folder per task, holding its official files.
+        output_dir: Where per-sample JSONL files and ``results.json`` go.
+        limit: Evaluate only the first ``limit`` samples of each task.
+        num_fewshot: Demonstrations per prompt, drawn from the task's few-shot split.
+        batch_size: Samples per ``generate`` call.
+        seed: Seed of the few-shot draws.
+    """
+
+    model: str
+    model_args: dict[str, str]
+    tasks: tuple[str, ...]
+    data_dir: Path
+    output_dir: Path
+    limit: int | None = None
+    num_fewshot: int = 0
+    batch_size: int = 8
+    seed: int = 1234
+
+
+class SampleError(RuntimeError):
+    """A sample that cannot be evaluated; the message names the task, sample and file."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    sample: Sample
+    shots: list[Sample]
+    prompt: Prompt
+
+
+def _load_requests(task: Task, config: RunConfig) -> list[_Request]:
+    task_dir = task.data_path(config.data_dir)
+    samples = task.load(task_dir, task.eval_split)[: config.limit]
+    pool = task.load(task_dir, task.fewshot_split) if config.num_fewshot else []
+    requests = []
+    for sample in samples:
+        shots = choose_shots(sample, pool, config.num_fewshot, seed=config.seed, task=task.name)
+        requests.append(_Request(sample, shots, task.prompt(sample, shots)))
+    return requests
+
+
+def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any]) -> list[str]:
+    """Cache keys: a prediction is reused only for the same model, task protocol and prompt."""
+    identity = json.dumps(
+        [{k: v for k, v in model.items() if k != "device"}, task.describe()], sort_keys=True
+    )
+    return [
+        hashlib.sha256(
+            json.dumps([identity, r.sample.id, prompt_to_json(r.prompt)]).encode()
+        ).hexdigest()[:32]
+        for r in requests
+    ]
+
+
+def _decode_images(task: Task, request: _Request) -> list[Image.Image]:
+    images = []
+    for path in prompt_images(request.prompt):
+        try:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        except (OSError, UnidentifiedImageError) as error:
+            raise SampleError(
+                f"task {task.name}, sample {request.sample.id}: cannot read image {path}: {error}"
+            ) from error
+    return images
+
+
+def _record(
+    task: Task,
+    request: _Request,
+    key: str,
+    generation: Generation,
+    batch_seconds: float,
+    batch_size: int,
+) -> SampleRecord:
+    prediction = task.postprocess(generation.text)
+    return {
+        "task": task.name,
+        "sample_id": request.sample.id,
+        "request_key": key,
+        "prompt": prompt_to_json(request.prompt),
+        "shots": [shot.id for shot in request.shots],
+        "raw_output": generation.text,
+        "prediction": prediction,
+        "references": list(request.sample.references),
+        "metadata": request.sample.metadata,
+        "scores": task.score(request.sample, prediction),
+        "prompt_tokens": generation.prompt_tokens,
+        "visual_tokens": generation.visual_tokens,
+        "generated_tokens": generation.generated_tokens,
+        "batch_seconds": batch_seconds,
+        "batch_size": batch_size,
+    }
+
+
+def _evaluate_task(
+    task: Task,
+    requests: Sequence[_Request],
+    keys: Sequence[str],
+    adapter: ModelAdapter,
+    config: RunConfig,
+) -> dict[str, Any]:
+    store = JsonlPredictionStore(config.output_dir / f"samples_{task.name}.jsonl")
+    wanted = set(keys)
+    finished = {r["request_key"]: r for r in store.load() if r.get("request_key") in wanted}
+    store.rewrite(finished[key] for key in keys if key in finished)
+    pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
+    reused = len(finished)
+    started = time.perf_counter()
+    generation_seconds = 0.0
+    with tqdm(total=len(requests), initial=reused, desc=task.name, unit="sample") as bar:
+        for first in range(0, len(pending), config.batch_size):
+            batch = pending[first : first + config.batch_size]
+            inputs = [ModelInput(r.prompt, _decode_images(task, r)) for r, _ in batch]
+            batch_start = time.perf_counter()
+            generations = adapter.generate(inputs, task.generation)
+            batch_seconds = time.perf_counter() - batch_start
+            generation_seconds += batch_seconds
+            records = [
+                _record(task, request, key, generation, batch_seconds, len(batch))
+                for (request, key), generation in zip(batch, generations, strict=True)
+            ]
+            store.append(records)
+            finished.update((record["request_key"], record) for record in records)
+            bar.update(len(batch))
+    ordered = [finished[key] for key in keys]
+    store.rewrite(ordered)
+    store.close()
+    wall = time.perf_counter() - started
+    scores = task.aggregate(
+        [r.sample for r in requests],
+        [r["prediction"] for r in ordered],
+        [r["scores"] for r in ordered],
+    )
+    count = max(len(ordered), 1)
+    return {
+        "task": task.describe(),
+        "data": {
+            "dir": str(task.data_path(config.data_dir)),
+            "split": task.eval_split,
+            "fewshot_split": task.fewshot_split if config.num_fewshot else None,
+            "samples": len(ordered),
+        },
+        "scores": asdict(scores),
+        "samples_file": store.path.name,
+        "cost": {
+            "prompt_tokens_mean": sum(r["prompt_tokens"] for r in ordered) / count,
+            "visual_tokens_mean": sum(r["visual_tokens"] for r in ordered) / count,
+            "generated_tokens_mean": sum(r["generated_tokens"] for r in ordered) / count,
+        },
+        "timing": {
+            "wall_seconds": wall,
+            "generation_seconds": generation_seconds,
+            "generated_samples": len(pending),
+            "reused_samples": reused,
+            "samples_per_second": len(pending) / generation_seconds if generation_seconds else None,
+        },
+    }
+
+
+def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> dict[str, Any]:
+    """Evaluate ``config.tasks`` and write ``results.json`` in ``config.output_dir``.
+
+    Every task's data is read (and validated) before the model is loaded. Predictions are
+    appended to ``samples_<task>.jsonl`` batch by batch; predictions already there for the same
+    model, task version and prompt are reused instead of generated again.
+
+    Args:
+        config: What to run.
+        adapter: A ready adapter; built from ``config.model`` / ``config.model_args`` if omitted.
+
+    Returns:
+        The results, as written to ``results.json``.
+    """
+    started = time.perf_counter()
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    tasks = [get_task(name) for name in config.tasks]
+    requests = {task.name: _load_requests(task, config) for task in tasks}
+    adapter = adapter or create_model(config.model, config.model_args)
+    model = adapter.describe()
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    task_results = {
+        task.name: _evaluate_task(
+            task,
+            requests[task.name],
+            _request_keys(task, requests[task.name], model),
+            adapter,
+            config,
+        )
+        for task in tasks
+    }
+    results = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "created_at": created,
+        "config": {
+            **asdict(config),
+            "data_dir": str(config.data_dir),
+            "output_dir": str(config.output_dir),
+        },
+        "model": model,
+        "provenance": collect_provenance(),
+        "tasks": task_results,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    text = json.dumps(results, indent=2, sort_keys=True) + "\n"
+    partial = config.output_dir / (RESULTS_FILE + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(config.output_dir / RESULTS_FILE)
+    return json.loads(text)

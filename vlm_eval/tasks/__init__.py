@@ -1,0 +1,48 @@
+"""Task plugins: the ``Task`` contract, the two task families and the registry.
+
+A new task is one file in ``tasks/`` (or in a folder given with ``--include-path``) defining a
+``Task`` subclass decorated with ``@register_task``.
+"""
+
+from vlm_eval.tasks._families import CaptionTask, VQATask, demonstration_answer
+from vlm_eval.tasks._prompt import (
+    GenerationSettings,
+    ImagePart,
+    Message,
+    Part,
+    Prompt,
+    prompt_images,
+    prompt_to_json,
+)
+from vlm_eval.tasks._registry import (
+    TASKS,
+    TASKS_PATH_ENV,
+    builtin_tasks_folder,
+    get_task,
+    load_tasks,
+    register_task,
+    resolve_task_names,
+)
+from vlm_eval.tasks._task import Task, TaskScores
+
+__all__ = [
+    "TASKS",
+    "TASKS_PATH_ENV",
+    "CaptionTask",
+    "GenerationSettings",
+    "ImagePart",
+    "Message",
+    "Part",
+    "Prompt",
+    "Task",
+    "TaskScores",
+    "VQATask",
+    "builtin_tasks_folder",
+    "demonstration_answer",
+    "get_task",
+    "load_tasks",
+    "prompt_images",
+    "prompt_to_json",
+    "register_task",
+    "resolve_task_names",
+]

@@ -1,0 +1,112 @@
+"""Shared behaviour of the two task families: visual question answering and captioning."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from vlm_eval.data import Sample
+from vlm_eval.metrics import VQAMode, score_captions, vqa_accuracy
+from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Message, Prompt
+from vlm_eval.tasks._task import Task, TaskScores
+
+VQA_BREAKDOWNS = ("answer_type", "question_type")
+
+
+def _mean_percent(values: Sequence[float]) -> float:
+    return 100.0 * sum(values) / len(values) if values else 0.0
+
+
+class VQATask(Task):
+    """A VQA-accuracy task (VQAv2, OK-VQA, TextVQA): subclasses only say how to load data.
+
+    Zero-shot prompt: the lmms-eval style instruction for instruction-tuned models. Few-shot
+    demonstrations are earlier user/assistant turns answered with the most common human answer.
+    """
+
+    main_metric: ClassVar[str] = "accuracy"
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16, stop=("\n",))
+    question_template: ClassVar[str] = (
+        "{question}\nAnswer the question using a single word or phrase."
+    )
+    vqa_mode: ClassVar[VQAMode] = "normalized"
+
+    def _question_turn(self, sample: Sample) -> Message:
+        text = self.question_template.format(question=sample.question)
+        return Message("user", (ImagePart(sample.image), text))
+
+    def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
+        messages: list[Message] = []
+        for shot in shots:
+            messages.append(self._question_turn(shot))
+            messages.append(Message("assistant", (demonstration_answer(shot),)))
+        messages.append(self._question_turn(sample))
+        return tuple(messages)
+
+    def score(self, sample: Sample, prediction: str) -> dict[str, float]:
+        return {"accuracy": vqa_accuracy(prediction, sample.references, mode=self.vqa_mode)}
+
+    def aggregate(
+        self,
+        samples: Sequence[Sample],
+        predictions: Sequence[str],
+        scores: Sequence[dict[str, float]],
+    ) -> TaskScores:
+        accuracies = [score["accuracy"] for score in scores]
+        breakdowns: dict[str, dict[str, float]] = {}
+        for key in VQA_BREAKDOWNS:
+            groups: dict[str, list[float]] = defaultdict(list)
+            for sample, accuracy in zip(samples, accuracies, strict=True):
+                if key in sample.metadata:
+                    groups[sample.metadata[key]].append(accuracy)
+            if groups:
+                breakdowns[key] = {group: _mean_percent(groups[group]) for group in sorted(groups)}
+        return TaskScores(metrics={"accuracy": _mean_percent(accuracies)}, breakdowns=breakdowns)
+
+    def protocol(self) -> dict[str, Any]:
+        return {"question_template": self.question_template, "vqa_mode": self.vqa_mode}
+
+
+def demonstration_answer(sample: Sample) -> str:
+    """The answer shown for a few-shot demonstration: the official majority answer if known."""
+    if "multiple_choice_answer" in sample.metadata:
+        return sample.metadata["multiple_choice_answer"]
+    return max(sample.references, key=sample.references.count)
+
+
+class CaptionTask(Task):
+    """A COCO-style captioning task scored with BLEU, METEOR, ROUGE-L and CIDEr (main metric)."""
+
+    main_metric: ClassVar[str] = "CIDEr"
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
+    instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
+
+    def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
+        messages: list[Message] = []
+        for shot in shots:
+            messages.append(Message("user", (ImagePart(shot.image), self.instruction)))
+            messages.append(Message("assistant", (shot.references[0],)))
+        messages.append(Message("user", (ImagePart(sample.image), self.instruction)))
+        return tuple(messages)
+
+    def aggregate(
+        self,
+        samples: Sequence[Sample],
+        predictions: Sequence[str],
+        scores: Sequence[dict[str, float]],
+    ) -> TaskScores:
+        result = score_captions(
+            {
+                sample.id: prediction
+                for sample, prediction in zip(samples, predictions, strict=True)
+            },
+            {sample.id: sample.references for sample in samples},
+        )
+        return TaskScores(
+            metrics={name: 100.0 * value for name, value in result.metrics.items()},
+            notes={f"{metric} skipped": reason for metric, reason in result.skipped.items()},
+        )
+
+    def protocol(self) -> dict[str, Any]:
+        return {"instruction": self.instruction, "metric_scale": "x100 (CIDEr 116.0 = 1.160)"}

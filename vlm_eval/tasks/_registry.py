@@ -1,0 +1,54 @@
+"""The task registry: built-in task files, plugin folders and installed packages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import vlm_eval.builtin_tasks
+from vlm_eval._registry import Registry, import_plugin_folder
+from vlm_eval.tasks._task import Task
+
+TASKS_PATH_ENV = "VLM_EVAL_TASKS_PATH"
+"""Environment variable: extra task folders, separated like ``PATH``."""
+
+TASKS: Registry[type[Task]] = Registry("task", entry_point_group="vlm_eval.tasks")
+
+TaskClass = TypeVar("TaskClass", bound=type[Task])
+
+
+def register_task(cls: TaskClass) -> TaskClass:
+    """Class decorator adding a ``Task`` subclass to the registry under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"@register_task expects a Task subclass, got {cls!r}")
+    TASKS.add(getattr(cls, "name", ""), cls)
+    return cls
+
+
+def builtin_tasks_folder() -> Path:
+    """The folder of the built-in task files (``tasks/`` in the repository)."""
+    return Path(next(iter(vlm_eval.builtin_tasks.__path__)))
+
+
+def load_tasks(include_paths: Sequence[Path] = ()) -> None:
+    """Register the built-in tasks, those in ``$VLM_EVAL_TASKS_PATH`` and in ``include_paths``."""
+    env_paths = [Path(p) for p in os.environ.get(TASKS_PATH_ENV, "").split(os.pathsep) if p]
+    for folder in [builtin_tasks_folder(), *env_paths, *include_paths]:
+        import_plugin_folder(folder)
+
+
+def resolve_task_names(spec: str) -> list[str]:
+    """Names from a ``--tasks`` value: ``all`` or a comma-separated list, order kept."""
+    if spec.strip() == "all":
+        return TASKS.names()
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    for name in names:
+        TASKS.get(name)
+    return list(dict.fromkeys(names))
+
+
+def get_task(name: str) -> Task:
+    """A fresh instance of the task registered as ``name``."""
+    return TASKS.get(name)()

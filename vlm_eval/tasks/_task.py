@@ -1,0 +1,104 @@
+"""The task plugin contract: data, prompt, post-processing, scoring and aggregation in one class."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from vlm_eval.data import Sample
+from vlm_eval.tasks._prompt import GenerationSettings, Prompt
+
+
+@dataclass(frozen=True, slots=True)
+class TaskScores:
+    """A task's aggregate scores.
+
+    Attributes:
+        metrics: Metric name -> value on the scale papers report (VQA accuracy and caption
+            metrics in 0-100).
+        breakdowns: Breakdown name (``answer_type``, ...) -> group -> value of the main metric.
+    """
+
+    metrics: dict[str, float]
+    breakdowns: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """Base class of task plugins; subclass it and decorate with ``@register_task``.
+
+    A task reads its data from a folder in the official file format, builds a model-independent
+    prompt for each sample (with optional few-shot demonstrations), cleans the generated text and
+    scores it.
+
+    Class attributes every task declares:
+        name: Registry name used on the command line.
+        version: Bumped whenever data handling, prompt or scoring changes results.
+        main_metric: Key of ``TaskScores.metrics`` shown in summary tables.
+        generation: Generation settings (max new tokens, stop strings).
+        eval_split: Split evaluated by default (official split name).
+        fewshot_split: Split few-shot demonstrations are drawn from.
+        hub_dataset: Hugging Face dataset id of the benchmark, recorded for provenance.
+        data_folder: Sub-folder of the data directory holding the task's files; defaults to
+            ``name`` (set it to share another task's files, as variants of a benchmark do).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    main_metric: ClassVar[str]
+    generation: ClassVar[GenerationSettings]
+    eval_split: ClassVar[str]
+    fewshot_split: ClassVar[str]
+    hub_dataset: ClassVar[str | None] = None
+    data_folder: ClassVar[str | None] = None
+
+    def data_path(self, data_dir: Path) -> Path:
+        """The folder of this task's files inside ``data_dir``."""
+        return data_dir / (self.data_folder or self.name)
+
+    @abstractmethod
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        """Read ``split`` from ``data_dir``, a folder holding the official files of this task."""
+
+    @abstractmethod
+    def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
+        """The conversation asking about ``sample``, after one demonstration per shot."""
+
+    def postprocess(self, text: str) -> str:
+        """The answer inside the generated ``text``: cut at the first stop string, stripped."""
+        for stop in self.generation.stop:
+            text = text.split(stop, 1)[0]
+        return text.strip()
+
+    def score(self, sample: Sample, prediction: str) -> dict[str, float]:
+        """Per-sample scores; empty for corpus-level metrics computed in ``aggregate``."""
+        return {}
+
+    @abstractmethod
+    def aggregate(
+        self,
+        samples: Sequence[Sample],
+        predictions: Sequence[str],
+        scores: Sequence[dict[str, float]],
+    ) -> TaskScores:
+        """Task-level scores from every sample's prediction and per-sample scores."""
+
+    def describe(self) -> dict[str, Any]:
+        """Everything about the task that a result depends on, for provenance."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "main_metric": self.main_metric,
+            "generation": asdict(self.generation),
+            "eval_split": self.eval_split,
+            "fewshot_split": self.fewshot_split,
+            "hub_dataset": self.hub_dataset,
+            **self.protocol(),
+        }
+
+    def protocol(self) -> dict[str, Any]:
+        """Task-specific protocol choices (prompt templates, metric modes) to record."""
+        return {}
