@@ -36,3 +36,16 @@ def tiny_adapter(tiny_model_dir: Path):
 def mini_data() -> Path:
     """The bundled mini splits (one folder per task, official formats)."""
     return MINI_DATA
+
+
+@pytest.fixture(autouse=True)
+def isolated_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugins a test registers (or files it imports) do not leak into other tests."""
+    import vlm_eval._registry as registry
+    from vlm_eval.models import MODELS
+    from vlm_eval.tasks import TASKS
+
+    monkeypatch.setattr(registry, "_imported_files", set(registry._imported_files))
+    for plugins in (TASKS, MODELS):
+        monkeypatch.setattr(plugins, "_entries", dict(plugins._entries))
+        monkeypatch.setattr(plugins, "_origins", dict(plugins._origins))

@@ -26,7 +26,8 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def _task_names(runs: Sequence[Run]) -> list[str]:
-    return list(dict.fromkeys(name for run in runs for name in run.results["tasks"]))
+    """Every task of ``runs``, in the order the runs asked for them."""
+    return list(dict.fromkeys(name for run in runs for name in run.results["config"]["tasks"]))
 
 
 def _summary(runs: Sequence[Run], tasks: list[str]) -> str:
@@ -131,7 +132,8 @@ def _provenance(run: Run) -> str:
         f"- **settings**: batch size {config['batch_size']}, {config['num_fewshot']}-shot, "
         f"seed {config['seed']}, limit {config['limit']}",
     ]
-    for name, entry in results["tasks"].items():
+    for name in config["tasks"]:
+        entry = results["tasks"][name]
         data = entry["data"]
         lines.append(
             f"- **{e(name)}** v{e(entry['task']['version'])}: {data['samples']} samples, "
