@@ -130,3 +130,33 @@ def test_a_text_only_checkpoint_is_refused_with_a_clear_error(
 def test_an_unknown_dtype_is_refused(tiny_model_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="dtype must be auto or one of float32"):
         HuggingFaceAdapter(pretrained=str(tiny_model_dir), dtype="float8")
+
+
+def test_installed_packages_register_adapters_through_the_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vlm_eval.models import MODELS
+
+    (tmp_path / "acme_models.py").write_text(
+        "from vlm_eval.models import ModelAdapter, register_model\n\n\n"
+        "@register_model\n"
+        "class Remote(ModelAdapter):\n"
+        '    name = "acme-remote"\n\n'
+        "    def __init__(self, *, url: str, retries: int = 3):\n"
+        "        self.url, self.retries = url, retries\n\n"
+        "    def generate(self, inputs, settings):\n"
+        "        raise NotImplementedError\n\n"
+        "    def describe(self):\n"
+        '        return {"url": self.url}\n'
+    )
+    dist = tmp_path / "acme_models-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[vlm_eval.models]\nremote = acme_models\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(MODELS, "_entry_points_loaded", False)
+    assert MODELS.names() == ["acme-remote", "hf"]
+    adapter = create_model("acme-remote", {"url": "http://127.0.0.1:1", "retries": "5"})
+    assert (adapter.url, adapter.retries) == ("http://127.0.0.1:1", 5)
+    with pytest.raises(ModelArgsError, match="retries must be int, got 'many'"):
+        create_model("acme-remote", {"url": "x", "retries": "many"})

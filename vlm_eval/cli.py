@@ -138,8 +138,10 @@ def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
     registry = TASKS if what == "tasks" else MODELS
     for name in registry.names():
         cls = registry.get(name)
-        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        click.echo(f"{name:<16} {summary}  [{registry.origin(name)}]")
+        # A plugin file's module docstring says what it is; the class docstring says how.
+        doc = sys.modules[cls.__module__].__doc__ or cls.__doc__ or ""
+        summary = doc.strip().split("\n", 1)[0]
+        click.echo(f"{name:<14} {summary}\n{'':<14} {registry.origin(name)}")
 
 
 @main.command()

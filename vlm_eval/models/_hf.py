@@ -1,4 +1,4 @@
-"""The generic Hugging Face transformers adapter: any ``AutoModelForImageTextToText`` checkpoint."""
+"""The generic Hugging Face transformers adapter: any AutoModelForImageTextToText checkpoint."""
 
 from __future__ import annotations
 
