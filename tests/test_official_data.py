@@ -12,6 +12,7 @@ import vlm_eval.demo
 from vlm_eval.data import (
     DataFormatError,
     Sample,
+    load_coco_captions,
     load_karpathy_captions,
     load_textvqa,
     load_vqa,
@@ -400,3 +401,43 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="file not found") as info:
         load_textvqa(path, tmp_path)
     _assert_names(info.value, path, None, None)
+
+
+def test_load_coco_captions_groups_captions_by_image(tmp_path: Path) -> None:
+    path = tmp_path / "captions_val2014.json"
+    path.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 7, "file_name": "a.jpg"}, {"id": 3, "file_name": "b.jpg"}],
+                "annotations": [
+                    {"id": 1, "image_id": 3, "caption": "A dog. "},
+                    {"id": 2, "image_id": 7, "caption": "A cat."},
+                    {"id": 5, "image_id": 3, "caption": "A puppy."},
+                ],
+            }
+        )
+    )
+    samples = load_coco_captions(path, tmp_path)
+    assert [(s.id, s.image.name, s.references) for s in samples] == [
+        ("7", "a.jpg", ("A cat.",)),
+        ("3", "b.jpg", ("A dog.", "A puppy.")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ([{"id": 1, "image_id": 9, "caption": "x"}], r"record 1, field 'image_id': 9 is not in"),
+        ([], r"record 7, field 'id': image has no caption"),
+        ([{"id": 1, "image_id": 7, "caption": None}], r"record 1, field 'caption': expected a str"),
+    ],
+)
+def test_load_coco_captions_rejects_bad_records(
+    tmp_path: Path, annotations: list[dict[str, object]], message: str
+) -> None:
+    path = tmp_path / "captions.json"
+    path.write_text(
+        json.dumps({"images": [{"id": 7, "file_name": "a.jpg"}], "annotations": annotations})
+    )
+    with pytest.raises(DataFormatError, match=message):
+        load_coco_captions(path, tmp_path)

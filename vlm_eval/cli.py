@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -167,3 +168,84 @@ def report(runs: tuple[Path, ...], output: Path | None, title: str, note: str | 
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         click.echo(f"report: {output}", err=True)
+
+
+@main.command()
+@click.option(
+    "--task",
+    "task_name",
+    required=True,
+    type=click.Choice(["vqav2", "okvqa", "textvqa", "coco_caption"]),
+    help="Which official metric to apply.",
+)
+@click.option(
+    "--annotations",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="VQA annotations JSON (TextVQA: in the VQA format), or COCO captions_*.json.",
+)
+@click.option(
+    "--questions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="VQA questions JSON (required for the VQA tasks).",
+)
+@click.option(
+    "--predictions",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Official results file: [{"question_id", "answer"}] or [{"image_id", "caption"}].',
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["normalized", "official"]),
+    default="normalized",
+    show_default=True,
+    help="VQA answer normalization: always (normalized) or as the 2021 official code does.",
+)
+@click.option(
+    "--json",
+    "json_output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the scores as JSON here.",
+)
+def score(
+    task_name: str,
+    annotations: Path,
+    questions: Path | None,
+    predictions: Path,
+    mode: str,
+    json_output: Path | None,
+) -> None:
+    """Score a predictions file in the official result format, without a model."""
+    import json
+
+    from vlm_eval.metrics import VQAMode, score_caption_predictions, score_vqa_predictions
+    from vlm_eval.report import escape_cell
+
+    try:
+        if task_name == "coco_caption":
+            result = score_caption_predictions(annotations, predictions)
+        elif questions is None:
+            raise click.BadParameter(f"required for --task {task_name}", param_hint="--questions")
+        else:
+            result = score_vqa_predictions(
+                questions, annotations, predictions, mode=cast(VQAMode, mode)
+            )
+    except DataFormatError as error:
+        raise click.ClickException(str(error)) from error
+    result = {
+        "task": task_name,
+        "files": {
+            "annotations": str(annotations),
+            "questions": str(questions) if questions else None,
+            "predictions": str(predictions),
+        },
+        **result,
+    }
+    lines = ["| metric | score |", "| --- | ---: |"]
+    lines += [f"| {escape_cell(k)} | {v:.2f} |" for k, v in result["metrics"].items()]
+    for kind, groups in result["breakdowns"].items():
+        lines += [f"| {escape_cell(kind)}: {escape_cell(g)} | {v:.2f} |" for g, v in groups.items()]
+    click.echo("\n".join(lines))
+    if json_output is not None:
+        json_output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

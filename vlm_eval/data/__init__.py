@@ -1,7 +1,21 @@
-"""Evaluation data: samples and loaders of the official file formats."""
+"""Evaluation data: samples, loaders of the official file formats, official results files."""
 
 from vlm_eval.data._errors import DataFormatError
-from vlm_eval.data._official import load_karpathy_captions, load_textvqa, load_vqa
+from vlm_eval.data._official import (
+    load_coco_captions,
+    load_karpathy_captions,
+    load_textvqa,
+    load_vqa,
+    read_predictions,
+)
 from vlm_eval.data._sample import Sample
 
-__all__ = ["DataFormatError", "Sample", "load_karpathy_captions", "load_textvqa", "load_vqa"]
+__all__ = [
+    "DataFormatError",
+    "Sample",
+    "load_coco_captions",
+    "load_karpathy_captions",
+    "load_textvqa",
+    "load_vqa",
+    "read_predictions",
+]

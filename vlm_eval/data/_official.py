@@ -191,3 +191,58 @@ def load_karpathy_captions(json_file: Path, image_root: Path, split: str) -> lis
             json_file, None, "split", f"unknown split {split!r}; the file has {sorted(splits)}"
         )
     return samples
+
+
+def load_coco_captions(json_file: Path, image_dir: Path) -> list[Sample]:
+    """Load a COCO ``captions_{split}.json`` file, one sample per image, in the images' order.
+
+    The file holds ``images: [{id, file_name}]`` and ``annotations: [{id, image_id, caption}]``;
+    images are ``image_dir / file_name``. An image without a caption is an error.
+    """
+    images = _records(json_file, "images", "id")
+    captions: dict[int, list[str]] = {image_id: [] for image_id in images}
+    for record in _records(json_file, "annotations", "id").values():
+        image_id = record.get("image_id", int)
+        if image_id not in captions:
+            raise record.error("image_id", f"{image_id} is not in the file's images")
+        captions[image_id].append(record.get("caption", str).strip())
+    samples = []
+    for image_id, record in images.items():
+        if not captions[image_id]:
+            raise record.error("id", "image has no caption in annotations")
+        samples.append(
+            Sample(
+                id=str(image_id),
+                image=image_dir / record.get("file_name", str),
+                references=tuple(captions[image_id]),
+                metadata={"image_id": str(image_id)},
+            )
+        )
+    return samples
+
+
+def read_predictions(path: Path, id_field: str, text_field: str) -> dict[str, str]:
+    """Read an official results file, ``[{id_field: int, text_field: str}, ...]``.
+
+    Returns the texts by id (as strings). Raises ``DataFormatError`` naming the file, the record
+    and the field for anything else: not a list, a missing or extra key, an id that is not an
+    integer, a text that is not a string, or an id given twice.
+    """
+    document = _read_json(path)
+    if not isinstance(document, list):
+        raise DataFormatError(path, None, None, "expected a JSON list of predictions")
+    texts: dict[str, str] = {}
+    for index, data in enumerate(document):
+        if not isinstance(data, dict):
+            raise DataFormatError(path, index, None, f"expected an object, got {data!r}")
+        record_id = _Record(path, data, index).get(id_field, int)
+        record = _Record(path, data, str(record_id))
+        extra = sorted(set(data) - {id_field, text_field})
+        if extra:
+            raise record.error(
+                extra[0], f"unexpected key; expected {id_field!r} and {text_field!r}"
+            )
+        if str(record_id) in texts:
+            raise record.error(id_field, "predicted twice")
+        texts[str(record_id)] = record.get(text_field, str)
+    return texts

@@ -3,9 +3,25 @@
 - VQA accuracy (VQAv2, OK-VQA, TextVQA) with the official answer normalization, in a
   ``"normalized"`` mode (every answer normalized) and the ``"official"`` 2021 ``vqaEval.py`` mode.
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
+- Scoring of official results files (``vlm-eval score``).
 """
 
 from vlm_eval.metrics._caption import CaptionScores, score_captions
-from vlm_eval.metrics._vqa import VQAMode, normalize_vqa_answer, vqa_accuracy
+from vlm_eval.metrics._prediction_files import (
+    score_caption_predictions,
+    score_vqa_predictions,
+    summarize_vqa_samples,
+)
+from vlm_eval.metrics._vqa import VQAMode, normalize_vqa_answer, summarize_vqa, vqa_accuracy
 
-__all__ = ["CaptionScores", "VQAMode", "normalize_vqa_answer", "score_captions", "vqa_accuracy"]
+__all__ = [
+    "CaptionScores",
+    "VQAMode",
+    "normalize_vqa_answer",
+    "score_caption_predictions",
+    "score_captions",
+    "score_vqa_predictions",
+    "summarize_vqa",
+    "summarize_vqa_samples",
+    "vqa_accuracy",
+]

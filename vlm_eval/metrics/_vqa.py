@@ -7,7 +7,8 @@ The official evaluation code is GT-Vision-Lab/VQA, ``PythonEvaluationTools/vqaEv
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Literal
 
@@ -175,3 +176,34 @@ def vqa_accuracy(prediction: str, answers: Sequence[str], *, mode: VQAMode = "no
     # Leaving out a matching answer leaves hits - 1 matches, leaving out another one leaves hits.
     total = hits * min(1.0, (hits - 1) / 3) + (len(answers) - hits) * min(1.0, hits / 3)
     return total / len(answers)
+
+
+def summarize_vqa(
+    accuracies: Sequence[float], groups: Mapping[str, Sequence[str | None]]
+) -> tuple[float, dict[str, dict[str, float]]]:
+    """Task-level VQA accuracy in percent, overall and per group, like the official tool.
+
+    Args:
+        accuracies: Per-question scores in [0, 1] (from ``vqa_accuracy``).
+        groups: Breakdown name (``answer_type``, ``question_type``) -> each question's group,
+            aligned with ``accuracies``; ``None`` leaves a question out of that breakdown.
+
+    Returns:
+        ``(overall, breakdowns)``: 100 x the mean, and breakdown -> group -> 100 x its mean.
+        A breakdown in which no question has a group is omitted. Values are not rounded.
+    """
+    breakdowns: dict[str, dict[str, float]] = {}
+    for name, labels in groups.items():
+        if len(labels) != len(accuracies):
+            raise ValueError(f"breakdown {name!r} has {len(labels)} labels for {len(accuracies)}")
+        members: dict[str, list[float]] = defaultdict(list)
+        for label, accuracy in zip(labels, accuracies, strict=True):
+            if label is not None:
+                members[label].append(accuracy)
+        if members:
+            breakdowns[name] = {label: _percent(members[label]) for label in sorted(members)}
+    return _percent(accuracies), breakdowns
+
+
+def _percent(values: Sequence[float]) -> float:
+    return 100.0 * sum(values) / len(values) if values else 0.0

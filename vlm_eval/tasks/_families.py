@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vlm_eval.data import Sample
-from vlm_eval.metrics import VQAMode, score_captions, vqa_accuracy
+from vlm_eval.metrics import VQAMode, score_captions, summarize_vqa_samples, vqa_accuracy
 from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Message, Prompt
 from vlm_eval.tasks._task import Task, TaskScores
-
-VQA_BREAKDOWNS = ("answer_type", "question_type")
-
-
-def _mean_percent(values: Sequence[float]) -> float:
-    return 100.0 * sum(values) / len(values) if values else 0.0
 
 
 class VQATask(Task):
@@ -54,15 +47,8 @@ class VQATask(Task):
         scores: Sequence[dict[str, float]],
     ) -> TaskScores:
         accuracies = [score["accuracy"] for score in scores]
-        breakdowns: dict[str, dict[str, float]] = {}
-        for key in VQA_BREAKDOWNS:
-            groups: dict[str, list[float]] = defaultdict(list)
-            for sample, accuracy in zip(samples, accuracies, strict=True):
-                if key in sample.metadata:
-                    groups[sample.metadata[key]].append(accuracy)
-            if groups:
-                breakdowns[key] = {group: _mean_percent(groups[group]) for group in sorted(groups)}
-        return TaskScores(metrics={"accuracy": _mean_percent(accuracies)}, breakdowns=breakdowns)
+        overall, breakdowns = summarize_vqa_samples(samples, accuracies)
+        return TaskScores(metrics={"accuracy": overall}, breakdowns=breakdowns)
 
     def protocol(self) -> dict[str, Any]:
         return {"question_template": self.question_template, "vqa_mode": self.vqa_mode}
