@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the suite never reaches the Hub, even by accident
@@ -49,3 +50,22 @@ def isolated_registries(monkeypatch: pytest.MonkeyPatch) -> None:
     for plugins in (TASKS, MODELS):
         monkeypatch.setattr(plugins, "_entries", dict(plugins._entries))
         monkeypatch.setattr(plugins, "_origins", dict(plugins._origins))
+
+
+@pytest.fixture()
+def install_plugin_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str, str, str], Path]:
+    """Make ``module`` (source text) importable as an installed package that exposes it under
+    an entry-point ``group``, the way ``pip install`` would; returns the folder it lives in."""
+
+    def install(module: str, source: str, group: str) -> Path:
+        (tmp_path / f"{module}.py").write_text(source)
+        dist = tmp_path / f"{module}-0.1.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+        (dist / "entry_points.txt").write_text(f"[{group}]\nplugin = {module}\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        return tmp_path
+
+    return install

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -133,11 +134,12 @@ def test_an_unknown_dtype_is_refused(tiny_model_dir: Path) -> None:
 
 
 def test_installed_packages_register_adapters_through_the_entry_point(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    install_plugin_package: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from vlm_eval.models import MODELS
 
-    (tmp_path / "acme_models.py").write_text(
+    install_plugin_package(
+        "acme_models",
         "from vlm_eval.models import ModelAdapter, register_model\n\n\n"
         "@register_model\n"
         "class Remote(ModelAdapter):\n"
@@ -147,13 +149,9 @@ def test_installed_packages_register_adapters_through_the_entry_point(
         "    def generate(self, inputs, settings):\n"
         "        raise NotImplementedError\n\n"
         "    def describe(self):\n"
-        '        return {"url": self.url}\n'
+        '        return {"url": self.url}\n',
+        "vlm_eval.models",
     )
-    dist = tmp_path / "acme_models-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[vlm_eval.models]\nremote = acme_models\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(MODELS, "_entry_points_loaded", False)
     assert MODELS.names() == ["acme-remote", "hf"]
     adapter = create_model("acme-remote", {"url": "http://127.0.0.1:1", "retries": "5"})

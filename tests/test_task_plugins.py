@@ -6,6 +6,7 @@ import re
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,16 +148,10 @@ def test_a_missing_include_folder_is_reported(tmp_path: Path) -> None:
 
 
 def test_installed_packages_register_tasks_through_the_entry_point(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    install_plugin_package: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "acme_tasks.py").write_text(
-        readme_task_example().replace('"vqav2_yesno"', '"acme_brief"')
-    )
-    dist = tmp_path / "acme_tasks-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-tasks\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[vlm_eval.tasks]\nacme = acme_tasks\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    source = readme_task_example().replace('"vqav2_yesno"', '"acme_brief"')
+    install_plugin_package("acme_tasks", source, "vlm_eval.tasks")
     monkeypatch.setattr(TASKS, "_entry_points_loaded", False)
     assert "acme_brief" in TASKS.names()
     assert "acme_tasks" in sys.modules
