@@ -11,6 +11,8 @@ import click
 from vlm_eval._registry import PluginError, UnknownNameError
 from vlm_eval.data import DataFormatError
 
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
 _INCLUDE_PATH = click.option(
     "--include-path",
     "include_paths",
@@ -181,18 +183,18 @@ def report(runs: tuple[Path, ...], output: Path | None, title: str, note: str | 
 @click.option(
     "--annotations",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_EXISTING_FILE,
     help="VQA annotations JSON (TextVQA: in the VQA format), or COCO captions_*.json.",
 )
 @click.option(
     "--questions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_EXISTING_FILE,
     help="VQA questions JSON (required for the VQA tasks).",
 )
 @click.option(
     "--predictions",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_EXISTING_FILE,
     help='Official results file: [{"question_id", "answer"}] or [{"image_id", "caption"}].',
 )
 @click.option(
