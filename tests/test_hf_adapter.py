@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from vlm_eval import ArgumentsError
 from vlm_eval.models import (
     HuggingFaceAdapter,
-    ModelArgsError,
     ModelInput,
     ModelLoadError,
     create_model,
@@ -96,16 +96,16 @@ def test_model_args_are_typed_and_checked(tiny_model_dir: Path) -> None:
         "pretrained": "/x",
         "dtype": "float32",
     }
-    with pytest.raises(ModelArgsError, match="expected key=value, got 'dtype'"):
+    with pytest.raises(ArgumentsError, match="expected key=value, got 'dtype'"):
         parse_model_args("pretrained=/x,dtype")
     with pytest.raises(
-        ModelArgsError, match=r"does not accept colour; valid arguments: pretrained"
+        ArgumentsError, match=r"does not accept colour; valid arguments: pretrained"
     ):
         create_model("hf", {"pretrained": str(tiny_model_dir), "colour": "red"})
-    with pytest.raises(ModelArgsError, match="needs pretrained"):
+    with pytest.raises(ArgumentsError, match="needs pretrained"):
         create_model("hf", {})
     with pytest.raises(
-        ModelArgsError, match="trust_remote_code must be true or false, got 'maybe'"
+        ArgumentsError, match="trust_remote_code must be true or false, got 'maybe'"
     ):
         create_model("hf", {"pretrained": str(tiny_model_dir), "trust_remote_code": "maybe"})
 
@@ -156,5 +156,5 @@ def test_installed_packages_register_adapters_through_the_entry_point(
     assert MODELS.names() == ["acme-remote", "hf"]
     adapter = create_model("acme-remote", {"url": "http://127.0.0.1:1", "retries": "5"})
     assert (adapter.url, adapter.retries) == ("http://127.0.0.1:1", 5)
-    with pytest.raises(ModelArgsError, match="retries must be int, got 'many'"):
+    with pytest.raises(ArgumentsError, match="retries must be int, got 'many'"):
         create_model("acme-remote", {"url": "x", "retries": "many"})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench.official_vqa_eval import OfficialVQAEval
 from vlm_eval.metrics import (
     CaptionScores,
     _caption,
@@ -179,73 +179,10 @@ def test_vqav2_multiple_choice_answer_scores(upper: bool, mode: str, expected: f
     assert 100 * sum(scores) / len(scores) == pytest.approx(expected)
 
 
-class _OfficialVQAEval:
-    """Independent oracle: a straightforward port of the 2021 ``vqaEval.py`` accuracy loop
-    (GT-Vision-Lab/VQA), for one question at a time. Only the contraction table is shared with
-    the code under test; it is pinned by `test_contraction_table_is_the_official_one`."""
-
-    def __init__(self) -> None:
-        self.contractions = dict(_CONTRACTIONS)
-        self.manual_map = {
-            "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-            "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
-        }  # fmt: skip
-        self.articles = ["a", "an", "the"]
-        self.period_strip = re.compile(r"(?!<=\d)(\.)(?!\d)")
-        self.comma_strip = re.compile(r"(\d)(\,)(\d)")
-        self.punct = [
-            ";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@",
-            "`", ",", "?", "!",
-        ]  # fmt: skip
-
-    def process_punctuation(self, in_text: str) -> str:
-        out_text = in_text
-        for p in self.punct:
-            if (p + " " in in_text or " " + p in in_text) or (
-                re.search(self.comma_strip, in_text) is not None
-            ):
-                out_text = out_text.replace(p, "")
-            else:
-                out_text = out_text.replace(p, " ")
-        return self.period_strip.sub("", out_text, re.UNICODE)
-
-    def process_digit_article(self, in_text: str) -> str:
-        out_text = []
-        for word in in_text.lower().split():
-            word = self.manual_map.setdefault(word, word)
-            if word not in self.articles:
-                out_text.append(word)
-        for word_id, word in enumerate(out_text):
-            if word in self.contractions:
-                out_text[word_id] = self.contractions[word]
-        return " ".join(out_text)
-
-    def accuracy(self, answers: list[str], prediction: str) -> float:
-        gts = [{"answer": answer, "answer_id": i + 1} for i, answer in enumerate(answers)]
-        for ans_dic in gts:
-            ans_dic["answer"] = ans_dic["answer"].replace("\n", " ")
-            ans_dic["answer"] = ans_dic["answer"].replace("\t", " ")
-            ans_dic["answer"] = ans_dic["answer"].strip()
-        res_ans = prediction.replace("\n", " ").replace("\t", " ").strip()
-        gt_acc = []
-        gt_answers = [ans["answer"] for ans in gts]
-        if len(set(gt_answers)) > 1:
-            for ans_dic in gts:
-                ans_dic["answer"] = self.process_punctuation(ans_dic["answer"])
-                ans_dic["answer"] = self.process_digit_article(ans_dic["answer"])
-            res_ans = self.process_punctuation(res_ans)
-            res_ans = self.process_digit_article(res_ans)
-        for gt_ans_datum in gts:
-            other_gt_ans = [item for item in gts if item != gt_ans_datum]
-            matching_ans = [item for item in other_gt_ans if item["answer"] == res_ans]
-            gt_acc.append(min(1, float(len(matching_ans)) / 3))
-        return float(sum(gt_acc)) / len(gt_acc)
-
-
 def test_official_mode_matches_a_port_of_the_official_loop_on_textvqa() -> None:
     annotations = _annotations("textvqa/val_annotations_vqa_format_first500.json")
     assert len(annotations) == 500
-    oracle = _OfficialVQAEval()
+    oracle = OfficialVQAEval()
     ours, theirs = [], []
     for i, ann in enumerate(annotations):
         answers = _answers(ann)
@@ -256,7 +193,8 @@ def test_official_mode_matches_a_port_of_the_official_loop_on_textvqa() -> None:
             f"The {answers[2]}!\n",
         ][i % 4]
         ours.append(vqa_accuracy(prediction, answers, mode="official"))
-        theirs.append(oracle.accuracy(answers, prediction))
+        official_answers = [{"answer": a, "answer_id": i + 1} for i, a in enumerate(answers)]
+        theirs.append(oracle.question_accuracy(official_answers, prediction))
     assert ours == pytest.approx(theirs)
     assert 0 < sum(ours) < len(ours)  # the mix neither all hits nor all misses
 

@@ -8,6 +8,7 @@ from typing import cast
 
 import click
 
+from vlm_eval._arguments import ArgumentsError
 from vlm_eval._registry import PluginError, UnknownNameError
 from vlm_eval.data import DataFormatError
 
@@ -61,6 +62,14 @@ def main() -> None:
     help="Run folder: samples_<task>.jsonl and results.json. Predictions already there for "
     "the same model, task and prompt are reused.",
 )
+@click.option(
+    "--task-args",
+    "task_args",
+    multiple=True,
+    metavar="[TASK:]KEY=VALUE,...",
+    help="Task options (repeatable): vqa_mode=official sets every VQA task; "
+    "okvqa:stem_answers=true sets one task. Scoring options re-score reused predictions.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples per task.")
 @click.option(
     "--num-fewshot",
@@ -84,6 +93,7 @@ def run(
     tasks: str,
     data_dir: Path,
     output: Path,
+    task_args: tuple[str, ...],
     limit: int | None,
     num_fewshot: int,
     batch_size: int,
@@ -91,10 +101,10 @@ def run(
     include_paths: tuple[Path, ...],
 ) -> None:
     """Evaluate a model on tasks and write a run folder."""
-    from vlm_eval.models import MODELS, ModelArgsError, ModelLoadError, parse_model_args
+    from vlm_eval.models import MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
     from vlm_eval.runner import RunConfig, SampleError, run_evaluation
-    from vlm_eval.tasks import resolve_task_names
+    from vlm_eval.tasks import resolve_task_args, resolve_task_names
 
     _load_plugins(include_paths)
     try:
@@ -102,11 +112,15 @@ def run(
     except UnknownNameError as error:
         raise click.BadParameter(str(error), param_hint="--tasks") from error
     try:
+        options = resolve_task_args(task_args, task_names)
+    except ArgumentsError as error:
+        raise click.BadParameter(str(error), param_hint="--task-args") from error
+    try:
         MODELS.get(model)
         args = parse_model_args(model_args)
     except UnknownNameError as error:
         raise click.BadParameter(str(error), param_hint="--model") from error
-    except ModelArgsError as error:
+    except ArgumentsError as error:
         raise click.BadParameter(str(error), param_hint="--model-args") from error
     config = RunConfig(
         model=model,
@@ -118,10 +132,11 @@ def run(
         num_fewshot=num_fewshot,
         batch_size=batch_size,
         seed=seed,
+        task_args=options,
     )
     try:
         results = run_evaluation(config)
-    except (DataFormatError, SampleError, ModelArgsError, ModelLoadError, ValueError) as error:
+    except (DataFormatError, SampleError, ModelLoadError, ValueError) as error:
         raise click.ClickException(
             f"{error}\n(predictions finished so far are kept in {output})"
         ) from error
@@ -205,6 +220,11 @@ def report(runs: tuple[Path, ...], output: Path | None, title: str, note: str | 
     help="VQA answer normalization: always (normalized) or as the 2021 official code does.",
 )
 @click.option(
+    "--stem-answers",
+    is_flag=True,
+    help="OK-VQA only: stem the predicted answers as the v1.1 answers are stemmed.",
+)
+@click.option(
     "--json",
     "json_output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -216,6 +236,7 @@ def score(
     questions: Path | None,
     predictions: Path,
     mode: str,
+    stem_answers: bool,
     json_output: Path | None,
 ) -> None:
     """Score a predictions file in the official result format, without a model."""
@@ -224,6 +245,8 @@ def score(
     from vlm_eval.metrics import VQAMode, score_caption_predictions, score_vqa_predictions
     from vlm_eval.report import escape_cell
 
+    if stem_answers and task_name != "okvqa":
+        raise click.BadParameter("only applies to --task okvqa", param_hint="--stem-answers")
     try:
         if task_name == "coco_caption":
             result = score_caption_predictions(annotations, predictions)
@@ -231,7 +254,11 @@ def score(
             raise click.BadParameter(f"required for --task {task_name}", param_hint="--questions")
         else:
             result = score_vqa_predictions(
-                questions, annotations, predictions, mode=cast(VQAMode, mode)
+                questions,
+                annotations,
+                predictions,
+                mode=cast(VQAMode, mode),
+                stem_answers=stem_answers,
             )
     except DataFormatError as error:
         raise click.ClickException(str(error)) from error

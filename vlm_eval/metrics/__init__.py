@@ -3,6 +3,7 @@
 - VQA accuracy (VQAv2, OK-VQA, TextVQA) with the official answer normalization, in a
   ``"normalized"`` mode (every answer normalized) and the ``"official"`` 2021 ``vqaEval.py`` mode.
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
+- OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
 - Scoring of official results files (``vlm-eval score``).
 """
 
@@ -12,15 +13,25 @@ from vlm_eval.metrics._prediction_files import (
     score_vqa_predictions,
     summarize_vqa_samples,
 )
-from vlm_eval.metrics._vqa import VQAMode, normalize_vqa_answer, summarize_vqa, vqa_accuracy
+from vlm_eval.metrics._stemming import OKVQA_STEMMING, stem_okvqa_answer
+from vlm_eval.metrics._vqa import (
+    VQA_METRIC_REVISION,
+    VQAMode,
+    normalize_vqa_answer,
+    summarize_vqa,
+    vqa_accuracy,
+)
 
 __all__ = [
+    "OKVQA_STEMMING",
+    "VQA_METRIC_REVISION",
     "CaptionScores",
     "VQAMode",
     "normalize_vqa_answer",
     "score_caption_predictions",
     "score_captions",
     "score_vqa_predictions",
+    "stem_okvqa_answer",
     "summarize_vqa",
     "summarize_vqa_samples",
     "vqa_accuracy",

@@ -8,7 +8,8 @@ from typing import Any
 
 from vlm_eval.data import DataFormatError, Sample, load_coco_captions, load_vqa, read_predictions
 from vlm_eval.metrics._caption import score_captions
-from vlm_eval.metrics._vqa import VQAMode, summarize_vqa, vqa_accuracy
+from vlm_eval.metrics._stemming import OKVQA_STEMMING, stem_okvqa_answer
+from vlm_eval.metrics._vqa import VQA_METRIC_REVISION, VQAMode, summarize_vqa, vqa_accuracy
 
 VQA_BREAKDOWNS = ("answer_type", "question_type")
 
@@ -36,9 +37,18 @@ def _match(samples: list[Sample], predictions: dict[str, str], file: Path, id_fi
 
 
 def score_vqa_predictions(
-    questions_file: Path, annotations_file: Path, predictions_file: Path, *, mode: VQAMode
+    questions_file: Path,
+    annotations_file: Path,
+    predictions_file: Path,
+    *,
+    mode: VQAMode,
+    stem_answers: bool = False,
 ) -> dict[str, Any]:
     """VQA accuracy of an official results file ``[{"question_id", "answer"}]``.
+
+    Args:
+        mode: How answers are normalized (see ``vqa_accuracy``).
+        stem_answers: Stem each predicted answer first (OK-VQA; see ``stem_okvqa_answer``).
 
     Returns:
         ``metrics`` (``accuracy``, percent), ``breakdowns`` (per ``answer_type`` and
@@ -47,16 +57,17 @@ def score_vqa_predictions(
     samples = load_vqa(questions_file, annotations_file, Path(), "{image_id}")
     predictions = read_predictions(predictions_file, "question_id", "answer")
     _match(samples, predictions, predictions_file, "question_id")
+    if stem_answers:
+        predictions = {key: stem_okvqa_answer(answer) for key, answer in predictions.items()}
     accuracies = [vqa_accuracy(predictions[s.id], s.references, mode=mode) for s in samples]
-    groups = {
-        key: [s.metadata.get(key) for s in samples] for key in ("answer_type", "question_type")
-    }
-    overall, breakdowns = summarize_vqa(accuracies, groups)
+    overall, breakdowns = summarize_vqa_samples(samples, accuracies)
     return {
         "metrics": {"accuracy": overall},
         "breakdowns": breakdowns,
         "questions": len(samples),
         "mode": mode,
+        "vqa_metric": VQA_METRIC_REVISION,
+        **({"answer_stemming": OKVQA_STEMMING} if stem_answers else {}),
     }
 
 

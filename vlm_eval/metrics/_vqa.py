@@ -14,6 +14,9 @@ from typing import Literal
 
 VQAMode = Literal["normalized", "official"]
 
+VQA_METRIC_REVISION = "GT-Vision-Lab/VQA vqaEval.py, 2021 revision"
+"""The official code reproduced; recorded in results (earlier revisions normalize differently)."""
+
 _PUNCTUATION = (
     ";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
     ",", "?", "!",

@@ -4,7 +4,6 @@ from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
 from vlm_eval.models._hf import HuggingFaceAdapter, ModelLoadError, to_chat_messages
 from vlm_eval.models._registry import (
     MODELS,
-    ModelArgsError,
     create_model,
     parse_model_args,
     register_model,
@@ -15,7 +14,6 @@ __all__ = [
     "Generation",
     "HuggingFaceAdapter",
     "ModelAdapter",
-    "ModelArgsError",
     "ModelInput",
     "ModelLoadError",
     "create_model",

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class RunConfig:
         num_fewshot: Demonstrations per prompt, drawn from the task's few-shot split.
         batch_size: Samples per ``generate`` call.
         seed: Seed of the few-shot draws.
+        task_args: Task name -> its options (``--task-args``), as strings.
     """
 
     model: str
@@ -50,6 +51,7 @@ class RunConfig:
     num_fewshot: int = 0
     batch_size: int = 8
     seed: int = 1234
+    task_args: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class SampleError(RuntimeError):
@@ -75,9 +77,13 @@ def _load_requests(task: Task, config: RunConfig) -> list[_Request]:
 
 
 def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any]) -> list[str]:
-    """Cache keys: a prediction is reused only for the same model, task protocol and prompt."""
+    """Cache keys: a prediction is reused only for the same model, task protocol and prompt.
+
+    Scoring choices are left out: a reused prediction is post-processed and scored again.
+    """
+    protocol = {k: v for k, v in task.describe().items() if k != "scoring"}
     identity = json.dumps(
-        [{k: v for k, v in model.items() if k != "device"}, task.describe()], sort_keys=True
+        [{k: v for k, v in model.items() if k != "device"}, protocol], sort_keys=True
     )
     return [
         hashlib.sha256(
@@ -100,6 +106,12 @@ def _decode_images(task: Task, request: _Request) -> list[Image.Image]:
     return images
 
 
+def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
+    """The post-processed prediction and its per-sample scores, under the current options."""
+    prediction = task.postprocess(raw_output)
+    return {"prediction": prediction, "scores": task.score(sample, prediction)}
+
+
 def _record(
     task: Task,
     request: _Request,
@@ -108,7 +120,6 @@ def _record(
     batch_seconds: float,
     batch_size: int,
 ) -> SampleRecord:
-    prediction = task.postprocess(generation.text)
     return {
         "task": task.name,
         "sample_id": request.sample.id,
@@ -116,10 +127,9 @@ def _record(
         "prompt": prompt_to_json(request.prompt),
         "shots": [shot.id for shot in request.shots],
         "raw_output": generation.text,
-        "prediction": prediction,
+        **_judge(task, request.sample, generation.text),
         "references": list(request.sample.references),
         "metadata": request.sample.metadata,
-        "scores": task.score(request.sample, prediction),
         "prompt_tokens": generation.prompt_tokens,
         "visual_tokens": generation.visual_tokens,
         "generated_tokens": generation.generated_tokens,
@@ -136,8 +146,14 @@ def _evaluate_task(
     config: RunConfig,
 ) -> dict[str, Any]:
     store = JsonlPredictionStore(config.output_dir / f"samples_{task.name}.jsonl")
-    wanted = set(keys)
-    finished = {r["request_key"]: r for r in store.load() if r.get("request_key") in wanted}
+    samples = {key: request.sample for request, key in zip(requests, keys, strict=True)}
+    finished = {
+        r["request_key"]: r | _judge(task, samples[r["request_key"]], r["raw_output"])
+        for r in store.load()
+        if isinstance(r, dict)
+        and r.get("request_key") in samples
+        and isinstance(r.get("raw_output"), str)
+    }
     store.rewrite(finished[key] for key in keys if key in finished)
     pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
     reused = len(finished)
@@ -209,7 +225,7 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
     """
     started = time.perf_counter()
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    tasks = [get_task(name) for name in config.tasks]
+    tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
     requests = {task.name: _load_requests(task, config) for task in tasks}
     adapter = adapter or create_model(config.model, config.model_args)
     model = adapter.describe()

@@ -21,6 +21,7 @@ from vlm_eval.tasks._registry import (
     get_task,
     load_tasks,
     register_task,
+    resolve_task_args,
     resolve_task_names,
 )
 from vlm_eval.tasks._task import Task, TaskScores
@@ -44,5 +45,6 @@ __all__ = [
     "prompt_images",
     "prompt_to_json",
     "register_task",
+    "resolve_task_args",
     "resolve_task_names",
 ]

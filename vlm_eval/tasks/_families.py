@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from vlm_eval.data import Sample
-from vlm_eval.metrics import VQAMode, score_captions, summarize_vqa_samples, vqa_accuracy
+from vlm_eval.metrics import (
+    VQA_METRIC_REVISION,
+    VQAMode,
+    score_captions,
+    summarize_vqa_samples,
+    vqa_accuracy,
+)
 from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Message, Prompt
 from vlm_eval.tasks._task import Task, TaskScores
 
@@ -16,6 +22,9 @@ class VQATask(Task):
 
     Zero-shot prompt: the lmms-eval style instruction for instruction-tuned models. Few-shot
     demonstrations are earlier user/assistant turns answered with the most common human answer.
+
+    Option ``vqa_mode``: ``normalized`` (default: answers always normalized) or ``official``
+    (the 2021 ``vqaEval.py`` exactly); see ``vlm_eval.metrics.vqa_accuracy``.
     """
 
     main_metric: ClassVar[str] = "accuracy"
@@ -23,7 +32,9 @@ class VQATask(Task):
     question_template: ClassVar[str] = (
         "{question}\nAnswer the question using a single word or phrase."
     )
-    vqa_mode: ClassVar[VQAMode] = "normalized"
+
+    def __init__(self, *, vqa_mode: VQAMode = "normalized") -> None:
+        self.vqa_mode = vqa_mode
 
     def _question_turn(self, sample: Sample) -> Message:
         text = self.question_template.format(question=sample.question)
@@ -51,7 +62,10 @@ class VQATask(Task):
         return TaskScores(metrics={"accuracy": overall}, breakdowns=breakdowns)
 
     def protocol(self) -> dict[str, Any]:
-        return {"question_template": self.question_template, "vqa_mode": self.vqa_mode}
+        return {"question_template": self.question_template}
+
+    def scoring_protocol(self) -> dict[str, Any]:
+        return {"vqa_mode": self.vqa_mode, "vqa_metric": VQA_METRIC_REVISION}
 
 
 def demonstration_answer(sample: Sample) -> str:

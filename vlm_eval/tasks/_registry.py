@@ -8,6 +8,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import vlm_eval.builtin_tasks
+from vlm_eval._arguments import (
+    ArgumentsError,
+    build_with_arguments,
+    keyword_parameters,
+    parse_key_values,
+)
 from vlm_eval._registry import Registry, import_plugin_folder
 from vlm_eval.tasks._task import Task
 
@@ -49,6 +55,46 @@ def resolve_task_names(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def get_task(name: str) -> Task:
-    """A fresh instance of the task registered as ``name``."""
-    return TASKS.get(name)()
+def get_task(name: str, args: dict[str, str] | None = None) -> Task:
+    """A fresh instance of the task registered as ``name``, with its ``--task-args`` options.
+
+    Raises:
+        ArgumentsError: For an option the task does not take, or a value of the wrong type.
+    """
+    return build_with_arguments(TASKS.get(name), args or {}, f"task {name!r}", "--task-args")
+
+
+def resolve_task_args(specs: Sequence[str], task_names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Per-task options from ``--task-args`` values, checked against the selected tasks.
+
+    Each spec is ``[TASK:]key=value,...``. With a ``TASK:`` prefix the options go to that task;
+    without, each option goes to every selected task that takes it (``vqa_mode=official`` sets
+    all VQA tasks). Later specs override earlier ones.
+
+    Raises:
+        ArgumentsError: For a malformed spec, a task not selected, an option no selected task
+            takes, or a value of the wrong type.
+    """
+    resolved: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        head, colon, rest = spec.partition(":")
+        if colon and "=" not in head:
+            name = head.strip()
+            if name not in task_names:
+                raise ArgumentsError(
+                    f"--task-args {spec!r}: task {name!r} is not among --tasks "
+                    f"({', '.join(task_names)})"
+                )
+            resolved.setdefault(name, {}).update(parse_key_values(rest, "--task-args"))
+            continue
+        for key, value in parse_key_values(spec, "--task-args").items():
+            takers = [n for n in task_names if key in keyword_parameters(TASKS.get(n))]
+            if not takers:
+                raise ArgumentsError(
+                    f"--task-args: no selected task takes {key!r} ({', '.join(task_names)})"
+                )
+            for name in takers:
+                resolved.setdefault(name, {})[key] = value
+    for name, args in resolved.items():
+        get_task(name, args)
+    return resolved

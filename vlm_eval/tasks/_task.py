@@ -44,6 +44,9 @@ class Task(ABC):
         hub_dataset: Hugging Face dataset id of the benchmark, recorded for provenance.
         data_folder: Sub-folder of the data directory holding the task's files; defaults to
             ``name`` (set it to share another task's files, as variants of a benchmark do).
+
+    Per-run options (``--task-args``) are keyword-only ``__init__`` parameters with type hints
+    and defaults; record them in ``protocol`` or ``scoring_protocol``.
     """
 
     name: ClassVar[str]
@@ -97,8 +100,17 @@ class Task(ABC):
             "fewshot_split": self.fewshot_split,
             "hub_dataset": self.hub_dataset,
             **self.protocol(),
+            "scoring": self.scoring_protocol(),
         }
 
     def protocol(self) -> dict[str, Any]:
-        """Task-specific protocol choices (prompt templates, metric modes) to record."""
+        """Task-specific choices that shape what the model is asked (prompt templates)."""
+        return {}
+
+    def scoring_protocol(self) -> dict[str, Any]:
+        """Choices that only change post-processing and scoring (metric modes, stemming).
+
+        Changing them re-scores predictions a run folder already holds instead of generating
+        them again.
+        """
         return {}

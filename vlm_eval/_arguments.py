@@ -1,0 +1,89 @@
+"""``key=value`` command-line arguments turned into typed keyword arguments of a plugin class."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+Built = TypeVar("Built")
+
+
+class ArgumentsError(ValueError):
+    """A ``key=value`` argument that is malformed or does not fit the plugin."""
+
+
+def parse_key_values(text: str, option: str) -> dict[str, str]:
+    """``"a=1, b=x"`` -> ``{"a": "1", "b": "x"}``; ``option`` names the flag in errors."""
+    args: dict[str, str] = {}
+    for item in filter(None, (piece.strip() for piece in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ArgumentsError(f"{option}: expected key=value, got {item!r}")
+        if key.strip() in args:
+            raise ArgumentsError(f"{option}: {key.strip()!r} given twice")
+        args[key.strip()] = value.strip()
+    return args
+
+
+def keyword_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The keyword-only parameters of ``cls.__init__``: the arguments a plugin accepts."""
+    return {
+        p.name: p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def _convert(owner: str, key: str, value: str, kind: Any) -> Any:
+    if get_origin(kind) is Literal:
+        choices = get_args(kind)
+        if value in choices:
+            return value
+        raise ArgumentsError(f"{owner}: {key} must be one of {', '.join(choices)}, got {value!r}")
+    accepted = [t for t in get_args(kind) or (kind,) if t is not type(None)]
+    if len(accepted) == 1 and get_origin(accepted[0]) is Literal:
+        return _convert(owner, key, value, accepted[0])
+    target = accepted[0] if len(accepted) == 1 else str
+    if target is bool:
+        if value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ArgumentsError(f"{owner}: {key} must be true or false, got {value!r}")
+    try:
+        return target(value)
+    except (TypeError, ValueError) as error:
+        raise ArgumentsError(f"{owner}: {key} must be {target.__name__}, got {value!r}") from error
+
+
+def build_with_arguments(cls: type[Built], args: dict[str, str], owner: str, option: str) -> Built:
+    """``cls(**typed_args)``, each string converted to the type its keyword-only parameter
+    declares (``bool``, ``int``, ``float``, ``str``, a ``Literal`` of choices, or optional ones).
+
+    Args:
+        cls: The plugin class.
+        args: String values by parameter name.
+        owner: How errors name the plugin, e.g. ``"model 'hf'"``.
+        option: The command-line flag the values came from, e.g. ``"--model-args"``.
+
+    Raises:
+        ArgumentsError: For an unknown or missing argument, or a value of the wrong type.
+    """
+    parameters = keyword_parameters(cls)
+    unknown = sorted(set(args) - set(parameters))
+    if unknown:
+        valid = ", ".join(parameters) or "none"
+        raise ArgumentsError(
+            f"{owner} does not accept {', '.join(unknown)}; valid arguments: {valid}"
+        )
+    missing = [
+        key
+        for key, p in parameters.items()
+        if p.default is inspect.Parameter.empty and key not in args
+    ]
+    if missing:
+        raise ArgumentsError(f"{owner} needs {', '.join(missing)} in {option}")
+    hints = get_type_hints(cls.__init__)
+    typed = {key: _convert(owner, key, value, hints.get(key, str)) for key, value in args.items()}
+    return cls(**typed)
