@@ -1,4 +1,5 @@
-# vlm-eval: `make eval` (set-up + the demo evaluation) and `make test` (set-up + the test suite).
+# vlm-eval: `make eval` (set-up + the demo evaluation), `make test` (set-up + the test suite),
+# `make bench` (set-up + the benchmarks).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ with random weights built from a config by vlm_eval.demo.tiny_idefics2 ($(TINY_M
 on the bundled mini splits in the official formats ($(DEMO_DATA): generated images and questions). \
 Random weights score near zero; that is expected.
 
-.PHONY: setup eval test lint clean
+.PHONY: setup eval test bench lint clean
 
 setup: $(SETUP_STAMP)
 
@@ -38,6 +39,10 @@ eval: $(TINY_MODEL)/config.json
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# Benchmarks write JSON to bench/results/; they time, the test suite never does.
+bench: setup
+	$(BIN)/python -m bench.vqa_accuracy
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

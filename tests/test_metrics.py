@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from bench.official_vqa_eval import OfficialVQAEval
+from bench.synthetic_vqa import synthetic_vqa
 from vlm_eval.metrics import (
     CaptionScores,
     _caption,
+    clear_vqa_caches,
     normalize_vqa_answer,
     score_captions,
     vqa_accuracy,
@@ -140,6 +142,8 @@ def test_official_mode_skips_normalization_when_answers_agree() -> None:
         ("yes", "yes", "not the string"),
         (None, ["yes"], "prediction must be a string"),
         ("yes", ["yes", 3], r"answers\[1\] must be a string"),
+        ("yes", ["yes", ["yes"]], r"answers\[1\] must be a string"),  # unhashable
+        (["yes"], ["yes"], "prediction must be a string"),
     ],
 )
 def test_vqa_accuracy_validation(prediction: Any, answers: Any, message: str) -> None:
@@ -177,6 +181,25 @@ def test_vqav2_multiple_choice_answer_scores(upper: bool, mode: str, expected: f
         for ann in annotations
     ]
     assert 100 * sum(scores) / len(scores) == pytest.approx(expected)
+
+
+def test_official_mode_matches_the_official_port_question_by_question_on_synthetic_data() -> None:
+    """The benchmark's data: case, periods, articles, number words, punctuation, contractions."""
+    _, annotations, results = synthetic_vqa(3000, seed=7)
+    gts = {a["question_id"]: a for a in annotations["annotations"]}
+    res = {r["question_id"]: r for r in results}
+    official = OfficialVQAEval(n=2)
+    official.evaluate(gts, res)
+    clear_vqa_caches()
+    ours = {
+        qid: vqa_accuracy(
+            res[qid]["answer"], [a["answer"] for a in gts[qid]["answers"]], mode="official"
+        )
+        for qid in gts
+    }
+    assert {qid: round(100 * value, 2) for qid, value in ours.items()} == official.eval_qa
+    assert round(100 * sum(ours.values()) / len(ours), 2) == official.accuracy["overall"]
+    assert 0 < official.accuracy["overall"] < 100
 
 
 def test_official_mode_matches_a_port_of_the_official_loop_on_textvqa() -> None:

@@ -129,3 +129,66 @@ def test_captions_match_the_published_example(tmp_path: Path) -> None:
         "BLEU-1": 66.67, "BLEU-2": 48.99, "BLEU-3": 34.69, "BLEU-4": 0.0,
         "METEOR": 34.44, "ROUGE-L": 42.80, "CIDEr": 56.37,
     }  # fmt: skip
+
+
+def test_per_question_scores_add_up_to_the_overall_accuracy(tmp_path: Path) -> None:
+    predictions = _write(tmp_path / "p.json", _mc_predictions(str.upper))
+    result = _score_vqa(predictions, "--mode", "official", "--json", str(tmp_path / "s.json"))
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "s.json").read_text())
+    per_question = scores["per_question"]
+    assert sorted(map(int, per_question)) == sorted(p["question_id"] for p in _mc_predictions())
+    assert sum(per_question.values()) / 100 == pytest.approx(scores["metrics"]["accuracy"])
+    assert per_question["262148000"] == 100.0  # "DOWN": answers differ, so it is normalized
+    assert per_question["393225001"] == 0.0  # "NO" against ten identical "no": it is not
+
+
+def _okvqa_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Two OK-VQA v1.1-style questions whose answers are stemmed."""
+    answers = [["horse"] * 10, ["ride"] * 6 + ["riding"] * 4]
+    questions = _write(
+        tmp_path / "q.json",
+        {"questions": [{"image_id": 9, "question": "?", "question_id": i} for i in (1, 2)]},
+    )
+    annotations = _write(
+        tmp_path / "a.json",
+        {
+            "annotations": [
+                {
+                    "question_id": i, "image_id": 9, "question_type": "other",
+                    "answer_type": "other",
+                    "answers": [{"answer": a, "answer_id": n + 1} for n, a in enumerate(texts)],
+                }
+                for i, texts in zip((1, 2), answers, strict=True)
+            ]
+        },
+    )  # fmt: skip
+    return questions, annotations
+
+
+@pytest.mark.parametrize(("stem", "expected"), [(False, 50.0), (True, 100.0)])
+def test_okvqa_predictions_can_be_stemmed_like_the_answers(
+    tmp_path: Path, stem: bool, expected: float
+) -> None:
+    questions, annotations = _okvqa_files(tmp_path)
+    predictions = _write(
+        tmp_path / "p.json",
+        [{"question_id": 1, "answer": "Horses"}, {"question_id": 2, "answer": "riding"}],
+    )
+    result = CliRunner().invoke(
+        main,
+        ["score", "--task", "okvqa", "--questions", str(questions), "--annotations",
+         str(annotations), "--predictions", str(predictions), "--json", str(tmp_path / "s.json"),
+         *(["--stem-answers"] if stem else [])],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["metrics"]["accuracy"] == expected
+    assert ("answer_stemming" in scores) is stem
+
+
+def test_stemming_is_refused_for_other_tasks(tmp_path: Path) -> None:
+    predictions = _write(tmp_path / "p.json", _mc_predictions())
+    result = _score_vqa(predictions, "--stem-answers")
+    assert result.exit_code == 2
+    assert "only applies to --task okvqa" in result.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,23 @@ class _Record:
 
     def string_fields(self, required: Sequence[str], optional: Sequence[str]) -> dict[str, str]:
         """The string fields named in `required`, and those in `optional` that are present."""
-        present = [field for field in optional if field in self.data]
-        return {field: self.get(field, str) for field in [*required, *present]}
+        data = self.data
+        found = {field: data[field] for field in (*required, *optional) if field in data}
+        if all(f in found for f in required) and set(map(type, found.values())) <= {str}:
+            return found
+        return {field: self.get(field, str) for field in [*required, *found]}
 
     def strings(self, field: str, key: str | None = None) -> tuple[str, ...]:
         """The list `field` of strings, or of objects whose `key` is a string."""
+        items = self.get(field, list)
+        try:  # the common, valid case without a Python-level loop; errors are located below
+            texts = items if key is None else list(map(itemgetter(key), items))
+            if set(map(type, texts)) <= {str}:
+                return tuple(texts)
+        except (KeyError, TypeError):
+            pass
         texts = []
-        for i, item in enumerate(self.get(field, list)):
+        for i, item in enumerate(items):
             where, text = f"{field}[{i}]", item
             if key is not None:
                 where, text = f"{where}.{key}", item.get(key) if isinstance(item, dict) else None
@@ -83,7 +94,9 @@ def _records(path: Path, key: str, id_field: str) -> dict[int, _Record]:
     for index, data in enumerate(document[key]):
         if not isinstance(data, dict):
             raise DataFormatError(path, index, None, f"expected an object, got {data!r}")
-        record_id = _Record(path, data, index).get(id_field, int)
+        record_id = data.get(id_field)
+        if type(record_id) is not int:
+            record_id = _Record(path, data, index).get(id_field, int)
         if record_id in records:
             raise DataFormatError(path, str(record_id), id_field, "duplicate id")
         records[record_id] = _Record(path, data, str(record_id))

@@ -11,12 +11,14 @@ from vlm_eval.metrics._caption import CaptionScores, score_captions
 from vlm_eval.metrics._prediction_files import (
     score_caption_predictions,
     score_vqa_predictions,
+    score_vqa_samples,
     summarize_vqa_samples,
 )
 from vlm_eval.metrics._stemming import OKVQA_STEMMING, stem_okvqa_answer
 from vlm_eval.metrics._vqa import (
     VQA_METRIC_REVISION,
     VQAMode,
+    clear_vqa_caches,
     normalize_vqa_answer,
     summarize_vqa,
     vqa_accuracy,
@@ -27,10 +29,12 @@ __all__ = [
     "VQA_METRIC_REVISION",
     "CaptionScores",
     "VQAMode",
+    "clear_vqa_caches",
     "normalize_vqa_answer",
     "score_caption_predictions",
     "score_captions",
     "score_vqa_predictions",
+    "score_vqa_samples",
     "stem_okvqa_answer",
     "summarize_vqa",
     "summarize_vqa_samples",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,46 @@ def _match(samples: list[Sample], predictions: dict[str, str], file: Path, id_fi
         raise DataFormatError(file, unknown[0], id_field, problem)
 
 
+def score_vqa_samples(
+    samples: Sequence[Sample],
+    predictions: Mapping[str, str],
+    *,
+    mode: VQAMode,
+    stem_answers: bool = False,
+) -> dict[str, Any]:
+    """VQA accuracy of one predicted answer per sample, with the official breakdowns.
+
+    Args:
+        samples: Questions with their human answers (``references``) and, in the metadata,
+            ``answer_type`` / ``question_type`` for the breakdowns.
+        predictions: The predicted answer of every sample, by sample id.
+        mode: How answers are normalized (see ``vqa_accuracy``).
+        stem_answers: Stem each predicted answer first (OK-VQA; see ``stem_okvqa_answer``).
+
+    Returns:
+        ``metrics`` (``accuracy``, percent), ``breakdowns`` (per ``answer_type`` and
+        ``question_type``), ``per_question`` (sample id -> percent, unrounded), the question
+        count and the settings used.
+    """
+    answers = [predictions[s.id] for s in samples]
+    if stem_answers:
+        answers = [stem_okvqa_answer(answer) for answer in answers]
+    accuracies = [
+        vqa_accuracy(answer, s.references, mode=mode)
+        for answer, s in zip(answers, samples, strict=True)
+    ]
+    overall, breakdowns = summarize_vqa_samples(samples, accuracies)
+    return {
+        "metrics": {"accuracy": overall},
+        "breakdowns": breakdowns,
+        "per_question": {s.id: 100.0 * a for s, a in zip(samples, accuracies, strict=True)},
+        "questions": len(samples),
+        "mode": mode,
+        "vqa_metric": VQA_METRIC_REVISION,
+        **({"answer_stemming": OKVQA_STEMMING} if stem_answers else {}),
+    }
+
+
 def score_vqa_predictions(
     questions_file: Path,
     annotations_file: Path,
@@ -46,29 +86,13 @@ def score_vqa_predictions(
 ) -> dict[str, Any]:
     """VQA accuracy of an official results file ``[{"question_id", "answer"}]``.
 
-    Args:
-        mode: How answers are normalized (see ``vqa_accuracy``).
-        stem_answers: Stem each predicted answer first (OK-VQA; see ``stem_okvqa_answer``).
-
-    Returns:
-        ``metrics`` (``accuracy``, percent), ``breakdowns`` (per ``answer_type`` and
-        ``question_type``), the question count and the settings used.
+    The files are validated first (`DataFormatError` naming the file, question id and field),
+    then scored by `score_vqa_samples`, whose result this is.
     """
     samples = load_vqa(questions_file, annotations_file, Path(), "{image_id}")
     predictions = read_predictions(predictions_file, "question_id", "answer")
     _match(samples, predictions, predictions_file, "question_id")
-    if stem_answers:
-        predictions = {key: stem_okvqa_answer(answer) for key, answer in predictions.items()}
-    accuracies = [vqa_accuracy(predictions[s.id], s.references, mode=mode) for s in samples]
-    overall, breakdowns = summarize_vqa_samples(samples, accuracies)
-    return {
-        "metrics": {"accuracy": overall},
-        "breakdowns": breakdowns,
-        "questions": len(samples),
-        "mode": mode,
-        "vqa_metric": VQA_METRIC_REVISION,
-        **({"answer_stemming": OKVQA_STEMMING} if stem_answers else {}),
-    }
+    return score_vqa_samples(samples, predictions, mode=mode, stem_answers=stem_answers)
 
 
 def score_caption_predictions(annotations_file: Path, predictions_file: Path) -> dict[str, Any]:

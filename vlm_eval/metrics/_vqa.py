@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 VQAMode = Literal["normalized", "official"]
@@ -105,10 +104,36 @@ def _process_digit_article(text: str) -> str:
     return " ".join(_CONTRACTIONS.get(word, word) for word in words if word not in _ARTICLES)
 
 
-@lru_cache(maxsize=1 << 17)
-def _normalize(text: str) -> str:
-    """All three official steps, cached: answers repeat a lot across questions."""
-    return _process_digit_article(_process_punctuation(_clean_whitespace(text)))
+class _StringMemo(dict[str, str]):
+    """The results of a string function, computed once per distinct input.
+
+    Looking answers up with ``map(memo.__getitem__, answers)`` keeps the per-answer work in C:
+    VQA answers repeat so much that almost every look-up is a hit. A miss checks that the input is
+    a string. The memo is emptied when it grows past ``limit`` entries, to bound its memory.
+    """
+
+    def __init__(self, function: Callable[[str], str], limit: int = 1 << 20) -> None:
+        super().__init__()
+        self.function = function
+        self.limit = limit
+
+    def __missing__(self, text: str) -> str:
+        _require_string(text, "a VQA answer")
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[text] = self.function(text)
+        return value
+
+
+_CLEANED = _StringMemo(_clean_whitespace)
+# Step 1 is idempotent, so normalizing a cleaned answer equals normalizing the raw one.
+_NORMALIZED = _StringMemo(lambda text: _process_digit_article(_process_punctuation(text)))
+
+
+def clear_vqa_caches() -> None:
+    """Forget every answer normalized so far (for cold-start benchmarks; results never change)."""
+    _CLEANED.clear()
+    _NORMALIZED.clear()
 
 
 def normalize_vqa_answer(text: str) -> str:
@@ -131,7 +156,18 @@ def normalize_vqa_answer(text: str) -> str:
         ValueError: If ``text`` is not a string.
     """
     _require_string(text, "a VQA answer")
-    return _normalize(text)
+    return _NORMALIZED[_CLEANED[text]]
+
+
+def _validate(prediction: object, answers: object) -> None:
+    """Raise the precise error for bad arguments of `vqa_accuracy` (only run once one failed)."""
+    _require_string(prediction, "the prediction")
+    if isinstance(answers, str):
+        raise ValueError(f"answers must be a sequence of strings, not the string {answers!r}")
+    if not isinstance(answers, Sequence) or len(answers) == 0:
+        raise ValueError("answers is empty: VQA accuracy needs at least one human answer")
+    for i, answer in enumerate(answers):
+        _require_string(answer, f"answers[{i}]")
 
 
 def vqa_accuracy(prediction: str, answers: Sequence[str], *, mode: VQAMode = "normalized") -> float:
@@ -161,24 +197,21 @@ def vqa_accuracy(prediction: str, answers: Sequence[str], *, mode: VQAMode = "no
     """
     if mode not in _MODES:
         raise ValueError(f"unknown VQA accuracy mode {mode!r}; expected one of {_MODES}")
-    _require_string(prediction, "the prediction")
-    if isinstance(answers, str):
-        raise ValueError(f"answers must be a sequence of strings, not the string {answers!r}")
-    if len(answers) == 0:
-        raise ValueError("answers is empty: VQA accuracy needs at least one human answer")
-    for i, answer in enumerate(answers):
-        _require_string(answer, f"answers[{i}]")
-
-    if mode == "official":
-        cleaned = [_clean_whitespace(answer) for answer in answers]
-        normalize = _normalize if len(set(cleaned)) > 1 else _clean_whitespace
-    else:
-        normalize = _normalize
-    target = normalize(prediction)
-    hits = sum(normalize(answer) == target for answer in answers)
+    try:
+        if isinstance(answers, str) or not answers:
+            raise ValueError(answers)
+        cleaned = list(map(_CLEANED.__getitem__, answers))
+        target = _CLEANED[prediction]
+        if mode == "normalized" or len(set(cleaned)) > 1:
+            cleaned = list(map(_NORMALIZED.__getitem__, cleaned))
+            target = _NORMALIZED[target]
+    except (ValueError, TypeError):
+        _validate(prediction, answers)
+        raise
+    hits = cleaned.count(target)
     # Leaving out a matching answer leaves hits - 1 matches, leaving out another one leaves hits.
-    total = hits * min(1.0, (hits - 1) / 3) + (len(answers) - hits) * min(1.0, hits / 3)
-    return total / len(answers)
+    total = hits * min(1.0, (hits - 1) / 3) + (len(cleaned) - hits) * min(1.0, hits / 3)
+    return total / len(cleaned)
 
 
 def summarize_vqa(
