@@ -43,6 +43,12 @@ def test_cost_and_provenance_are_reported(report: str) -> None:
     assert "8,402,000,000 parameters, bfloat16 on cuda, weights sha256 `ab12`" in report
     assert "note: SPICE skipped: needs Stanford CoreNLP 3.6.0 jars" in report
     assert "vlm-eval revision `deadbeef`" in report
+    vqav2_lines = [line for line in report.splitlines() if line.startswith("- **vqav2**")]
+    assert vqav2_lines[0].endswith("split `val2014` of `/data/vqav2`")  # older results: no choices
+    new_vqav2 = vqav2_lines[1]
+    assert new_vqav2.endswith(
+        ", vqa_mode `official`, vqa_metric `GT-Vision-Lab/VQA vqaEval.py, 2021 revision`"
+    )
     assert "<script>" not in report
 
 

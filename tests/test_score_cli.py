@@ -124,6 +124,7 @@ def test_captions_match_the_published_example(tmp_path: Path) -> None:
          "--predictions", str(predictions), "--json", str(tmp_path / "s.json")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "SPICE skipped: " in result.output  # stderr; the reason is also in the JSON
     metrics = json.loads((tmp_path / "s.json").read_text())["metrics"]
     assert {k: round(v, 2) for k, v in metrics.items()} == {
         "BLEU-1": 66.67, "BLEU-2": 48.99, "BLEU-3": 34.69, "BLEU-4": 0.0,

@@ -276,5 +276,7 @@ def score(
     for kind, groups in result["breakdowns"].items():
         lines += [f"| {escape_cell(kind)}: {escape_cell(g)} | {v:.2f} |" for g, v in groups.items()]
     click.echo("\n".join(lines))
+    for metric, reason in result.get("skipped", {}).items():
+        click.echo(f"{metric} skipped: {reason}", err=True)
     if json_output is not None:
         json_output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -135,9 +135,12 @@ def _provenance(run: Run) -> str:
     for name in config["tasks"]:
         entry = results["tasks"][name]
         data = entry["data"]
+        scoring = "".join(
+            f", {e(key)} `{e(value)}`" for key, value in entry["task"].get("scoring", {}).items()
+        )
         lines.append(
             f"- **{e(name)}** v{e(entry['task']['version'])}: {data['samples']} samples, "
-            f"split `{e(data['split'])}` of `{e(data['dir'])}`"
+            f"split `{e(data['split'])}` of `{e(data['dir'])}`{scoring}"
         )
         notes = entry["scores"]["notes"].items()
         lines.extend(f"  - note: {e(key)}: {e(value)}" for key, value in notes)
