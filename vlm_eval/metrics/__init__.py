@@ -5,9 +5,11 @@
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
 - OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
 - Scoring of official results files (``vlm-eval score``).
+- The VQA and caption metrics as local ``evaluate`` modules (``load_metric``; no Hub download).
 """
 
 from vlm_eval.metrics._caption import CaptionScores, score_captions
+from vlm_eval.metrics._evaluate import load_metric
 from vlm_eval.metrics._prediction_files import (
     score_caption_predictions,
     score_vqa_predictions,
@@ -30,6 +32,7 @@ __all__ = [
     "CaptionScores",
     "VQAMode",
     "clear_vqa_caches",
+    "load_metric",
     "normalize_vqa_answer",
     "score_caption_predictions",
     "score_captions",
