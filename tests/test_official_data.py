@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from vlm_eval.data import (
     load_karpathy_captions,
     load_textvqa,
     load_vqa,
+    read_predictions,
 )
 from vlm_eval.demo.mini_data import write_mini_data
 
@@ -441,3 +443,19 @@ def test_load_coco_captions_rejects_bad_records(
     )
     with pytest.raises(DataFormatError, match=message):
         load_coco_captions(path, tmp_path)
+
+
+def test_loaders_pause_the_garbage_collector_and_restore_it_even_after_an_error(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "missing.json"
+    with pytest.raises(DataFormatError, match="file not found"):
+        read_predictions(missing, "question_id", "answer")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(DataFormatError):
+            read_predictions(missing, "question_id", "answer")
+        assert not gc.isenabled()  # the caller's choice is kept
+    finally:
+        gc.enable()
