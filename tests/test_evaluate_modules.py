@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from tests.test_metrics import VQAV2_MULTIPLE_CHOICE_SCORES
 from vlm_eval.metrics import load_metric, score_captions
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
+PUBLISHED_CAPTION_SCORES = json.loads((REFERENCE / "captions/published_scores.json").read_text())
 VQAV2_ANNOTATIONS = REFERENCE / "vqav2" / "v2_mscoco_val2014_annotations_first100.json"
 
 
@@ -121,15 +123,7 @@ def test_loads_without_hub_offline_from_another_cwd_and_a_fresh_hf_home(tmp_path
 # VQA accuracy
 
 
-@pytest.mark.parametrize(
-    ("upper", "mode", "expected"),
-    [
-        (False, "normalized", 98.40),
-        (False, "official", 98.40),
-        (True, "normalized", 98.40),
-        (True, "official", 66.40),
-    ],
-)
+@pytest.mark.parametrize(("upper", "mode", "expected"), VQAV2_MULTIPLE_CHOICE_SCORES)
 def test_vqav2_multiple_choice_answer_scores(upper: bool, mode: str, expected: float) -> None:
     predictions, references = _vqav2()
     if upper:
@@ -229,25 +223,7 @@ def caption_results() -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.mark.parametrize(
-    ("kind", "expected"),
-    [
-        (
-            "good",
-            {
-                "BLEU-1": 0.6667, "BLEU-2": 0.4899, "BLEU-3": 0.3469, "BLEU-4": 0.0,
-                "METEOR": 0.3444, "ROUGE-L": 0.4280, "CIDEr": 0.5637,
-            },
-        ),
-        (
-            "bad",
-            {
-                "BLEU-1": 0.4815, "BLEU-2": 0.2404, "BLEU-3": 0.1359, "BLEU-4": 0.0,
-                "METEOR": 0.1861, "ROUGE-L": 0.3121, "CIDEr": 0.2790,
-            },
-        ),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("kind", "expected"), PUBLISHED_CAPTION_SCORES.items())
 def test_published_caption_scores(
     caption_results: dict[str, dict[str, Any]], kind: str, expected: dict[str, float]
 ) -> None:

@@ -19,12 +19,8 @@ import pytest
 from vlm_eval.metrics import CaptionScores, _caption, score_captions
 
 CAPTIONS = Path(__file__).parent / "data" / "reference" / "captions"
+PUBLISHED_CAPTION_SCORES = json.loads((CAPTIONS / "published_scores.json").read_text())
 METRIC_NAMES = ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"]
-# The published example's scores of the good captions (as tests/test_metrics.py checks them).
-GOOD_SCORES = {
-    "BLEU-1": 0.6667, "BLEU-2": 0.4899, "BLEU-3": 0.3469, "BLEU-4": 0.0,
-    "METEOR": 0.3444, "ROUGE-L": 0.4280, "CIDEr": 0.5637,
-}  # fmt: skip
 # Stands in for SPICE: scores each image by the word count of its (tokenized) test caption.
 FAKE_SPICE = """
 import json, sys
@@ -119,7 +115,7 @@ def test_missing_jars_skip_spice_without_any_download(
     scores = _score_good_captions()
 
     assert list(scores.metrics) == METRIC_NAMES
-    assert _rounded(scores, METRIC_NAMES) == GOOD_SCORES
+    assert _rounded(scores, METRIC_NAMES) == PUBLISHED_CAPTION_SCORES["good"]
     assert all(list(per_metric) == METRIC_NAMES for per_metric in scores.per_image.values())
     reason = scores.skipped["SPICE"]
     assert str(jar.parent / "lib" / "stanford-corenlp-3.6.0.jar") in reason
@@ -139,7 +135,7 @@ def test_broken_jars_skip_spice_with_the_java_error(
     scores = _score_good_captions()
 
     assert list(scores.metrics) == METRIC_NAMES
-    assert _rounded(scores, METRIC_NAMES) == GOOD_SCORES
+    assert _rounded(scores, METRIC_NAMES) == PUBLISHED_CAPTION_SCORES["good"]
     reason = scores.skipped["SPICE"]
     assert "java exited with status 1" in reason
     assert "NoClassDefFoundError" in reason  # the empty CoreNLP jars hold no classes
@@ -185,7 +181,7 @@ def test_spice_scores_join_the_other_metrics(
     scores = _score_good_captions()
 
     assert list(scores.metrics) == [*METRIC_NAMES, "SPICE"]
-    assert _rounded(scores, METRIC_NAMES) == GOOD_SCORES
+    assert _rounded(scores, METRIC_NAMES) == PUBLISHED_CAPTION_SCORES["good"]
     assert scores.skipped == {}
     # One run for the whole set, on the PTB-tokenized captions.
     [entries] = spice_runs.inputs
@@ -259,7 +255,7 @@ def test_spice_is_stopped_when_another_metric_fails(
 def test_real_spice_scores() -> None:
     scores = _score_good_captions()
     assert list(scores.metrics) == [*METRIC_NAMES, "SPICE"]
-    assert _rounded(scores, METRIC_NAMES) == GOOD_SCORES
+    assert _rounded(scores, METRIC_NAMES) == PUBLISHED_CAPTION_SCORES["good"]
     assert scores.skipped == {}
     per_image = [metrics["SPICE"] for metrics in scores.per_image.values()]
     assert len(per_image) == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import evaluate
@@ -38,7 +38,25 @@ class TextMetric(evaluate.Metric):
 
     evaluate checks the type of the first sample of a batch only and casts the others with
     ``str``: a prediction ``3`` would become ``"3"``, a reference ``"abc"`` ``["a", "b", "c"]``.
+    Subclasses describe themselves in the class attributes below.
     """
+
+    # Not named like evaluate's own properties (``citation``, ...), which read the info back.
+    metric_description: ClassVar[str]
+    metric_citation: ClassVar[str]
+    metric_inputs: ClassVar[str]
+    metric_codebase_urls: ClassVar[tuple[str, ...]]
+    metric_reference_urls: ClassVar[tuple[str, ...]]
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=self.metric_description,
+            citation=self.metric_citation,
+            inputs_description=self.metric_inputs,
+            features=TEXT_FEATURES,
+            codebase_urls=list(self.metric_codebase_urls),
+            reference_urls=list(self.metric_reference_urls),
+        )
 
     def add_batch(
         self, *, predictions: Sequence[Any] | None = None, references: Sequence[Any] | None = None

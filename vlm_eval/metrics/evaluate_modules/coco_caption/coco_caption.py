@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import evaluate
-
 # The base class is reached through its module: evaluate takes the first metric class in this
 # namespace as the metric, which would then be the base.
 from vlm_eval.metrics import _evaluate_base, score_captions
@@ -49,15 +47,11 @@ Examples:
 class CocoCaption(_evaluate_base.TextMetric):
     """The COCO caption metrics; samples are identified by their position."""
 
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=_evaluate_base.TEXT_FEATURES,
-            codebase_urls=["https://github.com/salaniz/pycocoevalcap"],
-            reference_urls=["https://arxiv.org/abs/1504.00325"],
-        )
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION
+    metric_inputs = _KWARGS_DESCRIPTION
+    metric_codebase_urls = ("https://github.com/salaniz/pycocoevalcap",)
+    metric_reference_urls = ("https://arxiv.org/abs/1504.00325",)
 
     def _compute(
         self, predictions: list[str], references: list[list[str]], return_per_sample: bool = False

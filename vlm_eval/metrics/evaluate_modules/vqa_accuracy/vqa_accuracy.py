@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-import evaluate
-
 # The base class is reached through its module: evaluate takes the first metric class in this
 # namespace as the metric, which would then be the base.
 from vlm_eval.metrics import (
@@ -62,6 +60,12 @@ Examples:
 class VqaAccuracy(_evaluate_base.TextMetric):
     """VQA accuracy; ``mode`` and ``stem_answers`` given at load time are the defaults."""
 
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION
+    metric_inputs = _KWARGS_DESCRIPTION
+    metric_codebase_urls = ("https://github.com/GT-Vision-Lab/VQA",)
+    metric_reference_urls = ("https://visualqa.org/evaluation.html",)
+
     def __init__(
         self, *, mode: VQAMode = "normalized", stem_answers: bool = False, **kwargs: Any
     ) -> None:
@@ -72,16 +76,6 @@ class VqaAccuracy(_evaluate_base.TextMetric):
         self.mode = mode
         self.stem_answers = stem_answers
         super().__init__(**kwargs)
-
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=_evaluate_base.TEXT_FEATURES,
-            codebase_urls=["https://github.com/GT-Vision-Lab/VQA"],
-            reference_urls=["https://visualqa.org/evaluation.html"],
-        )
 
     def _compute(
         self,
