@@ -8,7 +8,7 @@ TINY_MODEL := build/tiny-idefics2
 DEMO_DATA := vlm_eval/demo/data
 DEMO_RUN := runs/demo
 DEMO_NOTE := Demo of the pipeline, not a benchmark result: a tiny Idefics2-architecture checkpoint \
-with random weights built from a config by vlm_eval.demo.tiny_idefics2 ($(TINY_MODEL)), evaluated \
+with random weights built from a config by vlm_eval.demo.tiny.idefics2 ($(TINY_MODEL)), evaluated \
 on the bundled mini splits in the official formats ($(DEMO_DATA): generated images and questions). \
 Random weights score near zero; that is expected.
 
@@ -27,8 +27,8 @@ $(SETUP_STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-$(TINY_MODEL)/config.json: $(SETUP_STAMP) vlm_eval/demo/tiny_idefics2.py
-	$(BIN)/python -m vlm_eval.demo.tiny_idefics2 $(TINY_MODEL)
+$(TINY_MODEL)/config.json: $(SETUP_STAMP) vlm_eval/demo/tiny/idefics2.py
+	$(BIN)/python -m vlm_eval.demo.tiny.idefics2 $(TINY_MODEL)
 
 eval: $(TINY_MODEL)/config.json
 	rm -rf $(DEMO_RUN)

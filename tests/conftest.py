@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import vlm_eval.demo
-from vlm_eval.demo.tiny_idefics2 import build_tiny_idefics2
+from vlm_eval.demo.tiny.idefics2 import build_tiny_idefics2
 
 MINI_DATA = Path(vlm_eval.demo.__file__).parent / "data"
 

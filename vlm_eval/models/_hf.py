@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, ProcessorMixin
+from transformers import AutoConfig, AutoModelForImageTextToText, ProcessorMixin
 
+import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
+from vlm_eval.models._family import ProcessorOptions, family_for
 from vlm_eval.models._registry import register_model
-from vlm_eval.tasks import GenerationSettings, ImagePart, Prompt
+from vlm_eval.tasks import GenerationSettings
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -20,20 +22,6 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 class ModelLoadError(RuntimeError):
     """A checkpoint that cannot be used by an adapter; the message says why."""
-
-
-def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
-    """``prompt`` in the message format of transformers chat templates."""
-    return [
-        {
-            "role": message.role,
-            "content": [
-                {"type": "image"} if isinstance(part, ImagePart) else {"type": "text", "text": part}
-                for part in message.parts
-            ],
-        }
-        for message in prompt
-    ]
 
 
 def weights_sha256(checkpoint: Path) -> str:
@@ -49,18 +37,24 @@ def weights_sha256(checkpoint: Path) -> str:
 
 @register_model
 class HuggingFaceAdapter(ModelAdapter):
-    """Loads a checkpoint with ``AutoProcessor`` + ``AutoModelForImageTextToText``.
+    """Loads a checkpoint with its processor + ``AutoModelForImageTextToText``.
 
-    Prompts are rendered with the checkpoint's chat template, batches are left-padded and decoded
-    greedily.
+    Prompts are rendered the way the checkpoint's family was trained (its chat template, or its
+    raw format for families without one, see ``vlm_eval.models.families``), batches are
+    left-padded and decoded greedily.
 
     Args:
         pretrained: Hub id or local folder of the checkpoint.
         revision: Hub revision (branch, tag or commit).
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
         device: ``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``.
+        device_map: Passed to ``from_pretrained`` (``auto`` spreads a large model over the
+            visible GPUs); inputs then go to the device of the first layer.
         attn_implementation: Passed to ``from_pretrained`` (``eager``, ``sdpa``, ...).
         trust_remote_code: Run code shipped with the checkpoint; off unless asked.
+        do_image_splitting, image_longest_edge, min_pixels, max_pixels: Image processing
+            options (see ``ProcessorOptions``); only those the checkpoint's family understands
+            are accepted.
     """
 
     name = "hf"
@@ -72,8 +66,13 @@ class HuggingFaceAdapter(ModelAdapter):
         revision: str | None = None,
         dtype: str = "auto",
         device: str = "auto",
+        device_map: str | None = None,
         attn_implementation: str | None = None,
         trust_remote_code: bool = False,
+        do_image_splitting: bool | None = None,
+        image_longest_edge: int | None = None,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
     ):
         self.pretrained = pretrained
         self.revision = revision
@@ -88,6 +87,14 @@ class HuggingFaceAdapter(ModelAdapter):
             )
         self.dtype = dtype
         self.trust_remote_code = trust_remote_code
+        self.options = ProcessorOptions(
+            do_image_splitting=do_image_splitting,
+            image_longest_edge=image_longest_edge,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+        )
+        config = self._load_config()
+        self.family = family_for(config.model_type)
         self.processor = self._load_processor()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
@@ -95,21 +102,46 @@ class HuggingFaceAdapter(ModelAdapter):
             pretrained,
             revision=revision,
             dtype=_DTYPES[dtype],
+            device_map=device_map,
             attn_implementation=attn_implementation,
             trust_remote_code=trust_remote_code,
-        ).to(self.device)
+        )
+        if device_map is None:
+            self.model.to(self.device)
+        else:
+            self.device = next(self.model.parameters()).device
         self.model.eval()
-        self.image_token_id: int | None = getattr(self.model.config, "image_token_id", None)
+        self.image_token_id: int | None = getattr(config, "image_token_id", None)
+        if self.image_token_id is None:
+            self.image_token_id = getattr(config, "image_token_index", None)
         eos = self.model.generation_config.eos_token_id
         self.eos_token_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
         self.pad_token_id = self.tokenizer.pad_token_id
         if self.pad_token_id is None:
             self.pad_token_id = min(self.eos_token_ids) if self.eos_token_ids else 0
 
-    def _load_processor(self) -> ProcessorMixin:
+    def _load_config(self) -> Any:
         try:
-            processor = AutoProcessor.from_pretrained(
+            return AutoConfig.from_pretrained(
                 self.pretrained, revision=self.revision, trust_remote_code=self.trust_remote_code
+            )
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"{self.pretrained}: cannot load its config: {error}") from error
+
+    def _load_processor(self) -> ProcessorMixin:
+        unsupported = sorted(set(self.options.given()) - self.family.options)
+        if unsupported:
+            supported = ", ".join(sorted(self.family.options)) or "none"
+            raise ModelLoadError(
+                f"{self.pretrained}: {self.family.name} checkpoints do not take "
+                f"{', '.join(unsupported)} (image options they take: {supported})"
+            )
+        try:
+            processor = self.family.load_processor(
+                self.pretrained,
+                revision=self.revision,
+                trust_remote_code=self.trust_remote_code,
+                **self.family.processor_overrides(self.options),
             )
         except (OSError, ValueError) as error:
             raise ModelLoadError(
@@ -120,27 +152,27 @@ class HuggingFaceAdapter(ModelAdapter):
                 f"{self.pretrained}: AutoProcessor returned {type(processor).__name__}, not a "
                 "processor with an image processor; is this a vision-language checkpoint?"
             )
-        if not getattr(processor, "chat_template", None):
+        if self.family.uses_chat_template and not getattr(processor, "chat_template", None):
             raise ModelLoadError(
-                f"{self.pretrained}: the processor has no chat template; the generic adapter "
-                "renders prompts with it"
+                f"{self.pretrained}: the processor has no chat template; {self.family.name} "
+                "checkpoints are prompted with it"
             )
         return processor
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
     ) -> list[Generation]:
-        texts = [
-            self.processor.apply_chat_template(
-                to_chat_messages(item.prompt), add_generation_prompt=True, tokenize=False
-            )
-            for item in inputs
-        ]
-        images = [list(item.images) for item in inputs]
-        encoded = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
-        encoded = encoded.to(self.device)
-        if "pixel_values" in encoded:
-            encoded["pixel_values"] = encoded["pixel_values"].to(_DTYPES[self.dtype])
+        for item in inputs:
+            self.family.check_prompt(item.prompt)
+        texts = [self.family.render(self.processor, item.prompt) for item in inputs]
+        encoded = self.processor(
+            **self.family.processor_inputs(texts, [item.images for item in inputs]),
+            return_tensors="pt",
+            padding=True,
+        ).to(self.device)
+        for key, value in encoded.items():
+            if torch.is_floating_point(value):
+                encoded[key] = value.to(_DTYPES[self.dtype])
         stop = list(settings.stop)
         with torch.inference_mode():
             output = self.model.generate(
@@ -192,5 +224,7 @@ class HuggingFaceAdapter(ModelAdapter):
             "dtype": self.dtype,
             "device": str(self.device),
             "attn_implementation": self.model.config._attn_implementation,
+            "family": self.family.name,
+            "processor_options": self.options.given(),
             "trust_remote_code": self.trust_remote_code,
         }

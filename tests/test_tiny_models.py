@@ -13,7 +13,7 @@ from transformers import (
     Idefics2Processor,
 )
 
-from vlm_eval.demo.tiny_idefics2 import IMAGE_SEQ_LEN, build_tiny_idefics2
+from vlm_eval.demo.tiny.idefics2 import IMAGE_SEQ_LEN, build_tiny_idefics2
 
 QUESTIONS = (
     "What color is the circle?",

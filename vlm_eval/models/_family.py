@@ -1,0 +1,140 @@
+"""Model families: what differs, per architecture, in loading a processor and prompting a model.
+
+The generic Hugging Face adapter handles every checkpoint the same way; it asks the checkpoint's
+family (chosen by ``config.model_type``) only for the few things that truly differ. The default
+family fits chat-template models that take any number of images per prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeVar
+
+from transformers import AutoProcessor, ProcessorMixin
+
+from vlm_eval.tasks import ImagePart, Prompt
+
+
+class PromptError(ValueError):
+    """A prompt the model family cannot take (for example several images for a single-image
+    model); the message says what the family supports."""
+
+
+@dataclass(frozen=True)
+class ProcessorOptions:
+    """Image processing choices a user can set with ``--model-args``; ``None`` keeps the
+    checkpoint's own setting.
+
+    Attributes:
+        do_image_splitting: Idefics2 / Idefics3 / SmolVLM: also encode crops of the image
+            (Idefics2: 320 instead of 64 visual tokens per image).
+        image_longest_edge: Resize images so that their longest edge is this many pixels.
+        min_pixels: Qwen2-VL / Qwen2.5-VL: lower bound of the image area after resizing.
+        max_pixels: Qwen2-VL / Qwen2.5-VL: upper bound of the image area after resizing.
+    """
+
+    do_image_splitting: bool | None = None
+    image_longest_edge: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The options the user set, by name."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+class ModelFamily:
+    """How checkpoints of one architecture family are loaded and prompted.
+
+    Subclass it, set ``model_types`` (the ``config.model_type`` values it covers) and override
+    only what differs, then decorate it with ``@register_family``.
+
+    Attributes:
+        name: Recorded in results.
+        model_types: ``config.model_type`` values of the family.
+        max_images: Most images one prompt may hold (``None``: no limit); few-shot prompts with
+            more are refused with a clear error.
+        options: The ``ProcessorOptions`` fields the family understands.
+        uses_chat_template: Prompts are rendered with the processor's chat template.
+    """
+
+    name: ClassVar[str] = "generic"
+    model_types: ClassVar[tuple[str, ...]] = ()
+    max_images: ClassVar[int | None] = None
+    options: ClassVar[frozenset[str]] = frozenset()
+    uses_chat_template: ClassVar[bool] = True
+
+    def processor_overrides(self, options: ProcessorOptions) -> dict[str, Any]:
+        """Keyword arguments for ``from_pretrained`` that apply ``options`` to the processor."""
+        return options.given()
+
+    def load_processor(
+        self, pretrained: str, *, revision: str | None, trust_remote_code: bool, **overrides: Any
+    ) -> ProcessorMixin:
+        """The checkpoint's processor (``AutoProcessor`` unless the family needs otherwise)."""
+        return AutoProcessor.from_pretrained(
+            pretrained, revision=revision, trust_remote_code=trust_remote_code, **overrides
+        )
+
+    def check_prompt(self, prompt: Prompt) -> None:
+        """Refuse a prompt the family cannot take.
+
+        Raises:
+            PromptError: With more images than ``max_images``.
+        """
+        images = sum(isinstance(part, ImagePart) for message in prompt for part in message.parts)
+        if self.max_images is not None and images > self.max_images:
+            raise PromptError(
+                f"{self.name} models take at most {self.max_images} image(s) per prompt, this "
+                f"prompt has {images}: few-shot prompts with images need a multi-image family "
+                "(run zero-shot, --num-fewshot 0)"
+            )
+
+    def render(self, processor: ProcessorMixin, prompt: Prompt) -> str:
+        """The prompt as the model's input text: the chat template with a generation prompt."""
+        return processor.apply_chat_template(
+            to_chat_messages(prompt), add_generation_prompt=True, tokenize=False
+        )
+
+    def processor_inputs(
+        self, texts: Sequence[str], images: Sequence[Sequence[Any]]
+    ) -> dict[str, Any]:
+        """Keyword arguments of the processor call for a batch (texts and their images)."""
+        return {"text": list(texts), "images": [list(group) for group in images]}
+
+
+def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
+    """``prompt`` in the message format of transformers chat templates."""
+    return [
+        {
+            "role": message.role,
+            "content": [
+                {"type": "image"} if isinstance(part, ImagePart) else {"type": "text", "text": part}
+                for part in message.parts
+            ],
+        }
+        for message in prompt
+    ]
+
+
+_FAMILIES: dict[str, ModelFamily] = {}
+Family = TypeVar("Family", bound=type[ModelFamily])
+
+
+def register_family(cls: Family) -> Family:
+    """Class decorator: use ``cls`` for checkpoints whose ``config.model_type`` it lists."""
+    for model_type in cls.model_types:
+        if model_type in _FAMILIES:
+            raise ValueError(
+                f"model type {model_type!r} is already handled by {_FAMILIES[model_type].name}"
+            )
+        _FAMILIES[model_type] = cls()
+    return cls
+
+
+def family_for(model_type: str) -> ModelFamily:
+    """The family of checkpoints of ``model_type``; the generic one if none is registered."""
+    return _FAMILIES.get(model_type) or ModelFamily()
