@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import vlm_eval.demo
-from vlm_eval.demo.tiny.idefics2 import build_tiny_idefics2
+from vlm_eval.demo.tiny import idefics2
 
 MINI_DATA = Path(vlm_eval.demo.__file__).parent / "data"
 
@@ -22,7 +22,7 @@ torch.set_num_threads(2)
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Idefics2 checkpoint saved to disk, as a user's checkpoint would be."""
-    return build_tiny_idefics2(tmp_path_factory.mktemp("checkpoints") / "tiny-idefics2")
+    return idefics2.build(tmp_path_factory.mktemp("checkpoints") / "tiny-idefics2")
 
 
 @pytest.fixture(scope="session")

@@ -40,18 +40,6 @@ def _inputs(n: int) -> list[ModelInput]:
     ]
 
 
-def test_batched_generation_equals_one_by_one(tiny_adapter: HuggingFaceAdapter) -> None:
-    settings = GenerationSettings(max_new_tokens=8)
-    inputs = _inputs(5)
-    batched = tiny_adapter.generate(inputs, settings)
-    single = [tiny_adapter.generate([item], settings)[0] for item in inputs]
-    assert [g.text for g in batched] == [g.text for g in single]
-    assert [g.generated_tokens for g in batched] == [g.generated_tokens for g in single]
-    assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in single]
-    assert len({g.prompt_tokens for g in batched}) > 1, "prompts should differ in length"
-    assert any(g.text.strip() for g in batched), "random weights should still emit some text"
-
-
 def test_cost_counts_visual_prompt_and_generated_tokens(tiny_adapter: HuggingFaceAdapter) -> None:
     (generation,) = tiny_adapter.generate(_inputs(1), GenerationSettings(max_new_tokens=4))
     image_seq_len = tiny_adapter.processor.image_seq_len
@@ -158,3 +146,23 @@ def test_installed_packages_register_adapters_through_the_entry_point(
     assert (adapter.url, adapter.retries) == ("http://127.0.0.1:1", 5)
     with pytest.raises(ArgumentsError, match="retries must be int, got 'many'"):
         create_model("acme-remote", {"url": "x", "retries": "many"})
+
+
+def test_image_splitting_costs_five_times_the_visual_tokens(tiny_model_dir: Path) -> None:
+    split = HuggingFaceAdapter(
+        pretrained=str(tiny_model_dir), device="cpu", do_image_splitting=True
+    )
+    (generation,) = split.generate(_inputs(1), GenerationSettings(max_new_tokens=2))
+    assert generation.visual_tokens == 5 * split.processor.image_seq_len  # 4 crops + the image
+    assert split.describe()["processor_options"] == {"do_image_splitting": True}
+
+
+def test_image_options_a_family_does_not_take_are_refused(tiny_model_dir: Path) -> None:
+    with pytest.raises(
+        ModelLoadError,
+        match=r"idefics checkpoints do not take max_pixels \(image options they take: "
+        r"do_image_splitting, image_longest_edge\)",
+    ):
+        create_model("hf", {"pretrained": str(tiny_model_dir), "max_pixels": "1000"})
+    resized = create_model("hf", {"pretrained": str(tiny_model_dir), "image_longest_edge": "96"})
+    assert resized.processor.image_processor.size == {"longest_edge": 96, "shortest_edge": 64}

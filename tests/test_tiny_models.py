@@ -13,7 +13,7 @@ from transformers import (
     Idefics2Processor,
 )
 
-from vlm_eval.demo.tiny.idefics2 import IMAGE_SEQ_LEN, build_tiny_idefics2
+from vlm_eval.demo.tiny.idefics2 import IMAGE_SEQ_LEN, build
 
 QUESTIONS = (
     "What color is the circle?",
@@ -23,7 +23,7 @@ QUESTIONS = (
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_idefics2(tmp_path_factory.mktemp("tiny_idefics2"), seed=0)
+    return build(tmp_path_factory.mktemp("tiny_idefics2"), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +130,8 @@ def test_batched_greedy_generation_is_deterministic_and_matches_one_by_one(
 
 def test_same_seed_gives_identical_weights(checkpoint: Path, tmp_path: Path) -> None:
     expected = load_file(checkpoint / "model.safetensors")
-    same = load_file(build_tiny_idefics2(tmp_path / "same", seed=0) / "model.safetensors")
-    other = load_file(build_tiny_idefics2(tmp_path / "other", seed=1) / "model.safetensors")
+    same = load_file(build(tmp_path / "same", seed=0) / "model.safetensors")
+    other = load_file(build(tmp_path / "other", seed=1) / "model.safetensors")
     assert same.keys() == expected.keys()
     assert all(torch.equal(same[name], tensor) for name, tensor in expected.items())
     assert not torch.equal(other["lm_head.weight"], expected["lm_head.weight"])

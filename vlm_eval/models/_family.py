@@ -67,17 +67,25 @@ class ModelFamily:
     options: ClassVar[frozenset[str]] = frozenset()
     uses_chat_template: ClassVar[bool] = True
 
-    def processor_overrides(self, options: ProcessorOptions) -> dict[str, Any]:
-        """Keyword arguments for ``from_pretrained`` that apply ``options`` to the processor."""
-        return options.given()
-
     def load_processor(
-        self, pretrained: str, *, revision: str | None, trust_remote_code: bool, **overrides: Any
+        self,
+        pretrained: str,
+        *,
+        revision: str | None,
+        trust_remote_code: bool,
+        options: ProcessorOptions,
     ) -> ProcessorMixin:
-        """The checkpoint's processor (``AutoProcessor`` unless the family needs otherwise)."""
-        return AutoProcessor.from_pretrained(
-            pretrained, revision=revision, trust_remote_code=trust_remote_code, **overrides
+        """The checkpoint's processor (``AutoProcessor`` unless the family needs otherwise),
+        with ``options`` applied (see ``apply_options``)."""
+        processor = AutoProcessor.from_pretrained(
+            pretrained, revision=revision, trust_remote_code=trust_remote_code
         )
+        self.apply_options(processor, options)
+        return processor
+
+    def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
+        """Set the user's image options on a loaded processor; only those in ``options`` (the
+        class attribute) are ever given."""
 
     def check_prompt(self, prompt: Prompt) -> None:
         """Refuse a prompt the family cannot take.

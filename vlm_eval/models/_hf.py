@@ -141,7 +141,7 @@ class HuggingFaceAdapter(ModelAdapter):
                 self.pretrained,
                 revision=self.revision,
                 trust_remote_code=self.trust_remote_code,
-                **self.family.processor_overrides(self.options),
+                options=self.options,
             )
         except (OSError, ValueError) as error:
             raise ModelLoadError(

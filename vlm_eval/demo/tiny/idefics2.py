@@ -88,7 +88,7 @@ def _build_config(processor: Idefics2Processor) -> Idefics2Config:
     )
 
 
-def build_tiny_idefics2(output_dir: Path, *, seed: int = 0) -> Path:
+def build(output_dir: Path, *, seed: int = 0) -> Path:
     """Write a tiny random Idefics2 checkpoint (weights, config, processor) to ``output_dir``.
 
     Args:
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(build_tiny_idefics2(args.output_dir, seed=args.seed))
+    print(build(args.output_dir, seed=args.seed))
 
 
 if __name__ == "__main__":
