@@ -8,40 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
+from tests.test_model_families import sample_inputs
 from vlm_eval import ArgumentsError
 from vlm_eval.models import (
     HuggingFaceAdapter,
-    ModelInput,
     ModelLoadError,
     create_model,
     parse_model_args,
 )
 from vlm_eval.tasks import GenerationSettings, ImagePart, Message
 
-QUESTIONS = [
-    "What color is the circle?",
-    "How many shapes are there in this picture, counting the small ones too?",
-    "Is there a red square?",
-    "What does the sign say?",
-    "What shape is in the top left corner of the image, next to the blue one?",
-]
-COLORS = ["red", "navy", "gold", "green", "white"]
-
-
-def _inputs(n: int) -> list[ModelInput]:
-    return [
-        ModelInput(
-            (Message("user", (ImagePart(Path(f"{i}.jpg")), QUESTIONS[i % len(QUESTIONS)])),),
-            [Image.new("RGB", (96, 80 + 8 * i), COLORS[i % len(COLORS)])],
-        )
-        for i in range(n)
-    ]
-
 
 def test_cost_counts_visual_prompt_and_generated_tokens(tiny_adapter: HuggingFaceAdapter) -> None:
-    (generation,) = tiny_adapter.generate(_inputs(1), GenerationSettings(max_new_tokens=4))
+    (generation,) = tiny_adapter.generate(sample_inputs(1), GenerationSettings(max_new_tokens=4))
     image_seq_len = tiny_adapter.processor.image_seq_len
     assert generation.visual_tokens == image_seq_len
     assert generation.prompt_tokens > image_seq_len
@@ -152,7 +132,7 @@ def test_image_splitting_costs_five_times_the_visual_tokens(tiny_model_dir: Path
     split = HuggingFaceAdapter(
         pretrained=str(tiny_model_dir), device="cpu", do_image_splitting=True
     )
-    (generation,) = split.generate(_inputs(1), GenerationSettings(max_new_tokens=2))
+    (generation,) = split.generate(sample_inputs(1), GenerationSettings(max_new_tokens=2))
     assert generation.visual_tokens == 5 * split.processor.image_seq_len  # 4 crops + the image
     assert split.describe()["processor_options"] == {"do_image_splitting": True}
 

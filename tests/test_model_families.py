@@ -40,7 +40,8 @@ def _image(i: int, size: tuple[int, int] | None = None) -> Image.Image:
     return Image.new("RGB", size or (96 + 16 * i, 80 + 8 * i), COLORS[i % len(COLORS)])
 
 
-def _inputs(n: int) -> list[ModelInput]:
+def sample_inputs(n: int) -> list[ModelInput]:
+    """``n`` one-image questions of different lengths on images of different sizes."""
     return [ModelInput((_question(i),), [_image(i)]) for i in range(n)]
 
 
@@ -52,7 +53,7 @@ def test_the_checkpoint_is_handled_by_its_family(adapter: HuggingFaceAdapter) ->
 
 
 def test_batched_generation_equals_one_by_one(adapter: HuggingFaceAdapter) -> None:
-    inputs = _inputs(5)
+    inputs = sample_inputs(5)
     batched = adapter.generate(inputs, SETTINGS)
     single = [adapter.generate([item], SETTINGS)[0] for item in inputs]
     assert [g.text for g in batched] == [g.text for g in single]
@@ -63,7 +64,7 @@ def test_batched_generation_equals_one_by_one(adapter: HuggingFaceAdapter) -> No
 
 
 def test_cost_counts_visual_prompt_and_generated_tokens(adapter: HuggingFaceAdapter) -> None:
-    (generation,) = adapter.generate(_inputs(1), SETTINGS)
+    (generation,) = adapter.generate(sample_inputs(1), SETTINGS)
     assert 0 < generation.visual_tokens < generation.prompt_tokens
     assert 1 <= generation.generated_tokens <= SETTINGS.max_new_tokens
 
