@@ -28,7 +28,7 @@ $(SETUP_STAMP): pyproject.toml
 	touch $@
 
 $(TINY_MODEL)/config.json: $(SETUP_STAMP) vlm_eval/demo/tiny/idefics2.py
-	$(BIN)/python -m vlm_eval.demo.tiny.idefics2 $(TINY_MODEL)
+	$(BIN)/python -m vlm_eval.demo.tiny idefics2 $(TINY_MODEL)
 
 eval: $(TINY_MODEL)/config.json
 	rm -rf $(DEMO_RUN)

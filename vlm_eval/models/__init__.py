@@ -6,6 +6,7 @@ from vlm_eval.models._family import (
     ProcessorOptions,
     PromptError,
     family_for,
+    image_only,
     register_family,
     to_chat_messages,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "PromptError",
     "create_model",
     "family_for",
+    "image_only",
     "parse_model_args",
     "register_family",
     "register_model",

@@ -128,6 +128,34 @@ def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
     ]
 
 
+Processor = TypeVar("Processor", bound=ProcessorMixin)
+
+
+def image_only(processor_class: type[Processor]) -> type[Processor]:
+    """``processor_class`` without its video processor, under the same name.
+
+    transformers builds the video processors of Qwen2-VL, SmolVLM and others with torchvision,
+    which has no CPU build for our torch; evaluation only needs images. Construct the returned
+    class with ``video_processor=None``; its ``from_pretrained`` does so.
+    """
+
+    class ImageOnlyProcessor(processor_class):  # type: ignore[valid-type,misc]
+        @classmethod
+        def get_attributes(cls) -> list[str]:
+            return [name for name in super().get_attributes() if name != "video_processor"]
+
+        @classmethod
+        def from_pretrained(cls, *args: Any, **kwargs: Any) -> Any:
+            return super().from_pretrained(*args, video_processor=None, **kwargs)
+
+        def apply_chat_template(self, conversation: Any, *args: Any, **kwargs: Any) -> Any:
+            # Some families' own version reads video settings (SmolVLM's frame rate).
+            return ProcessorMixin.apply_chat_template(self, conversation, *args, **kwargs)
+
+    ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = processor_class.__name__
+    return ImageOnlyProcessor
+
+
 _FAMILIES: dict[str, ModelFamily] = {}
 Family = TypeVar("Family", bound=type[ModelFamily])
 

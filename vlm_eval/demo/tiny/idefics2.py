@@ -5,7 +5,6 @@ The folder it writes loads exactly like a user's checkpoint, through
 Nothing is downloaded: the tokenizer is trained here on an embedded corpus.
 """
 
-import argparse
 from pathlib import Path
 
 import torch
@@ -129,18 +128,5 @@ def _model_card(seed: int) -> str:
         "embedded English corpus; special tokens as Idefics2.\n"
         f"- Processor: `Idefics2Processor`, {IMAGE_SEQ_LEN} `<image>` tokens per image, "
         f"images resized to at most {IMAGE_LONGEST_EDGE} px, no image splitting.\n"
-        "- Rebuild: `python -m vlm_eval.demo.tiny.idefics2 OUT_DIR`.\n"
+        "- Rebuild: `python -m vlm_eval.demo.tiny idefics2 OUT_DIR`.\n"
     )
-
-
-def main() -> None:
-    """Command-line entry: build the checkpoint into the given folder."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(build(args.output_dir, seed=args.seed))
-
-
-if __name__ == "__main__":
-    main()

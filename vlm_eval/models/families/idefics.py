@@ -3,9 +3,9 @@ splitting that trades visual tokens for accuracy (Idefics2: 64 tokens per image,
 
 from __future__ import annotations
 
-from transformers import ProcessorMixin
+from transformers import ProcessorMixin, SmolVLMProcessor
 
-from vlm_eval.models._family import ModelFamily, ProcessorOptions, register_family
+from vlm_eval.models._family import ModelFamily, ProcessorOptions, image_only, register_family
 
 
 @register_family
@@ -13,7 +13,7 @@ class IdeficsFamily(ModelFamily):
     """Processor options: ``do_image_splitting`` and ``image_longest_edge``."""
 
     name = "idefics"
-    model_types = ("idefics2", "idefics3", "smolvlm")
+    model_types = ("idefics2", "idefics3")
     options = frozenset({"do_image_splitting", "image_longest_edge"})
 
     def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
@@ -25,3 +25,26 @@ class IdeficsFamily(ModelFamily):
             if "shortest_edge" in size:  # Idefics2 resizes between both bounds
                 size["shortest_edge"] = min(size["shortest_edge"], options.image_longest_edge)
             image_processor.size = size
+
+
+@register_family
+class SmolVLMFamily(IdeficsFamily):
+    """SmolVLM: Idefics3's architecture with a processor that also handles videos."""
+
+    name = "smolvlm"
+    model_types = ("smolvlm",)
+
+    def load_processor(
+        self,
+        pretrained: str,
+        *,
+        revision: str | None,
+        trust_remote_code: bool,
+        options: ProcessorOptions,
+    ) -> ProcessorMixin:
+        # AutoProcessor would build the video processor, which needs torchvision.
+        processor = image_only(SmolVLMProcessor).from_pretrained(
+            pretrained, revision=revision, trust_remote_code=trust_remote_code
+        )
+        self.apply_options(processor, options)
+        return processor
