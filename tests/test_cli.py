@@ -52,7 +52,9 @@ def test_unknown_model_lists_the_valid_ones(
          "--output", str(tmp_path)],
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "unknown model 'llava9'; available models: hf" in " ".join(result.output.split())
+    assert "unknown model 'llava9'; available models: hf, openai, vllm" in " ".join(
+        result.output.split()
+    )
 
 
 def test_malformed_model_args_are_a_usage_error(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_model_families import sample_inputs
 from vlm_eval import ArgumentsError
+from vlm_eval.demo.tiny._inputs import sample_inputs
 from vlm_eval.models import (
     HuggingFaceAdapter,
     ModelLoadError,
@@ -121,7 +121,7 @@ def test_installed_packages_register_adapters_through_the_entry_point(
         "vlm_eval.models",
     )
     monkeypatch.setattr(MODELS, "_entry_points_loaded", False)
-    assert MODELS.names() == ["acme-remote", "hf"]
+    assert MODELS.names() == ["acme-remote", "hf", "openai", "vllm"]
     adapter = create_model("acme-remote", {"url": "http://127.0.0.1:1", "retries": "5"})
     assert (adapter.url, adapter.retries) == ("http://127.0.0.1:1", 5)
     with pytest.raises(ArgumentsError, match="retries must be int, got 'many'"):

@@ -6,23 +6,13 @@ back with ``from_pretrained`` exactly as a user's checkpoint would be.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from PIL import Image
 
 from vlm_eval.demo.tiny import tiny_builders
+from vlm_eval.demo.tiny._inputs import sample_image, sample_inputs, sample_question
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, PromptError
-from vlm_eval.tasks import GenerationSettings, ImagePart, Message, Prompt
+from vlm_eval.tasks import GenerationSettings, Message, Prompt
 
-QUESTIONS = [
-    "What color is the circle?",
-    "How many shapes are there in this picture, counting the small ones too?",
-    "Is there a red square?",
-    "What does the sign say?",
-    "What shape is in the top left corner of the image, next to the blue one?",
-]
-COLORS = ["red", "navy", "gold", "green", "white"]
 SETTINGS = GenerationSettings(max_new_tokens=6)
 
 
@@ -30,19 +20,6 @@ SETTINGS = GenerationSettings(max_new_tokens=6)
 def adapter(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     folder = tiny_builders()[request.param](tmp_path_factory.mktemp(request.param))
     return HuggingFaceAdapter(pretrained=str(folder), device="cpu", dtype="float32")
-
-
-def _question(i: int) -> Message:
-    return Message("user", (ImagePart(Path(f"{i}.jpg")), QUESTIONS[i % len(QUESTIONS)]))
-
-
-def _image(i: int, size: tuple[int, int] | None = None) -> Image.Image:
-    return Image.new("RGB", size or (96 + 16 * i, 80 + 8 * i), COLORS[i % len(COLORS)])
-
-
-def sample_inputs(n: int) -> list[ModelInput]:
-    """``n`` one-image questions of different lengths on images of different sizes."""
-    return [ModelInput((_question(i),), [_image(i)]) for i in range(n)]
 
 
 def test_the_checkpoint_is_handled_by_its_family(adapter: HuggingFaceAdapter) -> None:
@@ -71,12 +48,18 @@ def test_cost_counts_visual_prompt_and_generated_tokens(adapter: HuggingFaceAdap
 
 def test_few_shot_prompts_interleave_images_or_are_refused(adapter: HuggingFaceAdapter) -> None:
     size = (112, 96)
-    one_shot: Prompt = (_question(0), Message("assistant", ("red",)), _question(1))
+    one_shot: Prompt = (sample_question(0), Message("assistant", ("red",)), sample_question(1))
     if adapter.family.max_images is not None and adapter.family.max_images < 2:
         with pytest.raises(PromptError, match="at most 1 image"):
-            adapter.generate([ModelInput(one_shot, [_image(0, size), _image(1, size)])], SETTINGS)
+            adapter.generate(
+                [ModelInput(one_shot, [sample_image(0, size), sample_image(1, size)])], SETTINGS
+            )
         return
-    (zero,) = adapter.generate([ModelInput((_question(1),), [_image(1, size)])], SETTINGS)
-    (few,) = adapter.generate([ModelInput(one_shot, [_image(0, size), _image(1, size)])], SETTINGS)
+    (zero,) = adapter.generate(
+        [ModelInput((sample_question(1),), [sample_image(1, size)])], SETTINGS
+    )
+    (few,) = adapter.generate(
+        [ModelInput(one_shot, [sample_image(0, size), sample_image(1, size)])], SETTINGS
+    )
     assert few.visual_tokens == 2 * zero.visual_tokens
     assert few.prompt_tokens > zero.prompt_tokens + zero.visual_tokens

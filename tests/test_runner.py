@@ -176,3 +176,24 @@ def test_a_missing_image_names_the_task_sample_and_file(
     ):
         run_evaluation(_config(data, tmp_path / "run", ("vqav2",)), tiny_adapter)
     assert len(_records(tmp_path / "run" / "samples_vqav2.jsonl")) == 4
+
+
+def test_credentials_in_model_args_are_not_written_to_results(
+    tiny_adapter: HuggingFaceAdapter,
+    mini_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        "sys.argv", ["vlm-eval", "--model-args", "base_url=http://h/v1,api_key=sk-1,tokenizer=t"]
+    )
+    config = _config(mini_data, tmp_path, ("vqav2",), limit=1)
+    config.model_args.update({"api_key": "sk-1", "hf_token": "hf_2", "tokenizer": "t"})
+    results = run_evaluation(config, tiny_adapter)
+    assert results["config"]["model_args"] == {
+        "api_key": "<redacted>", "hf_token": "<redacted>", "tokenizer": "t"
+    }  # fmt: skip
+    assert results["provenance"]["command"][-1] == (
+        "base_url=http://h/v1,api_key=<redacted>,tokenizer=t"
+    )
+    assert "sk-1" not in (tmp_path / "results.json").read_text()

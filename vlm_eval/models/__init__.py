@@ -1,4 +1,5 @@
-"""Model adapters: the ``ModelAdapter`` contract, the registry and the Hugging Face adapter."""
+"""Model adapters: the ``ModelAdapter`` contract, the registry, the Hugging Face adapter with its
+model families, and the OpenAI-compatible server and vLLM adapters."""
 
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
 from vlm_eval.models._family import (
@@ -11,12 +12,14 @@ from vlm_eval.models._family import (
     to_chat_messages,
 )
 from vlm_eval.models._hf import HuggingFaceAdapter, ModelLoadError
+from vlm_eval.models._openai import OpenAIAdapter, ServerError
 from vlm_eval.models._registry import (
     MODELS,
     create_model,
     parse_model_args,
     register_model,
 )
+from vlm_eval.models._vllm import VLLMAdapter
 
 __all__ = [
     "MODELS",
@@ -26,8 +29,11 @@ __all__ = [
     "ModelFamily",
     "ModelInput",
     "ModelLoadError",
+    "OpenAIAdapter",
     "ProcessorOptions",
     "PromptError",
+    "ServerError",
+    "VLLMAdapter",
     "create_model",
     "family_for",
     "image_only",

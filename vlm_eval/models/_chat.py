@@ -23,9 +23,7 @@ def image_data_url(image: Image, image_format: ImageFormat = "png") -> str:
     return f"data:image/{image_format};base64,{encoded}"
 
 
-def to_openai_messages(
-    item: ModelInput, image_format: ImageFormat = "png"
-) -> list[dict[str, Any]]:
+def to_openai_messages(item: ModelInput, image_format: ImageFormat = "png") -> list[dict[str, Any]]:
     """``item``'s prompt as chat-completions messages: each turn's content is a list of
     ``{"type": "text"}`` and ``{"type": "image_url"}`` parts, ``item.images`` in prompt order.
 
@@ -40,7 +38,10 @@ def to_openai_messages(
         {
             "role": message.role,
             "content": [
-                {"type": "image_url", "image_url": {"url": image_data_url(next(images), image_format)}}
+                {
+                    "type": "image_url",
+                    "image_url": {"url": image_data_url(next(images), image_format)},
+                }
                 if isinstance(part, ImagePart)
                 else {"type": "text", "text": part}
                 for part in message.parts

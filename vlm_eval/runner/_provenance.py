@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+# key=value arguments whose value is a credential: never written to results.
+_KEY_VALUE = re.compile(r"([\w.-]+)=([^,\s]*)")
+_SECRET_KEY = re.compile(r"(?i)(?:^|[_.-])(?:key|token|secret|password)$")
+REDACTED = "<redacted>"
 
 _PACKAGES = ("vlm-eval", "torch", "transformers", "tokenizers", "pycocoevalcap", "numpy", "pillow")
 
@@ -45,6 +51,17 @@ def _git_revision() -> str | None:
     return f"{sha}+dirty" if dirty else sha
 
 
+def redact_secrets(text: str) -> str:
+    """``text`` with the value of every ``key=value`` whose key names a credential (``api_key``,
+    ``hf_token``, ``secret``, ``password``; not ``tokenizer``) replaced by ``<redacted>``."""
+
+    def redact(match: re.Match[str]) -> str:
+        key = match.group(1)
+        return f"{key}={REDACTED}" if _SECRET_KEY.search(key) else match.group()
+
+    return _KEY_VALUE.sub(redact, text)
+
+
 def collect_provenance() -> dict[str, Any]:
     """Versions, git revision, command line and hardware of this process."""
     hardware: dict[str, Any] = {
@@ -63,6 +80,6 @@ def collect_provenance() -> dict[str, Any]:
             **{name: _package_version(name) for name in _PACKAGES},
         },
         "git_revision": _git_revision(),
-        "command": sys.argv,
+        "command": [redact_secrets(argument) for argument in sys.argv],
         "hardware": hardware,
     }

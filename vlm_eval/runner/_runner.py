@@ -17,7 +17,7 @@ from tqdm import tqdm
 from vlm_eval.data import Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
 from vlm_eval.runner._fewshot import choose_shots
-from vlm_eval.runner._provenance import collect_provenance
+from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._store import JsonlPredictionStore, SampleRecord
 from vlm_eval.tasks import Prompt, Task, get_task, prompt_images, prompt_to_json
 
@@ -245,6 +245,10 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
         "created_at": created,
         "config": {
             **asdict(config),
+            "model_args": {
+                key: redact_secrets(f"{key}={value}").partition("=")[2]
+                for key, value in config.model_args.items()
+            },
             "data_dir": str(config.data_dir),
             "output_dir": str(config.output_dir),
         },

@@ -1,0 +1,171 @@
+"""The vLLM adapter without vLLM: the missing-package message, and a fake ``vllm`` module that
+records what the adapter asks of ``LLM`` and answers like vLLM's ``RequestOutput``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from PIL import Image
+
+from vlm_eval.models import ModelInput, ModelLoadError, create_model
+from vlm_eval.models._vllm import VLLMAdapter
+from vlm_eval.tasks import GenerationSettings, ImagePart, Message
+
+
+@dataclass
+class FakeCompletion:
+    """``vllm.CompletionOutput``: the fields the adapter reads."""
+
+    text: str
+    token_ids: list[int]
+
+
+@dataclass
+class FakeRequestOutput:
+    """``vllm.RequestOutput``: the fields the adapter reads."""
+
+    prompt_token_ids: list[int]
+    outputs: list[FakeCompletion]
+
+
+@dataclass
+class FakeSamplingParams:
+    temperature: float = 1.0
+    max_tokens: int | None = 16
+    stop: list[str] = field(default_factory=list)
+
+
+class FakeLLM:
+    """``vllm.LLM``: records its arguments and ``chat`` calls; answer ``i`` of a call has
+    ``10 + i`` prompt tokens and ``i + 1`` generated tokens."""
+
+    instances: ClassVar[list[FakeLLM]] = []
+
+    def __init__(self, model: str, **options: Any) -> None:
+        self.model, self.options = model, options
+        self.chats: list[dict[str, Any]] = []
+        FakeLLM.instances.append(self)
+
+    def chat(
+        self, messages: list[list[dict[str, Any]]], sampling_params: Any, use_tqdm: bool = True
+    ) -> list[FakeRequestOutput]:
+        self.chats.append({"messages": messages, "params": sampling_params, "tqdm": use_tqdm})
+        return [
+            FakeRequestOutput(list(range(10 + i)), [FakeCompletion(f"answer {i}", [7] * (i + 1))])
+            for i in range(len(messages))
+        ]
+
+
+@pytest.fixture()
+def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    module = types.ModuleType("vllm")
+    module.LLM = FakeLLM  # type: ignore[attr-defined]
+    module.SamplingParams = FakeSamplingParams  # type: ignore[attr-defined]
+    module.__version__ = "0.0.fake"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setattr(FakeLLM, "instances", [])
+    return module
+
+
+def _decoded(url: str) -> tuple[str, tuple[int, int], tuple[int, int, int]]:
+    header, _, data = url.partition(",")
+    with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+        return header, image.size, image.convert("RGB").getpixel((0, 0))
+
+
+def test_a_missing_vllm_is_reported_with_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    with pytest.raises(
+        ModelLoadError, match=r"^vLLM is not installed: pip install 'vlm-eval\[vllm\]'$"
+    ):
+        create_model("vllm", {"pretrained": "org/some-vlm"})
+
+
+def test_the_engine_gets_the_model_args(fake_vllm: types.ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    adapter = create_model(
+        "vllm",
+        {
+            "pretrained": str(tmp_path),
+            "dtype": "bfloat16",
+            "tensor_parallel_size": "2",
+            "gpu_memory_utilization": "0.5",
+            "max_model_len": "4096",
+            "limit_mm_per_prompt": "3",
+        },
+    )
+    assert isinstance(adapter, VLLMAdapter)
+    (llm,) = FakeLLM.instances
+    assert llm.model == str(tmp_path)
+    assert llm.options == {
+        "revision": None,
+        "dtype": "bfloat16",
+        "tensor_parallel_size": 2,
+        "gpu_memory_utilization": 0.5,
+        "max_model_len": 4096,
+        "trust_remote_code": False,
+        "limit_mm_per_prompt": {"image": 3},
+    }
+    assert adapter.describe() == {
+        "adapter": "vllm",
+        "pretrained": str(tmp_path.resolve()),
+        "revision": None,
+        "weights_sha256": hashlib.sha256(b"model.safetensors" + b"weights").hexdigest(),
+        "dtype": "bfloat16",
+        "max_model_len": 4096,
+        "trust_remote_code": False,
+        "vllm_version": "0.0.fake",
+    }
+    create_model("vllm", {"pretrained": "org/some-vlm"})
+    assert "limit_mm_per_prompt" not in FakeLLM.instances[-1].options  # vLLM's default
+
+
+def test_a_batch_is_one_chat_call_mapped_to_generations(fake_vllm: types.ModuleType) -> None:
+    few_shot = (
+        Message("user", (ImagePart(Path("a.jpg")), "What colour?")),
+        Message("assistant", ("red",)),
+        Message("user", (ImagePart(Path("b.jpg")), "And this one?")),
+    )
+    inputs = [
+        ModelInput(
+            few_shot, [Image.new("RGB", (64, 48), "red"), Image.new("RGB", (50, 70), "navy")]
+        ),
+        ModelInput(
+            (Message("user", (ImagePart(Path("c.jpg")), "Q?")),), [Image.new("RGB", (8, 8))]
+        ),
+    ]
+    adapter = VLLMAdapter(pretrained="org/some-vlm")
+    generations = adapter.generate(inputs, GenerationSettings(max_new_tokens=5, stop=("\n", "#")))
+
+    (call,) = FakeLLM.instances[0].chats
+    assert call["params"] == FakeSamplingParams(temperature=0, max_tokens=5, stop=["\n", "#"])
+    assert call["tqdm"] is False
+    first, second = call["messages"]
+    assert [m["role"] for m in first] == ["user", "assistant", "user"]
+    assert [[p.get("text") for p in m["content"]] for m in first] == [
+        [None, "What colour?"],
+        ["red"],
+        [None, "And this one?"],
+    ]
+    urls = [p["image_url"]["url"] for m in first for p in m["content"] if p["type"] == "image_url"]
+    assert [_decoded(url) for url in urls] == [
+        ("data:image/png;base64", (64, 48), (255, 0, 0)),
+        ("data:image/png;base64", (50, 70), (0, 0, 128)),
+    ]
+    assert [m["role"] for m in second] == ["user"]
+    assert [
+        (g.text, g.prompt_tokens, g.visual_tokens, g.generated_tokens) for g in generations
+    ] == [
+        ("answer 0", 10, 0, 1),
+        ("answer 1", 11, 0, 2),
+    ]
