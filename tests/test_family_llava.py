@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from transformers import LlavaConfig
 
 from vlm_eval.demo.tiny import llava, llava_next
 from vlm_eval.models import (
@@ -14,6 +15,7 @@ from vlm_eval.models import (
     ModelLoadError,
     PromptError,
     create_model,
+    family_for,
 )
 from vlm_eval.tasks import GenerationSettings, ImagePart, Message, Prompt
 
@@ -175,3 +177,19 @@ def test_checkpoints_load_as_the_real_llava_hf_classes(
     assert adapters["llava_next"].model.config.image_grid_pinpoints == (
         adapters["llava_next"].processor.image_processor.image_grid_pinpoints
     )
+
+
+@pytest.mark.parametrize(
+    ("vision", "family", "max_images"),
+    [
+        ("clip_vision_model", "llava", 1),  # llava-1.5
+        ("siglip_vision_model", "llava-interleaved", None),  # llava-interleave-qwen
+        ("pixtral", "llava-interleaved", None),  # pixtral-12b
+    ],
+)
+def test_llava_architecture_checkpoints_get_the_family_of_their_training(
+    vision: str, family: str, max_images: int | None
+) -> None:
+    config = LlavaConfig(vision_config={"model_type": vision})
+    chosen = family_for("llava").for_checkpoint(config)
+    assert (chosen.name, chosen.max_images) == (family, max_images)

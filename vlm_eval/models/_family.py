@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
-from transformers import AutoProcessor, ProcessorMixin
+from transformers import AutoProcessor, PretrainedConfig, ProcessorMixin
 
 from vlm_eval.tasks import ImagePart, Prompt
 
@@ -66,6 +66,11 @@ class ModelFamily:
     max_images: ClassVar[int | None] = None
     options: ClassVar[frozenset[str]] = frozenset()
     uses_chat_template: ClassVar[bool] = True
+
+    def for_checkpoint(self, config: PretrainedConfig) -> ModelFamily:
+        """The family that handles this checkpoint: ``self``, unless checkpoints of one
+        ``model_type`` were trained differently (the family then says which to use)."""
+        return self
 
     def load_processor(
         self,

@@ -94,7 +94,7 @@ class HuggingFaceAdapter(ModelAdapter):
             max_pixels=max_pixels,
         )
         config = self._load_config()
-        self.family = family_for(config.model_type)
+        self.family = family_for(config.model_type).for_checkpoint(config)
         self.processor = self._load_processor()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"

@@ -1,9 +1,18 @@
 """LLaVA-1.5 and LLaVA-NeXT (llava-hf checkpoints): the checkpoint's chat template, one image
-per prompt, and no image options (CLIP crops every view to a fixed size)."""
+per prompt, and no image options (CLIP crops every view to a fixed size). Other checkpoints of
+the LLaVA architecture with other vision towers take interleaved images."""
 
 from __future__ import annotations
 
+from transformers import PretrainedConfig
+
 from vlm_eval.models._family import ModelFamily, register_family
+
+
+class LlavaInterleavedFamily(ModelFamily):
+    """LLaVA-architecture checkpoints trained on interleaved images (llava-interleave, Pixtral)."""
+
+    name = "llava-interleaved"
 
 
 @register_family
@@ -14,3 +23,9 @@ class LlavaFamily(ModelFamily):
     name = "llava"
     model_types = ("llava", "llava_next")
     max_images = 1
+
+    def for_checkpoint(self, config: PretrainedConfig) -> ModelFamily:
+        # The single-image recipe pairs a CLIP tower with the LM; SigLIP / Pixtral towers under
+        # model_type "llava" come from multi-image trainings.
+        vision = getattr(config.vision_config, "model_type", "clip_vision_model")
+        return self if vision == "clip_vision_model" else LlavaInterleavedFamily()
