@@ -1,0 +1,27 @@
+"""PaliGemma and PaliGemma 2: no chat template, the text is a prefix after the image tokens."""
+
+from __future__ import annotations
+
+from transformers import ProcessorMixin
+
+from vlm_eval.models._family import register_family
+from vlm_eval.models.families._raw import RawPromptFamily
+
+
+@register_family
+class PaliGemmaFamily(RawPromptFamily):
+    """The task's text is the prefix, as is: the mix checkpoints were trained on task prefixes
+    such as ``answer en {question}`` and ``caption en``, but the wording is the task's choice.
+
+    The rendered text starts with the processor's ``<image>`` token, the documented input of
+    ``PaliGemmaProcessor`` (without it the processor guesses the layout and warns on every
+    batch); the processor expands it to ``image_seq_length`` tokens, then adds BOS before the
+    prefix and the ``\\n`` that separates prefix from answer. That separator is why the prefix
+    must be one line.
+    """
+
+    name = "paligemma"
+    model_types = ("paligemma",)
+
+    def format_text(self, processor: ProcessorMixin, text: str) -> str:
+        return f"{processor.image_token}{text}"
