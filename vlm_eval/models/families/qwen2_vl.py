@@ -1,0 +1,53 @@
+"""Qwen2-VL and Qwen2.5-VL: chat templates, any number of interleaved images, and a visual token
+count set by the image area (one token per merged patch, 28x28 pixels in the published models,
+after resizing the image's area into ``[min_pixels, max_pixels]``)."""
+
+from __future__ import annotations
+
+from transformers import ProcessorMixin, Qwen2VLProcessor
+
+from vlm_eval.models._family import ModelFamily, ProcessorOptions, image_only, register_family
+
+
+@register_family
+class Qwen2VLFamily(ModelFamily):
+    """Processor options: ``min_pixels`` and ``max_pixels`` (bounds of the resized image area)."""
+
+    name = "qwen2_vl"
+    model_types = ("qwen2_vl", "qwen2_5_vl")
+    options = frozenset({"min_pixels", "max_pixels"})
+
+    def load_processor(
+        self,
+        pretrained: str,
+        *,
+        revision: str | None,
+        trust_remote_code: bool,
+        options: ProcessorOptions,
+    ) -> ProcessorMixin:
+        # AutoProcessor would build the video processor, which needs torchvision. Qwen2.5-VL's
+        # processor differs from Qwen2-VL's only in how it handles videos.
+        processor = image_only(Qwen2VLProcessor).from_pretrained(
+            pretrained, revision=revision, trust_remote_code=trust_remote_code
+        )
+        self.apply_options(processor, options)
+        return processor
+
+    def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
+        """Set the bounds of the resized image area.
+
+        Raises:
+            ValueError: If ``min_pixels`` would exceed ``max_pixels``.
+        """
+        image_processor = processor.image_processor
+        size = dict(image_processor.size)  # shortest_edge / longest_edge hold min / max pixels
+        if options.min_pixels is not None:
+            size["shortest_edge"] = options.min_pixels
+        if options.max_pixels is not None:
+            size["longest_edge"] = options.max_pixels
+        if size["shortest_edge"] > size["longest_edge"]:
+            raise ValueError(
+                f"min_pixels ({size['shortest_edge']}) must not exceed max_pixels "
+                f"({size['longest_edge']})"
+            )
+        image_processor.size = size
