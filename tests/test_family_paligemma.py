@@ -10,7 +10,15 @@ from PIL import Image
 
 from vlm_eval.demo.tiny import paligemma
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, ModelLoadError, PromptError
-from vlm_eval.tasks import CaptionTask, GenerationSettings, ImagePart, Message, VQATask
+from vlm_eval.runner import RunConfig, run_evaluation
+from vlm_eval.tasks import (
+    CaptionTask,
+    GenerationSettings,
+    ImagePart,
+    Message,
+    VQATask,
+    load_tasks,
+)
 
 IMAGE = ImagePart(Path("a.jpg"))
 VQA_TURN = Message("user", (IMAGE, VQATask.question_template.format(question="Is it red?")))
@@ -85,3 +93,16 @@ def test_every_image_costs_one_token_per_siglip_patch(
 def test_image_options_are_refused(checkpoint: Path) -> None:
     with pytest.raises(ModelLoadError, match="paligemma checkpoints do not take image_longest"):
         HuggingFaceAdapter(pretrained=str(checkpoint), device="cpu", image_longest_edge=128)
+
+
+def test_a_few_shot_run_on_a_single_image_family_fails_before_generating(
+    adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    load_tasks()
+    config = RunConfig(
+        model="hf", model_args={}, tasks=("vqav2", "okvqa"), data_dir=mini_data,
+        output_dir=tmp_path, limit=2, num_fewshot=1,
+    )  # fmt: skip
+    with pytest.raises(PromptError, match="paligemma models take at most 1 image"):
+        run_evaluation(config, adapter)
+    assert not list(tmp_path.iterdir())  # nothing generated, nothing written

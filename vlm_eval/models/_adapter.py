@@ -52,6 +52,11 @@ class ModelAdapter(ABC):
     ) -> list[Generation]:
         """Greedy answers for a batch of inputs, one per input, in order."""
 
+    def check_prompt(self, prompt: Prompt) -> None:
+        """Raise ``ValueError`` (``PromptError``) for a prompt this model cannot take, so that a
+        run fails before any generation; the default accepts every prompt."""
+        return None
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """What identifies the model and how it runs (path, weights fingerprint, dtype, device)."""

@@ -59,6 +59,9 @@ class ModelFamily:
             more are refused with a clear error.
         options: The ``ProcessorOptions`` fields the family understands.
         uses_chat_template: Prompts are rendered with the processor's chat template.
+        image_only_processor: The family's processor class when it must be loaded without its
+            video processor (built with torchvision, which we cannot install); ``None`` loads
+            with ``AutoProcessor``.
     """
 
     name: ClassVar[str] = "generic"
@@ -66,6 +69,7 @@ class ModelFamily:
     max_images: ClassVar[int | None] = None
     options: ClassVar[frozenset[str]] = frozenset()
     uses_chat_template: ClassVar[bool] = True
+    image_only_processor: ClassVar[type[ProcessorMixin] | None] = None
 
     def for_checkpoint(self, config: PretrainedConfig) -> ModelFamily:
         """The family that handles this checkpoint: ``self``, unless checkpoints of one
@@ -80,9 +84,13 @@ class ModelFamily:
         trust_remote_code: bool,
         options: ProcessorOptions,
     ) -> ProcessorMixin:
-        """The checkpoint's processor (``AutoProcessor`` unless the family needs otherwise),
-        with ``options`` applied (see ``apply_options``)."""
-        processor = AutoProcessor.from_pretrained(
+        """The checkpoint's processor, with ``options`` applied (see ``apply_options``)."""
+        loader = (
+            AutoProcessor
+            if self.image_only_processor is None
+            else image_only(self.image_only_processor)
+        )
+        processor = loader.from_pretrained(
             pretrained, revision=revision, trust_remote_code=trust_remote_code
         )
         self.apply_options(processor, options)

@@ -14,7 +14,7 @@ import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
 from vlm_eval.models._family import ProcessorOptions, family_for
 from vlm_eval.models._registry import register_model
-from vlm_eval.tasks import GenerationSettings
+from vlm_eval.tasks import GenerationSettings, Prompt
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -158,6 +158,9 @@ class HuggingFaceAdapter(ModelAdapter):
                 "checkpoints are prompted with it"
             )
         return processor
+
+    def check_prompt(self, prompt: Prompt) -> None:
+        self.family.check_prompt(prompt)
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings

@@ -228,6 +228,9 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
     tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
     requests = {task.name: _load_requests(task, config) for task in tasks}
     adapter = adapter or create_model(config.model, config.model_args)
+    for task in tasks:  # a prompt the model cannot take fails the run before any generation
+        for request in requests[task.name]:
+            adapter.check_prompt(request.prompt)
     model = adapter.describe()
     config.output_dir.mkdir(parents=True, exist_ok=True)
     task_results = {

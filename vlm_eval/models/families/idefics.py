@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from transformers import ProcessorMixin, SmolVLMProcessor
 
-from vlm_eval.models._family import ModelFamily, ProcessorOptions, image_only, register_family
+from vlm_eval.models._family import ModelFamily, ProcessorOptions, register_family
 
 
 @register_family
@@ -33,18 +33,4 @@ class SmolVLMFamily(IdeficsFamily):
 
     name = "smolvlm"
     model_types = ("smolvlm",)
-
-    def load_processor(
-        self,
-        pretrained: str,
-        *,
-        revision: str | None,
-        trust_remote_code: bool,
-        options: ProcessorOptions,
-    ) -> ProcessorMixin:
-        # AutoProcessor would build the video processor, which needs torchvision.
-        processor = image_only(SmolVLMProcessor).from_pretrained(
-            pretrained, revision=revision, trust_remote_code=trust_remote_code
-        )
-        self.apply_options(processor, options)
-        return processor
+    image_only_processor = SmolVLMProcessor

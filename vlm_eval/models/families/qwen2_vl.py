@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from transformers import ProcessorMixin, Qwen2VLProcessor
 
-from vlm_eval.models._family import ModelFamily, ProcessorOptions, image_only, register_family
+from vlm_eval.models._family import ModelFamily, ProcessorOptions, register_family
 
 
 @register_family
@@ -16,22 +16,8 @@ class Qwen2VLFamily(ModelFamily):
     name = "qwen2_vl"
     model_types = ("qwen2_vl", "qwen2_5_vl")
     options = frozenset({"min_pixels", "max_pixels"})
-
-    def load_processor(
-        self,
-        pretrained: str,
-        *,
-        revision: str | None,
-        trust_remote_code: bool,
-        options: ProcessorOptions,
-    ) -> ProcessorMixin:
-        # AutoProcessor would build the video processor, which needs torchvision. Qwen2.5-VL's
-        # processor differs from Qwen2-VL's only in how it handles videos.
-        processor = image_only(Qwen2VLProcessor).from_pretrained(
-            pretrained, revision=revision, trust_remote_code=trust_remote_code
-        )
-        self.apply_options(processor, options)
-        return processor
+    # Qwen2.5-VL's processor differs from Qwen2-VL's only in how it handles videos.
+    image_only_processor = Qwen2VLProcessor
 
     def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
         """Set the bounds of the resized image area.
