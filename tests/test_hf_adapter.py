@@ -128,12 +128,16 @@ def test_installed_packages_register_adapters_through_the_entry_point(
         create_model("acme-remote", {"url": "x", "retries": "many"})
 
 
-def test_image_splitting_costs_five_times_the_visual_tokens(tiny_model_dir: Path) -> None:
+def test_image_splitting_costs_five_times_the_visual_tokens_and_batches_exactly(
+    tiny_model_dir: Path,
+) -> None:
     split = HuggingFaceAdapter(
         pretrained=str(tiny_model_dir), device="cpu", do_image_splitting=True
     )
-    (generation,) = split.generate(sample_inputs(1), GenerationSettings(max_new_tokens=2))
-    assert generation.visual_tokens == 5 * split.processor.image_seq_len  # 4 crops + the image
+    settings = GenerationSettings(max_new_tokens=6)
+    batched = split.generate(sample_inputs(4), settings)
+    assert [g.visual_tokens for g in batched] == [5 * split.processor.image_seq_len] * 4
+    assert batched == [split.generate([item], settings)[0] for item in sample_inputs(4)]
     assert split.describe()["processor_options"] == {"do_image_splitting": True}
 
 

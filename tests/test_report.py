@@ -40,7 +40,10 @@ def test_breakdowns_list_every_group_of_every_run(report: str) -> None:
 
 def test_cost_and_provenance_are_reported(report: str) -> None:
     assert "| base | vqav2 | 214354 | 64.0 | 90.5 | 2.2 | 61.24 |" in report
-    assert "8,402,000,000 parameters, bfloat16 on cuda, weights sha256 `ab12`" in report
+    assert (
+        "8,402,000,000 parameters, bfloat16 on cuda, weights sha256 `ab12`, family `idefics`, "
+        "do_image_splitting `True`"
+    ) in report
     assert "note: SPICE skipped: needs Stanford CoreNLP 3.6.0 jars" in report
     assert "vlm-eval revision `deadbeef`" in report
     vqav2_lines = [line for line in report.splitlines() if line.startswith("- **vqav2**")]

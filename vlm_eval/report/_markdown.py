@@ -128,7 +128,11 @@ def _provenance(run: Run) -> str:
         f"- **model**: `{e(model.get('pretrained'))}` (adapter `{e(config['model'])}`), "
         f"{e(model.get('architecture'))}, {model.get('parameters', 0):,} parameters, "
         f"{e(model.get('dtype'))} on {e(model.get('device'))}, "
-        f"weights sha256 `{e(model.get('weights_sha256'))}`",
+        f"weights sha256 `{e(model.get('weights_sha256'))}`"
+        + (f", family `{e(model['family'])}`" if model.get("family") else "")
+        + "".join(
+            f", {e(key)} `{e(value)}`" for key, value in model.get("processor_options", {}).items()
+        ),
         f"- **settings**: batch size {config['batch_size']}, {config['num_fewshot']}-shot, "
         f"seed {config['seed']}, limit {config['limit']}",
     ]
