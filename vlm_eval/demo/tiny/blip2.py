@@ -12,16 +12,15 @@ from transformers import (
     Blip2ForConditionalGeneration,
     Blip2Processor,
     BlipImageProcessorPil,
-    GenerationConfig,
 )
 
-from vlm_eval.demo.tiny._text import INITIALIZER_RANGE, MAX_LENGTH, train_tokenizer
+from vlm_eval.demo.tiny import _checkpoint
+from vlm_eval.demo.tiny._text import INITIALIZER_RANGE, train_tokenizer
 
 IMAGE_SIZE = 64
 PATCH_SIZE = 16
 # The Q-Former's learned queries, one visual token each whatever the image (32 in BLIP-2).
 NUM_QUERY_TOKENS = 8
-VISION_HIDDEN_SIZE = 32
 
 
 def _build_processor() -> Blip2Processor:
@@ -35,42 +34,23 @@ def _build_processor() -> Blip2Processor:
     )
 
 
-def _build_config(processor: Blip2Processor, newline_id: int) -> Blip2Config:
+def _build_config(processor: Blip2Processor) -> Blip2Config:
     """Return a tiny BLIP-2 config whose vocabulary covers the processor's added token."""
     tokenizer = processor.tokenizer
+    vision = _checkpoint.vision_config(IMAGE_SIZE, PATCH_SIZE)
+    # As the published checkpoints: answers end at the first newline.
+    opt = _checkpoint.text_config(
+        tokenizer, "opt", eos_token_id=tokenizer.convert_tokens_to_ids("\n")
+    )
+    del opt["num_key_value_heads"]  # OPT has plain multi-head attention
+    opt["ffn_dim"] = opt.pop("intermediate_size")  # OPT's names for these two
+    opt["init_std"] = opt.pop("initializer_range")
     return Blip2Config(
-        vision_config={
-            "hidden_size": VISION_HIDDEN_SIZE,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": IMAGE_SIZE,
-            "patch_size": PATCH_SIZE,
-            "initializer_range": INITIALIZER_RANGE,
-        },
-        qformer_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "cross_attention_frequency": 1,
-            "encoder_hidden_size": VISION_HIDDEN_SIZE,
-            "initializer_range": INITIALIZER_RANGE,
-        },
-        text_config={
-            "model_type": "opt",
-            "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "ffn_dim": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": MAX_LENGTH,
-            "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id,
-            # As the published checkpoints: answers end at the first newline.
-            "eos_token_id": newline_id,
-            "init_std": INITIALIZER_RANGE,
-        },
+        vision_config=vision,
+        qformer_config=_checkpoint.encoder_config(
+            cross_attention_frequency=1, encoder_hidden_size=vision["hidden_size"]
+        ),
+        text_config=opt,
         num_query_tokens=NUM_QUERY_TOKENS,
         image_token_index=tokenizer.convert_tokens_to_ids(processor.image_token.content),
         initializer_range=INITIALIZER_RANGE,
@@ -78,47 +58,21 @@ def _build_config(processor: Blip2Processor, newline_id: int) -> Blip2Config:
 
 
 def build(output_dir: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random BLIP-2 checkpoint (weights, config, processor) to ``output_dir``.
-
-    Args:
-        output_dir: Folder to write; created if missing, existing files are overwritten.
-        seed: Seed for the random weights; the same seed gives identical weights.
-
-    Returns:
-        ``output_dir``, ready for ``AutoProcessor`` / ``AutoModelForImageTextToText``.
-    """
-    output_dir = Path(output_dir)
+    """Write a tiny random BLIP-2 checkpoint to ``output_dir``; return it."""
     processor = _build_processor()
-    tokenizer = processor.tokenizer
-    newline_id = tokenizer.convert_tokens_to_ids("\n")
-    torch.manual_seed(seed)
-    model = Blip2ForConditionalGeneration(_build_config(processor, newline_id)).to(torch.float32)
+    model = _checkpoint.seeded_model(Blip2ForConditionalGeneration, _build_config(processor), seed)
     # BLIP-2 starts its queries at zero, which would make every visual token of an image equal.
     torch.nn.init.normal_(model.query_tokens, std=INITIALIZER_RANGE)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=newline_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    (output_dir / "README.md").write_text(_model_card(seed), encoding="utf-8")
-    return output_dir
-
-
-def _model_card(seed: int) -> str:
-    """Return the checkpoint's model card."""
-    return (
-        "# tiny-blip2 (vlm-eval demo)\n\n"
-        "A tiny BLIP-2-architecture model (ViT, Q-Former, OPT decoder) with **random weights** "
-        f"(seed {seed}), built offline by `vlm_eval.demo.tiny.blip2` for the vlm-eval tests. "
-        "Its answers are meaningless; it exists to exercise the full loading and generation "
-        "path (`AutoProcessor` + `AutoModelForImageTextToText`) in seconds on a CPU.\n\n"
-        "- Tokenizer: BPE with a Metaspace pre-tokenizer, trained on a small embedded English "
-        "corpus; special tokens as OPT (`</s>` starts every text), plus the `<image>` token "
-        "`Blip2Processor` adds. Generation stops at a newline, as for Salesforce/blip2-opt-2.7b.\n"
-        f"- Processor: `Blip2Processor`, images resized to {IMAGE_SIZE}x{IMAGE_SIZE} px, "
+    model.generation_config = _checkpoint.generation_config(processor.tokenizer, "\n")
+    card = _checkpoint.model_card(
+        "blip2",
+        "BLIP-2",
+        seed,
+        components="ViT, Q-Former, OPT decoder",
+        tokenizer="special tokens as OPT (`</s>` starts every text), plus the `<image>` token "
+        "`Blip2Processor` adds. Generation stops at a newline, as for Salesforce/blip2-opt-2.7b.",
+        processor=f"`Blip2Processor`, images resized to {IMAGE_SIZE}x{IMAGE_SIZE} px, "
         f"{NUM_QUERY_TOKENS} `<image>` tokens per image (the Q-Former's queries); no chat "
-        "template.\n"
-        "- Rebuild: `python -m vlm_eval.demo.tiny blip2 OUT_DIR`.\n"
+        "template.",
     )
+    return _checkpoint.save(output_dir, model, processor, card=card)

@@ -11,18 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import (
-    GenerationConfig,
     Idefics3Config,
     Idefics3ForConditionalGeneration,
     Idefics3ImageProcessorPil,
     Idefics3Processor,
+    ImageProcessingMixin,
     PreTrainedModel,
     ProcessorMixin,
 )
 
-from vlm_eval.demo.tiny._text import INITIALIZER_RANGE, MAX_LENGTH, train_tokenizer
+from vlm_eval.demo.tiny import _checkpoint
+from vlm_eval.demo.tiny._text import train_tokenizer
 
 CROP_SIZE = 64
 PATCH_SIZE = 8
@@ -47,6 +47,38 @@ CHAT_TEMPLATE = (
 )
 
 
+def build_processor(
+    processor_class: type[ProcessorMixin],
+    image_processor_class: type[ImageProcessingMixin],
+    *,
+    bos: str,
+    eos: str,
+    chat_template: str,
+    **kwargs: Any,
+) -> ProcessorMixin:
+    """A processor of the architecture (Idefics3 or SmolVLM): images resized and split as
+    above, a tokenizer with the family's image markers and the given ``bos`` and ``eos``, and
+    ``chat_template``; ``kwargs`` go to ``processor_class``."""
+    image_processor = image_processor_class(
+        size={"longest_edge": IMAGE_LONGEST_EDGE},
+        max_image_size={"longest_edge": CROP_SIZE},
+        do_image_splitting=True,
+    )
+    tokenizer = train_tokenizer(
+        bos=bos,
+        eos=eos,
+        add_bos=False,  # the chat template writes it
+        extra_special_tokens=IMAGE_TOKENS,
+    )
+    return processor_class(
+        image_processor,
+        tokenizer,
+        image_seq_len=IMAGE_SEQ_LEN,
+        chat_template=chat_template,
+        **kwargs,
+    )
+
+
 def tiny_idefics3_like(
     output_dir: Path,
     *,
@@ -54,80 +86,42 @@ def tiny_idefics3_like(
     processor: ProcessorMixin,
     config_class: type[Idefics3Config],
     model_class: type[PreTrainedModel],
-    card: str,
+    module: str,
+    architecture: str,
 ) -> Path:
-    """Write a tiny Idefics3-architecture checkpoint around ``processor`` (Idefics3 or SmolVLM)."""
+    """Write a tiny Idefics3-architecture checkpoint around ``processor`` (Idefics3 or SmolVLM),
+    documented as ``architecture`` built by ``module``."""
     tokenizer = processor.tokenizer
-    layers: dict[str, Any] = {"num_hidden_layers": 2, "initializer_range": INITIALIZER_RANGE}
     config = config_class(
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_attention_heads": 2,
-            "image_size": CROP_SIZE,
-            "patch_size": PATCH_SIZE,
-            **layers,
-        },
-        text_config={
-            "model_type": "llama",
-            "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": MAX_LENGTH,
-            "pad_token_id": tokenizer.pad_token_id,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            **layers,
-        },
+        vision_config=_checkpoint.vision_config(CROP_SIZE, PATCH_SIZE),
+        text_config=_checkpoint.text_config(tokenizer, "llama"),
         scale_factor=SCALE_FACTOR,
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
     )
-    torch.manual_seed(seed)
-    model = model_class(config).to(torch.float32)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=[
-            tokenizer.convert_tokens_to_ids("<end_of_utterance>"),
-            tokenizer.eos_token_id,
-        ],
-        pad_token_id=tokenizer.pad_token_id,
+    model = _checkpoint.seeded_model(model_class, config, seed)
+    model.generation_config = _checkpoint.generation_config(
+        tokenizer, "<end_of_utterance>", tokenizer.eos_token
     )
-    output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    (output_dir / "README.md").write_text(card.format(seed=seed), encoding="utf-8")
-    return output_dir
-
-
-def image_processor_settings() -> dict[str, Any]:
-    """Resizing and splitting of the tiny Idefics3-architecture checkpoints."""
-    return {
-        "size": {"longest_edge": IMAGE_LONGEST_EDGE},
-        "max_image_size": {"longest_edge": CROP_SIZE},
-        "do_image_splitting": True,
-    }
+    card = _checkpoint.model_card(
+        module,
+        architecture,
+        seed,
+        tokenizer=f"special tokens and image markers as {architecture}.",
+        processor=f"`{type(processor).__name__}`, images resized to at most "
+        f"{IMAGE_LONGEST_EDGE} px and split into {CROP_SIZE} px crops plus the whole image, "
+        f"{IMAGE_SEQ_LEN} visual tokens per crop.",
+    )
+    return _checkpoint.save(output_dir, model, processor, card=card)
 
 
 def build(output_dir: Path, *, seed: int = 0) -> Path:
     """Write a tiny random Idefics3 checkpoint to ``output_dir``; return it."""
-    tokenizer = train_tokenizer(
+    processor = build_processor(
+        Idefics3Processor,
+        Idefics3ImageProcessorPil,
         bos="<|begin_of_text|>",
         eos="<|end_of_text|>",
-        add_bos=False,  # the chat template writes it
-        extra_special_tokens=IMAGE_TOKENS,
-    )
-    processor = Idefics3Processor(
-        Idefics3ImageProcessorPil(**image_processor_settings()),
-        tokenizer,
-        image_seq_len=IMAGE_SEQ_LEN,
         chat_template=CHAT_TEMPLATE,
-    )
-    card = (
-        "# tiny-idefics3 (vlm-eval tests)\n\nA tiny Idefics3-architecture model with **random "
-        "weights** (seed {seed}), built offline by `vlm_eval.demo.tiny.idefics3`. "
-        f"{IMAGE_SEQ_LEN} visual tokens per {CROP_SIZE} px crop.\n"
     )
     return tiny_idefics3_like(
         output_dir,
@@ -135,5 +129,6 @@ def build(output_dir: Path, *, seed: int = 0) -> Path:
         processor=processor,
         config_class=Idefics3Config,
         model_class=Idefics3ForConditionalGeneration,
-        card=card,
+        module="idefics3",
+        architecture="Idefics3",
     )

@@ -7,7 +7,6 @@ tokens depends on the image size. Nothing is downloaded.
 
 from pathlib import Path
 
-import torch
 from transformers import (
     LlavaNextConfig,
     LlavaNextForConditionalGeneration,
@@ -15,15 +14,8 @@ from transformers import (
     LlavaNextProcessor,
 )
 
-from vlm_eval.demo.tiny.llava import (
-    PATCH_SIZE,
-    build_tokenizer,
-    generation_config,
-    model_card,
-    save,
-    text_config,
-    vision_config,
-)
+from vlm_eval.demo.tiny import _checkpoint
+from vlm_eval.demo.tiny.llava import PATCH_SIZE, build_model, build_processor, model_card
 
 TILE_SIZE = 32
 # llava-v1.6's (height, width) resolutions in 336 px tiles, with 32 px tiles.
@@ -51,59 +43,32 @@ CHAT_TEMPLATE = (
 )
 
 
-def _build_processor() -> LlavaNextProcessor:
-    """The real LLaVA-NeXT processor (any-resolution tiles) around the trained tokenizer."""
+def build(output_dir: Path, *, seed: int = 0) -> Path:
+    """Write a tiny random LLaVA-NeXT checkpoint to ``output_dir``; return it."""
     image_processor = LlavaNextImageProcessorPil(
         size={"shortest_edge": TILE_SIZE},
         crop_size={"height": TILE_SIZE, "width": TILE_SIZE},
         image_grid_pinpoints=IMAGE_GRID_PINPOINTS,
     )
-    return LlavaNextProcessor(
-        image_processor,
-        build_tokenizer(),
-        patch_size=PATCH_SIZE,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,  # CLIP's CLS token
-        chat_template=CHAT_TEMPLATE,
-    )
-
-
-def build(output_dir: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random LLaVA-NeXT checkpoint (weights, config, processor) to ``output_dir``.
-
-    Args:
-        output_dir: Folder to write; created if missing, existing files are overwritten.
-        seed: Seed for the random weights; the same seed gives identical weights.
-
-    Returns:
-        ``output_dir``, ready for ``AutoProcessor`` / ``AutoModelForImageTextToText``.
-    """
-    processor = _build_processor()
-    tokenizer = processor.tokenizer
-    config = LlavaNextConfig(
-        vision_config=vision_config(TILE_SIZE),
-        text_config=text_config("mistral", tokenizer),
-        image_token_index=processor.image_token_id,
+    processor = build_processor(LlavaNextProcessor, image_processor, CHAT_TEMPLATE)
+    model = build_model(
+        LlavaNextForConditionalGeneration,
+        LlavaNextConfig,
+        processor,
+        image_size=TILE_SIZE,
+        language_model="mistral",
+        seed=seed,
         image_grid_pinpoints=IMAGE_GRID_PINPOINTS,
-        image_seq_length=(TILE_SIZE // PATCH_SIZE) ** 2,
-        vision_feature_select_strategy="default",
-        vision_feature_layer=-2,
     )
-    torch.manual_seed(seed)
-    model = LlavaNextForConditionalGeneration(config).to(torch.float32)
-    model.generation_config = generation_config(tokenizer)
-    return save(
+    description = (
+        f"`LlavaNextProcessor` with the slow `LlavaNextImageProcessor`: a {TILE_SIZE} px view of "
+        f"the whole image plus {TILE_SIZE} px tiles of the best of the resolutions "
+        f"{IMAGE_GRID_PINPOINTS} (height, width), {PATCH_SIZE} px patches; the number of "
+        "`<image>` tokens depends on the image size"
+    )
+    return _checkpoint.save(
+        output_dir,
         model,
         processor,
-        Path(output_dir),
-        model_card(
-            "llava_next",
-            "LLaVA-NeXT",
-            seed,
-            "Mistral",
-            f"`LlavaNextProcessor` with the slow `LlavaNextImageProcessor`: a {TILE_SIZE} px "
-            f"view of the whole image plus {TILE_SIZE} px tiles of the best of the resolutions "
-            f"{IMAGE_GRID_PINPOINTS} (height, width), {PATCH_SIZE} px patches; the number of "
-            "`<image>` tokens depends on the image size",
-        ),
+        card=model_card("llava_next", "LLaVA-NeXT", seed, "Mistral", description),
     )

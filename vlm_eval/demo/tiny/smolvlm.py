@@ -12,14 +12,7 @@ from transformers import (
     SmolVLMProcessor,
 )
 
-from vlm_eval.demo.tiny._text import train_tokenizer
-from vlm_eval.demo.tiny.idefics3 import (
-    CROP_SIZE,
-    IMAGE_SEQ_LEN,
-    IMAGE_TOKENS,
-    image_processor_settings,
-    tiny_idefics3_like,
-)
+from vlm_eval.demo.tiny.idefics3 import build_processor, tiny_idefics3_like
 from vlm_eval.models import image_only
 
 # The chat template of HuggingFaceTB/SmolVLM-Instruct.
@@ -34,23 +27,13 @@ CHAT_TEMPLATE = (
 
 def build(output_dir: Path, *, seed: int = 0) -> Path:
     """Write a tiny random SmolVLM checkpoint to ``output_dir``; return it."""
-    tokenizer = train_tokenizer(
+    processor = build_processor(
+        image_only(SmolVLMProcessor),
+        SmolVLMImageProcessorPil,
         bos="<|im_start|>",
         eos="<|im_end|>",
-        add_bos=False,  # the chat template writes it
-        extra_special_tokens=IMAGE_TOKENS,
-    )
-    processor = image_only(SmolVLMProcessor)(
-        SmolVLMImageProcessorPil(**image_processor_settings()),
-        tokenizer,
-        video_processor=None,
-        image_seq_len=IMAGE_SEQ_LEN,
         chat_template=CHAT_TEMPLATE,
-    )
-    card = (
-        "# tiny-smolvlm (vlm-eval tests)\n\nA tiny SmolVLM-architecture model with **random "
-        "weights** (seed {seed}), built offline by `vlm_eval.demo.tiny.smolvlm`. "
-        f"{IMAGE_SEQ_LEN} visual tokens per {CROP_SIZE} px crop.\n"
+        video_processor=None,
     )
     return tiny_idefics3_like(
         output_dir,
@@ -58,5 +41,6 @@ def build(output_dir: Path, *, seed: int = 0) -> Path:
         processor=processor,
         config_class=SmolVLMConfig,
         model_class=SmolVLMForConditionalGeneration,
-        card=card,
+        module="smolvlm",
+        architecture="SmolVLM",
     )
