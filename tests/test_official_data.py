@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import vlm_eval.demo
 from vlm_eval.data import (
     DataFormatError,
+    DatasetImage,
+    ImageError,
+    ImageFile,
     Sample,
     load_coco_captions,
     load_karpathy_captions,
@@ -99,8 +103,8 @@ def test_load_vqa_bundled(
     first = samples[0]
     assert first.id == first_id
     image_id = int(first.metadata["image_id"])
-    assert first.image == BUNDLED / task / subtype / f"COCO_{subtype}_{image_id:012d}.jpg"
-    assert first.image.is_file()
+    assert first.image.path == BUNDLED / task / subtype / f"COCO_{subtype}_{image_id:012d}.jpg"
+    assert first.image.path.is_file()
     if first_refs is not None:
         assert first.references == first_refs
         assert first.metadata == first_metadata
@@ -134,8 +138,8 @@ def test_load_textvqa_bundled(
     assert len(samples) == count
     first = samples[0]
     assert first.id == first_id
-    assert first.image == root / "train_images" / f"{first_image}.jpg"
-    assert first.image.is_file()
+    assert first.image.path == root / "train_images" / f"{first_image}.jpg"
+    assert first.image.path.is_file()
     assert first.metadata == {"image_id": first_image, "set_name": split}
     assert len(first.references) == 10
     if first_refs is not None:
@@ -153,8 +157,8 @@ def test_load_karpathy_captions_bundled(split: str, count: int, first_id: str, f
     assert len(samples) == count
     first = samples[0]
     assert first.id == first_id
-    assert first.image == root / folder / f"COCO_{folder}_{int(first_id):012d}.jpg"
-    assert first.image.is_file()
+    assert first.image.path == root / folder / f"COCO_{folder}_{int(first_id):012d}.jpg"
+    assert first.image.path.is_file()
     assert first.question is None
     assert first.metadata == {"image_id": first_id}
     assert len(first.references) == 5
@@ -173,7 +177,7 @@ def test_load_vqa_real_files() -> None:
         "COCO_val2014_{image_id:012d}.jpg",
     )
     assert len(vqav2) == 100
-    assert vqav2[0].image == Path("val2014/COCO_val2014_000000262148.jpg")
+    assert vqav2[0].image.path == Path("val2014/COCO_val2014_000000262148.jpg")
     assert vqav2[0].metadata == {
         "image_id": "262148",
         "answer_type": "other",
@@ -187,7 +191,7 @@ def test_load_vqa_real_files() -> None:
         "{image_id}.jpg",
     )
     assert len(textvqa) == 500
-    assert textvqa[0].image == Path("train_images/003a8ae2ef43b901.jpg")
+    assert textvqa[0].image.path == Path("train_images/003a8ae2ef43b901.jpg")
     assert textvqa[0].question == "what is the brand of this camera?"
 
 
@@ -259,7 +263,7 @@ def _load_vqa(questions: Path, annotations: Path | None) -> list[Sample]:
 
 def test_vqa_valid_fixture_loads(tmp_path: Path) -> None:
     [sample] = _load_vqa(*_vqa_files(tmp_path, [_question(50)], [_annotation(50)]))
-    assert (sample.id, sample.references, sample.image) == ("50", ("red",), tmp_path / "5.jpg")
+    assert (sample.id, sample.references, sample.image.path) == ("50", ("red",), tmp_path / "5.jpg")
 
 
 def test_missing_field(tmp_path: Path) -> None:
@@ -420,7 +424,7 @@ def test_load_coco_captions_groups_captions_by_image(tmp_path: Path) -> None:
         )
     )
     samples = load_coco_captions(path, tmp_path)
-    assert [(s.id, s.image.name, s.references) for s in samples] == [
+    assert [(s.id, s.image.path.name, s.references) for s in samples] == [
         ("7", "a.jpg", ("A cat.",)),
         ("3", "b.jpg", ("A dog.", "A puppy.")),
     ]
@@ -459,3 +463,43 @@ def test_loaders_pause_the_garbage_collector_and_restore_it_even_after_an_error(
         assert not gc.isenabled()  # the caller's choice is kept
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("image_id", ["../../etc/passwd", "/etc/passwd", "a/../../b"])
+def test_image_paths_cannot_leave_the_image_folder(tmp_path: Path, image_id: str) -> None:
+    question, annotation = _question(50), _annotation(50)
+    question["image_id"] = annotation["image_id"] = image_id
+    questions, annotations = _vqa_files(tmp_path, [question], [annotation])
+    with pytest.raises(DataFormatError, match="leaves the image folder") as info:
+        load_vqa(questions, annotations, tmp_path / "images", "{image_id}")
+    _assert_names(info.value, questions, "50", "image_id")
+
+
+def test_an_image_path_may_name_a_subfolder(tmp_path: Path) -> None:
+    question, annotation = _question(50), _annotation(50)
+    question["image_id"] = annotation["image_id"] = "sub/../sub/5"
+    [sample] = load_vqa(*_vqa_files(tmp_path, [question], [annotation]), tmp_path, "{image_id}")
+    assert sample.image == ImageFile(tmp_path / "sub" / "5")
+
+
+def test_unreadable_images_raise_image_errors_naming_them(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"not a jpeg")
+    with pytest.raises(ImageError, match=f"cannot read image {tmp_path / 'missing.jpg'}"):
+        ImageFile(tmp_path / "missing.jpg").open()
+    with pytest.raises(ImageError, match=f"cannot decode image {corrupt}: cannot identify"):
+        ImageFile(corrupt).open()
+
+
+def test_dataset_images_are_read_from_their_row(tmp_path: Path) -> None:
+    import datasets
+
+    Image.new("RGB", (3, 2), "red").save(tmp_path / "a.png")
+    rows = datasets.Dataset.from_dict(
+        {"image": [str(tmp_path / "a.png"), None]}, features=datasets.Features(
+            {"image": datasets.Image(decode=False)})
+    )  # fmt: skip
+    image = DatasetImage(rows, row=0, column="image", name="toy:0").open()
+    assert (image.size, image.getpixel((0, 0))) == ((3, 2), (255, 0, 0))
+    with pytest.raises(ImageError, match="image toy:1: row 1 has no 'image' data"):
+        DatasetImage(rows, row=1, column="image", name="toy:1").open()

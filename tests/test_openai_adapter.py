@@ -394,7 +394,7 @@ def test_an_evaluation_run_through_the_openai_adapter(
     task = get_task("vqav2")
     for record in records:
         (image, text) = record["prompt"][-1]["content"]
-        with Image.open(image["path"]) as decoded:
+        with Image.open(image["image"]) as decoded:
             answer = f"PNG {describe_image(decoded)} | {text['text']}"
         assert "\n" in answer  # the VQA prompt's instruction line, cut by the stop string
         assert record["raw_output"] == answer.split("\n")[0]

@@ -142,7 +142,9 @@ def test_few_shot_runs_record_their_demonstrations(
     records = _records(tmp_path / "samples_vqav2.jsonl")
     for record in records:
         assert len(record["shots"]) == 2
-        images = [c["path"] for m in record["prompt"] for c in m["content"] if c["type"] == "image"]
+        images = [
+            c["image"] for m in record["prompt"] for c in m["content"] if c["type"] == "image"
+        ]
         assert len(images) == 3 and images[-1] not in images[:2]
 
 

@@ -1,6 +1,8 @@
-"""Evaluation data: samples, loaders of the official file formats, official results files."""
+"""Evaluation data: samples and their image sources, loaders of the official file formats,
+official results files."""
 
 from vlm_eval.data._errors import DataFormatError
+from vlm_eval.data._images import DatasetImage, ImageError, ImageFile, ImageSource
 from vlm_eval.data._official import (
     load_coco_captions,
     load_karpathy_captions,
@@ -12,6 +14,10 @@ from vlm_eval.data._sample import Sample
 
 __all__ = [
     "DataFormatError",
+    "DatasetImage",
+    "ImageError",
+    "ImageFile",
+    "ImageSource",
     "Sample",
     "load_coco_captions",
     "load_karpathy_captions",

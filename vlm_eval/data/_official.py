@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from vlm_eval.data._errors import DataFormatError
+from vlm_eval.data._images import ImageFile
 from vlm_eval.data._sample import Sample
 
 Loader = TypeVar("Loader", bound=Callable[..., Any])
@@ -128,6 +130,14 @@ def _records(path: Path, key: str, id_field: str) -> dict[int, _Record]:
     return records
 
 
+def _image_file(root: Path, relative: str, record: _Record, field: str) -> ImageFile:
+    """``root / relative``, refused if ``relative`` (from the annotation file) leaves ``root``."""
+    normal = os.path.normpath(relative)
+    if os.path.isabs(normal) or normal == ".." or normal.startswith(f"..{os.sep}"):
+        raise record.error(field, f"image path {relative!r} leaves the image folder {root}")
+    return ImageFile(root / normal)
+
+
 @_without_gc_pauses
 def load_vqa(
     questions_file: Path,
@@ -154,9 +164,10 @@ def load_vqa(
     for question_id, question in questions.items():
         image_id = question.get("image_id", int, str)
         try:
-            image = image_dir / image_name.format(image_id=image_id)
+            name = image_name.format(image_id=image_id)
         except ValueError as error:
             raise question.error("image_id", f"does not fit {image_name!r}: {error}") from None
+        image = _image_file(image_dir, name, question, "image_id")
         references: tuple[str, ...] = ()
         metadata = {"image_id": str(image_id)}
         if annotations_file is not None:
@@ -196,7 +207,7 @@ def load_textvqa(json_file: Path, image_dir: Path) -> list[Sample]:
         samples.append(
             Sample(
                 id=str(question_id),
-                image=image_dir / f"{metadata['image_id']}.jpg",
+                image=_image_file(image_dir, f"{metadata['image_id']}.jpg", record, "image_id"),
                 references=record.strings("answers") if "answers" in record.data else (),
                 question=record.get("question", str),
                 metadata=metadata,
@@ -222,7 +233,12 @@ def load_karpathy_captions(json_file: Path, image_root: Path, split: str) -> lis
             samples.append(
                 Sample(
                     id=str(coco_id),
-                    image=image_root / record.get("filepath", str) / record.get("filename", str),
+                    image=_image_file(
+                        image_root,
+                        os.path.join(record.get("filepath", str), record.get("filename", str)),
+                        record,
+                        "filename",
+                    ),
                     references=tuple(raw.strip() for raw in record.strings("sentences", "raw")),
                     metadata={"image_id": str(coco_id)},
                 )
@@ -255,7 +271,7 @@ def load_coco_captions(json_file: Path, image_dir: Path) -> list[Sample]:
         samples.append(
             Sample(
                 id=str(image_id),
-                image=image_dir / record.get("file_name", str),
+                image=_image_file(image_dir, record.get("file_name", str), record, "file_name"),
                 references=tuple(captions[image_id]),
                 metadata={"image_id": str(image_id)},
             )

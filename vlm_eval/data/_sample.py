@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from vlm_eval.data._images import ImageSource, as_image_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,7 +13,8 @@ class Sample:
 
     Attributes:
         id: Identifier unique within the task and split (question id, or image id for captions).
-        image: Path of the image file; decoded only when the sample is batched.
+        image: Where the image comes from (an ``ImageSource``; a path is turned into an
+            ``ImageFile``); decoded only when the sample is batched.
         references: The 10 human answers of a VQA question, or the captions of an image.
         question: The question text; ``None`` for captioning.
         metadata: Extra official fields kept for breakdowns and reports
@@ -20,7 +22,10 @@ class Sample:
     """
 
     id: str
-    image: Path
+    image: ImageSource
     references: tuple[str, ...]
     question: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", as_image_source(self.image))

@@ -9,7 +9,7 @@ from vlm_eval.data import Sample
 
 
 def _image_key(sample: Sample) -> str:
-    return sample.metadata.get("image_id", str(sample.image))
+    return sample.metadata.get("image_id", sample.image.key)
 
 
 def _distinct_indices(rng: random.Random, size: int) -> Iterator[int]:

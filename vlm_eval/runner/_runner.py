@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
-from vlm_eval.data import Sample
+from vlm_eval.data import ImageError, Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
 from vlm_eval.runner._fewshot import choose_shots
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
@@ -94,16 +94,10 @@ def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any
 
 
 def _decode_images(task: Task, request: _Request) -> list[Image.Image]:
-    images = []
-    for path in prompt_images(request.prompt):
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError) as error:
-            raise SampleError(
-                f"task {task.name}, sample {request.sample.id}: cannot read image {path}: {error}"
-            ) from error
-    return images
+    try:
+        return [image.open() for image in prompt_images(request.prompt)]
+    except ImageError as error:
+        raise SampleError(f"task {task.name}, sample {request.sample.id}: {error}") from error
 
 
 def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
+
+from vlm_eval.data import ImageSource
+from vlm_eval.data._images import as_image_source
 
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image placed in a message; the runner decodes it before generation."""
+    """An image placed in a message; the runner decodes it before generation.
 
-    path: Path
+    ``image`` is an ``ImageSource``; a path is turned into an ``ImageFile``.
+    """
+
+    image: ImageSource
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", as_image_source(self.image))
 
 
 Part = str | ImagePart
@@ -35,9 +43,9 @@ Prompt = tuple[Message, ...]
 """A conversation ending with the user turn the model must answer."""
 
 
-def prompt_images(prompt: Prompt) -> list[Path]:
-    """Paths of every image of ``prompt``, in the order they appear."""
-    return [image.path for message in prompt for image in message.images]
+def prompt_images(prompt: Prompt) -> list[ImageSource]:
+    """Every image of ``prompt``, in the order they appear."""
+    return [part.image for message in prompt for part in message.images]
 
 
 def prompt_to_json(prompt: Prompt) -> list[dict[str, object]]:
@@ -46,7 +54,7 @@ def prompt_to_json(prompt: Prompt) -> list[dict[str, object]]:
         {
             "role": message.role,
             "content": [
-                {"type": "image", "path": str(part.path)}
+                {"type": "image", "image": part.image.key}
                 if isinstance(part, ImagePart)
                 else {"type": "text", "text": part}
                 for part in message.parts

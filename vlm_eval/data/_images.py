@@ -1,0 +1,105 @@
+"""Where a sample's image comes from: a file, or an encoded image in a ``datasets`` row.
+
+Images are only referenced while data is loaded and prompts are built; the runner decodes each
+distinct image (by ``key``) once, in worker processes, when its batch is prepared.
+"""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+
+class ImageError(RuntimeError):
+    """An image that cannot be read or decoded; the message names it and says why."""
+
+
+class ImageSource(ABC):
+    """An image to decode when needed."""
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """Identifies the image: equal keys are the same image, decoded once. It is recorded in
+        prompts (and so in cache keys) instead of the pixels."""
+
+    @abstractmethod
+    def read(self) -> bytes:
+        """The encoded image (JPEG, PNG, ...).
+
+        Raises:
+            ImageError: If it cannot be read.
+        """
+
+    def open(self) -> Image.Image:
+        """The image decoded as RGB.
+
+        Raises:
+            ImageError: If it cannot be read or is not a valid image.
+        """
+        data = self.read()
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return image.convert("RGB")
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise ImageError(f"cannot decode image {self.key}: {error}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile(ImageSource):
+    """An image file on disk."""
+
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def read(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as error:
+            raise ImageError(f"cannot read image {self.path}: {error.strerror or error}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetImage(ImageSource):
+    """The encoded image in one row of a Hugging Face ``datasets.Dataset``.
+
+    Attributes:
+        dataset: The dataset, with its image column cast to ``Image(decode=False)`` so that
+            reading a row yields the file's bytes (memory-mapped Arrow data: cheap to share with
+            worker processes).
+        row: Row index.
+        column: The image column.
+        name: The image's identity, e.g. ``"lmms-lab/VQAv2:COCO_val2014_000000262148"``.
+    """
+
+    dataset: Any = field(compare=False, repr=False)
+    row: int
+    column: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def read(self) -> bytes:
+        value = self.dataset[self.row][self.column]
+        data = value.get("bytes") if isinstance(value, dict) else None
+        if data:
+            return data
+        path = value.get("path") if isinstance(value, dict) else None
+        if path:  # datasets may keep only the path of an image file stored next to it
+            return ImageFile(Path(path)).read()
+        raise ImageError(f"image {self.name}: row {self.row} has no {self.column!r} data")
+
+
+def as_image_source(image: ImageSource | Path | str) -> ImageSource:
+    """``image`` as an ``ImageSource``; a path becomes an ``ImageFile``."""
+    return image if isinstance(image, ImageSource) else ImageFile(Path(image))
