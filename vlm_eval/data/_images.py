@@ -46,7 +46,11 @@ class ImageSource(ABC):
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return image.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError) as error:
+        except UnidentifiedImageError:  # its message names an in-memory buffer, not the image
+            raise ImageError(
+                f"cannot decode image {self.key}: cannot identify the image format"
+            ) from None
+        except (OSError, ValueError) as error:
             raise ImageError(f"cannot decode image {self.key}: {error}") from error
 
 
