@@ -11,14 +11,16 @@ from vlm_eval.tasks import VQATask, register_task
 @register_task
 class OKVQA(VQATask):
     """Reads ``OpenEnded_mscoco_{split}_questions.json``, ``mscoco_{split}_annotations.json`` and
-    ``{split}/COCO_{split}_{image_id:012d}.jpg``. The v1.1 answers are stemmed; predictions are
-    stemmed too with ``--task-args okvqa:stem_answers=true`` (off by default)."""
+    ``{split}/COCO_{split}_{image_id:012d}.jpg``, or lmms-lab/OK-VQA rows (split ``val2014``
+    only). The v1.1 answers are stemmed; predictions are stemmed too with
+    ``--task-args okvqa:stem_answers=true`` (off by default)."""
 
     name = "okvqa"
     version = "1.0"
     eval_split = "val2014"
     fewshot_split = "train2014"
     hub_dataset = "lmms-lab/OK-VQA"
+    hub_eval_split = "val2014"
 
     def __init__(self, *, vqa_mode: VQAMode = "normalized", stem_answers: bool = False) -> None:
         super().__init__(vqa_mode=vqa_mode)

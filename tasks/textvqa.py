@@ -9,13 +9,17 @@ from vlm_eval.tasks import VQATask, register_task
 @register_task
 class TextVQA(VQATask):
     """Reads ``TextVQA_0.5.1_{split}.json`` and ``train_images/{image_id}.jpg`` (the official
-    layout keeps val images in ``train_images`` too). OCR tokens are not given to the model."""
+    layout keeps val images in ``train_images`` too), or lmms-lab/textvqa rows (``train``,
+    ``validation``, ``test``). OCR tokens are not given to the model."""
 
     name = "textvqa"
     version = "1.0"
     eval_split = "val"
     fewshot_split = "train"
     hub_dataset = "lmms-lab/textvqa"
+    hub_eval_split = "validation"
+    hub_fewshot_split = "train"
+    row_metadata = ("set_name",)
 
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         return load_textvqa(

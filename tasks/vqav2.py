@@ -9,13 +9,16 @@ from vlm_eval.tasks import VQATask, register_task
 @register_task
 class VQAv2(VQATask):
     """Reads ``v2_OpenEnded_mscoco_{split}_questions.json``, ``v2_mscoco_{split}_annotations.json``
-    and ``{split}/COCO_{split}_{image_id:012d}.jpg``."""
+    and ``{split}/COCO_{split}_{image_id:012d}.jpg``, or lmms-lab/VQAv2 rows: its ``validation``
+    split is val2014 (``testdev`` and ``test`` have no answers; it has no train split, so
+    few-shot runs name one with ``fewshot_split``)."""
 
     name = "vqav2"
     version = "1.0"
     eval_split = "val2014"
     fewshot_split = "train2014"
     hub_dataset = "lmms-lab/VQAv2"
+    hub_eval_split = "validation"
 
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         return load_vqa(

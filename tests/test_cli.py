@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from tests.test_task_plugins import readme_task_example
 from vlm_eval.cli import main
+from vlm_eval.runner import RunConfig
 
 
 @pytest.fixture()
@@ -118,3 +120,26 @@ def test_report_of_a_folder_that_is_not_a_run_fails_clearly(cli: CliRunner, tmp_
     result = cli.invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 1
     assert "no results file" in result.output
+
+
+def test_num_workers_reaches_the_run_config(
+    cli: CliRunner, mini_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs: list[RunConfig] = []
+
+    def run_evaluation(config: RunConfig) -> dict[str, Any]:
+        configs.append(config)
+        return json.loads((Path(__file__).parent / "data/runs/base/results.json").read_text())
+
+    monkeypatch.setattr("vlm_eval.runner.run_evaluation", run_evaluation)
+    args = ["run", "--tasks", "vqav2", "--data-dir", str(mini_data), "--output", str(tmp_path)]
+    for extra in (["--num-workers", "0"], ["--num-workers", "5"], []):
+        result = cli.invoke(main, [*args, *extra])
+        assert result.exit_code == 0, result.output
+    assert [config.num_workers for config in configs] == [0, 5, 2]
+    result = cli.invoke(main, [*args, "--num-workers", "-1"])
+    assert result.exit_code == 2 and "--num-workers" in result.output
+    help_text = " ".join(cli.invoke(main, ["run", "--help"]).output.split())
+    assert (
+        "--num-workers INTEGER RANGE Images are decoded in this many worker processes" in help_text
+    )

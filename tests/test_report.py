@@ -39,7 +39,7 @@ def test_breakdowns_list_every_group_of_every_run(report: str) -> None:
 
 
 def test_cost_and_provenance_are_reported(report: str) -> None:
-    assert "| base | vqav2 | 214354 | 64.0 | 90.5 | 2.2 | 61.24 |" in report
+    assert "| base | vqav2 | 214354 | 0 | 64.0 | 90.5 | 2.2 | 61.24 |" in report
     assert (
         "8,402,000,000 parameters, bfloat16 on cuda, weights sha256 `ab12`, family `idefics`, "
         "do_image_splitting `True`"
@@ -53,6 +53,27 @@ def test_cost_and_provenance_are_reported(report: str) -> None:
         ", vqa_mode `official`, vqa_metric `GT-Vision-Lab/VQA vqaEval.py, 2021 revision`"
     )
     assert "<script>" not in report
+
+
+def test_failed_samples_are_counted_and_the_first_ones_listed() -> None:
+    base, new = load_runs([RUNS / "base", RUNS / "new"])
+    entry = base.results["tasks"]["vqav2"]
+    entry["data"]["failed"] = 25
+    entry["failures"] = [
+        {"sample_id": str(i), "error": f"cannot read image /d/{i}|x.jpg: No such file"}
+        for i in range(25)
+    ]
+    report = render_markdown([base, new])
+    assert "| base | vqav2 | 214354 | 25 | 64.0 |" in report
+    new_row = next(line for line in report.splitlines() if line.startswith("| new | vqav2 |"))
+    assert new_row.split(" | ")[3] == "0"  # older results record no failures
+    failures = report.split("## Failures\n\n", 1)[1].split("\n\n## Runs", 1)[0]
+    assert failures.startswith("### base: vqav2, 25 of 214354 samples failed\n\n")
+    assert "| 0 | cannot read image /d/0\\|x.jpg: No such file |" in failures
+    assert "| 19 | cannot read image /d/19\\|x.jpg" in failures
+    assert "| 20 |" not in failures
+    assert failures.endswith("The first 20 are listed; `results.json` has all.")
+    assert "## Failures" not in render_markdown([new])
 
 
 def test_cells_cannot_break_the_table() -> None:

@@ -160,24 +160,24 @@ def test_captioning_is_scored_with_the_coco_metrics(
     assert "SPICE skipped" in scores["notes"]
 
 
-def test_a_missing_image_names_the_task_sample_and_file(
+def test_an_unreadable_image_fails_its_samples_and_names_the_file(
     tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
 ) -> None:
     import shutil
 
-    from vlm_eval.runner import SampleError
-
     data = tmp_path / "data"
     shutil.copytree(mini_data / "vqav2", data / "vqav2")
     first = json.loads((data / "vqav2" / "v2_OpenEnded_mscoco_val2014_questions.json").read_text())
-    question = first["questions"][4]
-    image = data / "vqav2" / "val2014" / f"COCO_val2014_{question['image_id']:012d}.jpg"
+    questions = first["questions"][:6]
+    image_id = questions[4]["image_id"]
+    image = data / "vqav2" / "val2014" / f"COCO_val2014_{image_id:012d}.jpg"
     image.write_bytes(b"not a jpeg")
-    with pytest.raises(
-        SampleError, match=rf"vqav2, sample {question['question_id']}: .*{image.name}"
-    ):
-        run_evaluation(_config(data, tmp_path / "run", ("vqav2",)), tiny_adapter)
-    assert len(_records(tmp_path / "run" / "samples_vqav2.jsonl")) == 4
+    results = run_evaluation(_config(data, tmp_path / "run", ("vqav2",)), tiny_adapter)
+    failed = [str(q["question_id"]) for q in questions if q["image_id"] == image_id]
+    failures = results["tasks"]["vqav2"]["failures"]
+    assert [f["sample_id"] for f in failures] == failed and len(failed) == 2
+    assert all(image.name in f["error"] for f in failures)
+    assert len(_records(tmp_path / "run" / "samples_vqav2.jsonl")) == 6 - len(failed)
 
 
 def test_credentials_in_model_args_are_not_written_to_results(

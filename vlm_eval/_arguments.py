@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -26,6 +27,26 @@ def parse_key_values(text: str, option: str) -> dict[str, str]:
             raise ArgumentsError(f"{option}: {key.strip()!r} given twice")
         args[key.strip()] = value.strip()
     return args
+
+
+def parse_task_spec(
+    spec: str, task_names: Sequence[str], option: str
+) -> tuple[str | None, dict[str, str]]:
+    """A ``[TASK:]key=value,...`` value of a per-task option such as ``--task-args``: the task it
+    names (``None`` without a prefix) and its arguments.
+
+    Raises:
+        ArgumentsError: If the spec is malformed or names a task that is not in ``task_names``.
+    """
+    head, colon, rest = spec.partition(":")
+    if colon and "=" not in head:
+        name = head.strip()
+        if name not in task_names:
+            raise ArgumentsError(
+                f"{option} {spec!r}: task {name!r} is not among --tasks ({', '.join(task_names)})"
+            )
+        return name, parse_key_values(rest, option)
+    return None, parse_key_values(spec, option)
 
 
 def keyword_parameters(cls: type) -> dict[str, inspect.Parameter]:

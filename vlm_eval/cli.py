@@ -50,10 +50,18 @@ def main() -> None:
 @click.option("--tasks", required=True, help="`all` or comma-separated task names.")
 @click.option(
     "--data-dir",
-    required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder with one sub-folder per task holding its official files "
-    "(the bundled mini splits: vlm_eval/demo/data).",
+    help="Folder with one sub-folder per task holding its official files, a save_to_disk "
+    "folder or parquet files (the bundled mini splits: vlm_eval/demo/data). A task without "
+    "one reads its Hugging Face dataset.",
+)
+@click.option(
+    "--data-args",
+    "data_args",
+    multiple=True,
+    metavar="[TASK:]KEY=VALUE,...",
+    help="Where task data comes from (repeatable; no TASK: sets every task): "
+    "source=official|hub|disk|parquet, path, revision, cache_dir, split, fewshot_split.",
 )
 @click.option(
     "--output",
@@ -86,25 +94,35 @@ def main() -> None:
     help="Samples per generate call (left-padded).",
 )
 @click.option("--seed", default=1234, show_default=True, help="Seed of the few-shot draws.")
+@click.option(
+    "--num-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Images are decoded in this many worker processes, each distinct image once "
+    "(0: in the main process).",
+)
 @_INCLUDE_PATH
 def run(
     model: str,
     model_args: str,
     tasks: str,
-    data_dir: Path,
+    data_dir: Path | None,
+    data_args: tuple[str, ...],
     output: Path,
     task_args: tuple[str, ...],
     limit: int | None,
     num_fewshot: int,
     batch_size: int,
     seed: int,
+    num_workers: int,
     include_paths: tuple[Path, ...],
 ) -> None:
     """Evaluate a model on tasks and write a run folder."""
     from vlm_eval.models import MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
-    from vlm_eval.runner import RunConfig, SampleError, run_evaluation
-    from vlm_eval.tasks import resolve_task_args, resolve_task_names
+    from vlm_eval.runner import RunConfig, run_evaluation
+    from vlm_eval.tasks import resolve_data_args, resolve_task_args, resolve_task_names
 
     _load_plugins(include_paths)
     try:
@@ -115,6 +133,10 @@ def run(
         options = resolve_task_args(task_args, task_names)
     except ArgumentsError as error:
         raise click.BadParameter(str(error), param_hint="--task-args") from error
+    try:
+        sources = resolve_data_args(data_args, task_names)
+    except ArgumentsError as error:
+        raise click.BadParameter(str(error), param_hint="--data-args") from error
     try:
         MODELS.get(model)
         args = parse_model_args(model_args)
@@ -133,10 +155,12 @@ def run(
         batch_size=batch_size,
         seed=seed,
         task_args=options,
+        num_workers=num_workers,
+        data_args=sources,
     )
     try:
         results = run_evaluation(config)
-    except (DataFormatError, SampleError, ModelLoadError, ValueError) as error:
+    except (DataFormatError, ModelLoadError, ValueError) as error:
         raise click.ClickException(
             f"{error}\n(predictions finished so far are kept in {output})"
         ) from error

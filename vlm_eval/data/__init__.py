@@ -1,5 +1,5 @@
 """Evaluation data: samples and their image sources, loaders of the official file formats,
-official results files."""
+``datasets`` sources (hub, ``save_to_disk`` folders, parquet), official results files."""
 
 from vlm_eval.data._errors import DataFormatError
 from vlm_eval.data._images import DatasetImage, ImageError, ImageFile, ImageSource
@@ -11,17 +11,33 @@ from vlm_eval.data._official import (
     read_predictions,
 )
 from vlm_eval.data._sample import Sample
+from vlm_eval.data._sources import (
+    DatasetRow,
+    DataSource,
+    SourceKind,
+    detect_source_kind,
+    holds_splits,
+    load_split,
+    samples_from_rows,
+)
 
 __all__ = [
     "DataFormatError",
+    "DataSource",
     "DatasetImage",
+    "DatasetRow",
     "ImageError",
     "ImageFile",
     "ImageSource",
     "Sample",
+    "SourceKind",
+    "detect_source_kind",
+    "holds_splits",
     "load_coco_captions",
     "load_karpathy_captions",
+    "load_split",
     "load_textvqa",
     "load_vqa",
     "read_predictions",
+    "samples_from_rows",
 ]

@@ -11,69 +11,16 @@ import functools
 import gc
 import json
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from vlm_eval.data._errors import DataFormatError
 from vlm_eval.data._images import ImageFile
+from vlm_eval.data._records import Record
 from vlm_eval.data._sample import Sample
 
 Loader = TypeVar("Loader", bound=Callable[..., Any])
-
-_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    """One JSON object of a data file, with typed field access that reports where it failed."""
-
-    path: Path
-    data: dict[str, Any]
-    label: str | int
-
-    def error(self, field: str, problem: str) -> DataFormatError:
-        return DataFormatError(self.path, self.label, field, problem)
-
-    def get(self, field: str, *kinds: type) -> Any:
-        """The value of `field`, checked to be one of `kinds`."""
-        if field not in self.data:
-            raise self.error(field, "missing field")
-        value = self.data[field]
-        # bool is a subclass of int, but true/false is never a valid id.
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            expected = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
-            raise self.error(field, f"expected {expected}, got {value!r}")
-        return value
-
-    def string_fields(self, required: Sequence[str], optional: Sequence[str]) -> dict[str, str]:
-        """The string fields named in `required`, and those in `optional` that are present."""
-        data = self.data
-        found = {field: data[field] for field in (*required, *optional) if field in data}
-        if all(f in found for f in required) and set(map(type, found.values())) <= {str}:
-            return found
-        return {field: self.get(field, str) for field in [*required, *found]}
-
-    def strings(self, field: str, key: str | None = None) -> tuple[str, ...]:
-        """The list `field` of strings, or of objects whose `key` is a string."""
-        items = self.get(field, list)
-        try:  # the common, valid case without a Python-level loop; errors are located below
-            texts = items if key is None else list(map(itemgetter(key), items))
-            if set(map(type, texts)) <= {str}:
-                return tuple(texts)
-        except (KeyError, TypeError):
-            pass
-        texts = []
-        for i, item in enumerate(items):
-            where, text = f"{field}[{i}]", item
-            if key is not None:
-                where, text = f"{where}.{key}", item.get(key) if isinstance(item, dict) else None
-            if not isinstance(text, str):
-                raise self.error(where, f"expected a string, got {text!r}")
-            texts.append(text)
-        return tuple(texts)
 
 
 def _without_gc_pauses(loader: Loader) -> Loader:
@@ -110,27 +57,27 @@ def _read_json(path: Path) -> Any:
         raise DataFormatError(path, None, None, f"not valid JSON: {error}") from None
 
 
-def _records(path: Path, key: str, id_field: str) -> dict[int, _Record]:
+def _records(path: Path, key: str, id_field: str) -> dict[int, Record]:
     """The objects listed under the top-level `key` of `path`, in order, by their unique int id."""
     document = _read_json(path)
     if not isinstance(document, dict) or key not in document:
         raise DataFormatError(path, None, key, "missing top-level key")
     if not isinstance(document[key], list):
         raise DataFormatError(path, None, key, "expected a list")
-    records: dict[int, _Record] = {}
+    records: dict[int, Record] = {}
     for index, data in enumerate(document[key]):
         if not isinstance(data, dict):
             raise DataFormatError(path, index, None, f"expected an object, got {data!r}")
         record_id = data.get(id_field)
         if type(record_id) is not int:
-            record_id = _Record(path, data, index).get(id_field, int)
+            record_id = Record(path, data, index).get(id_field, int)
         if record_id in records:
             raise DataFormatError(path, str(record_id), id_field, "duplicate id")
-        records[record_id] = _Record(path, data, str(record_id))
+        records[record_id] = Record(path, data, str(record_id))
     return records
 
 
-def _image_file(root: Path, relative: str, record: _Record, field: str) -> ImageFile:
+def _image_file(root: Path, relative: str, record: Record, field: str) -> ImageFile:
     """``root / relative``, refused if ``relative`` (from the annotation file) leaves ``root``."""
     normal = os.path.normpath(relative)
     if os.path.isabs(normal) or normal == ".." or normal.startswith(f"..{os.sep}"):
@@ -157,7 +104,7 @@ def load_vqa(
         image_name: Image file name pattern, e.g. ``"COCO_val2014_{image_id:012d}.jpg"``.
     """
     questions = _records(questions_file, "questions", "question_id")
-    annotations: dict[int, _Record] = {}
+    annotations: dict[int, Record] = {}
     if annotations_file is not None:
         annotations = _records(annotations_file, "annotations", "question_id")
     samples = []
@@ -294,8 +241,8 @@ def read_predictions(path: Path, id_field: str, text_field: str) -> dict[str, st
     for index, data in enumerate(document):
         if not isinstance(data, dict):
             raise DataFormatError(path, index, None, f"expected an object, got {data!r}")
-        record_id = _Record(path, data, index).get(id_field, int)
-        record = _Record(path, data, str(record_id))
+        record_id = Record(path, data, index).get(id_field, int)
+        record = Record(path, data, str(record_id))
         extra = sorted(set(data) - {id_field, text_field})
         if extra:
             raise record.error(

@@ -8,6 +8,9 @@ from typing import Any
 
 from vlm_eval.report._runs import Run
 
+_LISTED_FAILURES = 20
+"""Failed samples listed per run and task; results.json lists them all."""
+
 
 def escape_cell(value: object) -> str:
     """``value`` as text safe inside a markdown table cell: no ``|``, newline or raw HTML."""
@@ -44,9 +47,8 @@ def _summary(runs: Sequence[Run], tasks: list[str]) -> str:
         row: list[object] = [run.label, run.results["model"].get("pretrained", "?")]
         for name in tasks:
             entry = run.results["tasks"].get(name)
-            row.append(
-                _number(entry["scores"]["metrics"][entry["task"]["main_metric"]]) if entry else "-"
-            )
+            main = entry["scores"]["metrics"].get(entry["task"]["main_metric"]) if entry else None
+            row.append(_number(main))
         rows.append(row)
     return _table(header, rows, numeric_from=2)
 
@@ -90,6 +92,7 @@ def _cost(runs: Sequence[Run], tasks: list[str]) -> str:
         "run",
         "task",
         "samples",
+        "failed",
         "visual tokens/sample",
         "prompt tokens/sample",
         "generated tokens/sample",
@@ -106,6 +109,7 @@ def _cost(runs: Sequence[Run], tasks: list[str]) -> str:
                         run.label,
                         name,
                         entry["data"]["samples"],
+                        entry["data"].get("failed", 0),  # older results: none recorded
                         _number(cost["visual_tokens_mean"], 1),
                         _number(cost["prompt_tokens_mean"], 1),
                         _number(cost["generated_tokens_mean"], 1),
@@ -113,6 +117,37 @@ def _cost(runs: Sequence[Run], tasks: list[str]) -> str:
                     ]
                 )
     return _table(header, rows, numeric_from=2)
+
+
+def _failures(runs: Sequence[Run], tasks: list[str]) -> list[str]:
+    sections = []
+    for run in runs:
+        for name in tasks:
+            entry = run.results["tasks"].get(name) or {}
+            failures = entry.get("failures", [])
+            if not failures:
+                continue
+            listed = failures[:_LISTED_FAILURES]
+            rows = [[failure["sample_id"], failure["error"]] for failure in listed]
+            section = (
+                f"### {escape_cell(run.label)}: {escape_cell(name)}, {len(failures)} of "
+                f"{entry['data']['samples']} samples failed\n\n"
+                + _table(["sample", "error"], rows, numeric_from=2)
+            )
+            if len(failures) > len(listed):
+                section += f"\n\nThe first {len(listed)} are listed; `results.json` has all."
+            sections.append(section)
+    return sections
+
+
+def _data_source(data: dict[str, Any]) -> str:
+    """Where a task's samples came from: ``split `validation` of hub `lmms-lab/VQAv2```."""
+    e = escape_cell
+    if "source" not in data:  # older results: official files only
+        return f"split `{e(data['split'])}` of `{e(data['dir'])}`"
+    split = "all" if data["split"] is None else f"split `{e(data['split'])}`"
+    revision = f" at revision `{e(data['revision'])}`" if data["revision"] else ""
+    return f"{split} of {e(data['source'])} `{e(data['location'])}`{revision}"
 
 
 def _provenance(run: Run) -> str:
@@ -144,7 +179,7 @@ def _provenance(run: Run) -> str:
         )
         lines.append(
             f"- **{e(name)}** v{e(entry['task']['version'])}: {data['samples']} samples, "
-            f"split `{e(data['split'])}` of `{e(data['dir'])}`{scoring}"
+            f"{_data_source(data)}{scoring}"
         )
         notes = entry["scores"]["notes"].items()
         lines.extend(f"  - note: {e(key)}: {e(value)}" for key, value in notes)
@@ -161,7 +196,7 @@ def _provenance(run: Run) -> str:
 def render_markdown(
     runs: Sequence[Run], *, title: str = "vlm-eval report", note: str | None = None
 ) -> str:
-    """The report of ``runs``: main metric per task, breakdowns, cost and provenance."""
+    """The report of ``runs``: main metric per task, breakdowns, cost, failures, provenance."""
     tasks = _task_names(runs)
     parts = [f"# {escape_cell(title)}"]
     if note:
@@ -170,5 +205,9 @@ def render_markdown(
     breakdowns = _breakdowns(runs, tasks)
     if breakdowns:
         parts += ["## Breakdowns", *breakdowns]
-    parts += ["## Cost", _cost(runs, tasks), "## Runs", *(_provenance(run) for run in runs)]
+    parts += ["## Cost", _cost(runs, tasks)]
+    failures = _failures(runs, tasks)
+    if failures:
+        parts += ["## Failures", *failures]
+    parts += ["## Runs", *(_provenance(run) for run in runs)]
     return "\n\n".join(parts) + "\n"

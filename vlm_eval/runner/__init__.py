@@ -1,19 +1,13 @@
 """The runner: batches samples through a model adapter and records every prediction."""
 
 from vlm_eval.runner._fewshot import choose_shots
-from vlm_eval.runner._runner import (
-    RESULTS_FILE,
-    RunConfig,
-    SampleError,
-    run_evaluation,
-)
+from vlm_eval.runner._runner import RESULTS_FILE, RunConfig, run_evaluation
 from vlm_eval.runner._store import JsonlPredictionStore, SampleRecord
 
 __all__ = [
     "RESULTS_FILE",
     "JsonlPredictionStore",
     "RunConfig",
-    "SampleError",
     "SampleRecord",
     "choose_shots",
     "run_evaluation",

@@ -6,20 +6,30 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from tqdm import tqdm
 
 from vlm_eval.data import ImageError, Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
 from vlm_eval.runner._fewshot import choose_shots
+from vlm_eval.runner._images import decode_batches, order_by_image
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._store import JsonlPredictionStore, SampleRecord
-from vlm_eval.tasks import Prompt, Task, get_task, prompt_images, prompt_to_json
+from vlm_eval.tasks import (
+    Prompt,
+    Task,
+    TaskData,
+    TaskScores,
+    get_task,
+    prompt_images,
+    prompt_to_json,
+    resolve_task_data,
+)
 
 RESULTS_FILE = "results.json"
 RESULTS_SCHEMA_VERSION = 1
@@ -33,29 +43,31 @@ class RunConfig:
         model: Registered adapter name (``hf``).
         model_args: Adapter arguments as given on the command line.
         tasks: Task names, in order.
-        data_dir: Folder with one sub-folder per task, holding its official files.
+        data_dir: Folder with one sub-folder per task, holding its data (official files, a
+            ``save_to_disk`` folder or parquet files); ``None``: tasks read their hub dataset
+            unless ``data_args`` says otherwise.
         output_dir: Where per-sample JSONL files and ``results.json`` go.
         limit: Evaluate only the first ``limit`` samples of each task.
         num_fewshot: Demonstrations per prompt, drawn from the task's few-shot split.
         batch_size: Samples per ``generate`` call.
         seed: Seed of the few-shot draws.
         task_args: Task name -> its options (``--task-args``), as strings.
+        num_workers: Processes decoding images (0: the main process).
+        data_args: Task name -> where its data comes from (``--data-args``), as strings.
     """
 
     model: str
     model_args: dict[str, str]
     tasks: tuple[str, ...]
-    data_dir: Path
+    data_dir: Path | None
     output_dir: Path
     limit: int | None = None
     num_fewshot: int = 0
     batch_size: int = 8
     seed: int = 1234
     task_args: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-class SampleError(RuntimeError):
-    """A sample that cannot be evaluated; the message names the task, sample and file."""
+    num_workers: int = 2
+    data_args: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +77,15 @@ class _Request:
     prompt: Prompt
 
 
+def _task_data(task: Task, config: RunConfig) -> TaskData:
+    args = config.data_args.get(task.name, {})
+    return resolve_task_data(task, config.data_dir, args, fewshot=config.num_fewshot > 0)
+
+
 def _load_requests(task: Task, config: RunConfig) -> list[_Request]:
-    task_dir = task.data_path(config.data_dir)
-    samples = task.load(task_dir, task.eval_split)[: config.limit]
-    pool = task.load(task_dir, task.fewshot_split) if config.num_fewshot else []
+    data = _task_data(task, config)
+    samples = data.load(task, data.split)[: config.limit]
+    pool = data.load(task, data.fewshot_split) if config.num_fewshot else []
     requests = []
     for sample in samples:
         shots = choose_shots(sample, pool, config.num_fewshot, seed=config.seed, task=task.name)
@@ -91,13 +108,6 @@ def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any
         ).hexdigest()[:32]
         for r in requests
     ]
-
-
-def _decode_images(task: Task, request: _Request) -> list[Image.Image]:
-    try:
-        return [image.open() for image in prompt_images(request.prompt)]
-    except ImageError as error:
-        raise SampleError(f"task {task.name}, sample {request.sample.id}: {error}") from error
 
 
 def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
@@ -150,43 +160,72 @@ def _evaluate_task(
     }
     store.rewrite(finished[key] for key in keys if key in finished)
     pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
+    pending = [pending[i] for i in order_by_image([prompt_images(r.prompt) for r, _ in pending])]
+    batches = [
+        pending[first : first + config.batch_size]
+        for first in range(0, len(pending), config.batch_size)
+    ]
     reused = len(finished)
+    failures: dict[str, dict[str, str]] = {}
     started = time.perf_counter()
+    generated = 0
     generation_seconds = 0.0
-    with tqdm(total=len(requests), initial=reused, desc=task.name, unit="sample") as bar:
-        for first in range(0, len(pending), config.batch_size):
-            batch = pending[first : first + config.batch_size]
-            inputs = [ModelInput(r.prompt, _decode_images(task, r)) for r, _ in batch]
-            batch_start = time.perf_counter()
-            generations = adapter.generate(inputs, task.generation)
-            batch_seconds = time.perf_counter() - batch_start
-            generation_seconds += batch_seconds
-            records = [
-                _record(task, request, key, generation, batch_seconds, len(batch))
-                for (request, key), generation in zip(batch, generations, strict=True)
-            ]
-            store.append(records)
-            finished.update((record["request_key"], record) for record in records)
+    images = decode_batches(
+        [[prompt_images(r.prompt) for r, _ in batch] for batch in batches], config.num_workers
+    )
+    with (  # closing the images stops the decoding workers if generation fails
+        tqdm(total=len(requests), initial=reused, desc=task.name, unit="sample") as bar,
+        closing(images),
+    ):
+        for batch, decoded in zip(batches, images, strict=True):
+            ready = []
+            for (request, key), result in zip(batch, decoded, strict=True):
+                if isinstance(result, ImageError):
+                    failures[key] = {"sample_id": request.sample.id, "error": str(result)}
+                else:
+                    ready.append((request, key, ModelInput(request.prompt, result)))
+            if ready:
+                batch_start = time.perf_counter()
+                generations = adapter.generate([item for _, _, item in ready], task.generation)
+                batch_seconds = time.perf_counter() - batch_start
+                generation_seconds += batch_seconds
+                generated += len(ready)
+                records = [
+                    _record(task, request, key, generation, batch_seconds, len(ready))
+                    for (request, key, _), generation in zip(ready, generations, strict=True)
+                ]
+                store.append(records)
+                finished.update((record["request_key"], record) for record in records)
             bar.update(len(batch))
-    ordered = [finished[key] for key in keys]
+            if failures:
+                bar.set_postfix(failed=len(failures))
+    ordered = [finished[key] for key in keys if key in finished]
     store.rewrite(ordered)
     store.close()
     wall = time.perf_counter() - started
-    scores = task.aggregate(
-        [r.sample for r in requests],
-        [r["prediction"] for r in ordered],
-        [r["scores"] for r in ordered],
+    scores = (
+        task.aggregate(
+            [samples[r["request_key"]] for r in ordered],
+            [r["prediction"] for r in ordered],
+            [r["scores"] for r in ordered],
+        )
+        if ordered
+        else TaskScores(
+            metrics={},
+            notes={"not scored": f"all {len(requests)} samples failed (see failures)"},
+        )
     )
     count = max(len(ordered), 1)
     return {
         "task": task.describe(),
         "data": {
-            "dir": str(task.data_path(config.data_dir)),
-            "split": task.eval_split,
-            "fewshot_split": task.fewshot_split if config.num_fewshot else None,
-            "samples": len(ordered),
+            **_task_data(task, config).describe(),
+            "samples": len(requests),
+            "failed": len(failures),
+            "scored_samples": len(ordered),
         },
         "scores": asdict(scores),
+        "failures": [failures[key] for key in keys if key in failures],
         "samples_file": store.path.name,
         "cost": {
             "prompt_tokens_mean": sum(r["prompt_tokens"] for r in ordered) / count,
@@ -196,9 +235,9 @@ def _evaluate_task(
         "timing": {
             "wall_seconds": wall,
             "generation_seconds": generation_seconds,
-            "generated_samples": len(pending),
+            "generated_samples": generated,
             "reused_samples": reused,
-            "samples_per_second": len(pending) / generation_seconds if generation_seconds else None,
+            "samples_per_second": generated / generation_seconds if generation_seconds else None,
         },
     }
 
@@ -208,7 +247,9 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
 
     Every task's data is read (and validated) before the model is loaded. Predictions are
     appended to ``samples_<task>.jsonl`` batch by batch; predictions already there for the same
-    model, task version and prompt are reused instead of generated again.
+    model, task version and prompt are reused instead of generated again. A sample with an
+    unreadable image is not generated: it is listed in its task's ``failures``, left out of the
+    scores (``data.scored_samples``) and of the JSONL, so that a later run retries it.
 
     Args:
         config: What to run.
@@ -246,7 +287,7 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
                 key: redact_secrets(f"{key}={value}").partition("=")[2]
                 for key, value in config.model_args.items()
             },
-            "data_dir": str(config.data_dir),
+            "data_dir": None if config.data_dir is None else str(config.data_dir),
             "output_dir": str(config.output_dir),
         },
         "model": model,

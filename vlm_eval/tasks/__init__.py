@@ -4,6 +4,7 @@ A new task is one file in ``tasks/`` (or in a folder given with ``--include-path
 ``Task`` subclass decorated with ``@register_task``.
 """
 
+from vlm_eval.tasks._data import DataArgs, TaskData, resolve_data_args, resolve_task_data
 from vlm_eval.tasks._families import CaptionTask, VQATask, demonstration_answer
 from vlm_eval.tasks._prompt import (
     GenerationSettings,
@@ -30,12 +31,14 @@ __all__ = [
     "TASKS",
     "TASKS_PATH_ENV",
     "CaptionTask",
+    "DataArgs",
     "GenerationSettings",
     "ImagePart",
     "Message",
     "Part",
     "Prompt",
     "Task",
+    "TaskData",
     "TaskScores",
     "VQATask",
     "builtin_tasks_folder",
@@ -45,6 +48,8 @@ __all__ = [
     "prompt_images",
     "prompt_to_json",
     "register_task",
+    "resolve_data_args",
     "resolve_task_args",
+    "resolve_task_data",
     "resolve_task_names",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from vlm_eval.data import Sample
+from vlm_eval.data import DatasetRow, Sample
 from vlm_eval.metrics import (
     VQA_METRIC_REVISION,
     VQAMode,
@@ -25,6 +25,9 @@ class VQATask(Task):
 
     Option ``vqa_mode``: ``normalized`` (default: answers always normalized) or ``official``
     (the 2021 ``vqaEval.py`` exactly); see ``vlm_eval.metrics.vqa_accuracy``.
+
+    ``datasets`` rows follow the lmms-lab schema (VQAv2, OK-VQA, TextVQA): see
+    ``sample_from_row``.
     """
 
     main_metric: ClassVar[str] = "accuracy"
@@ -32,9 +35,37 @@ class VQATask(Task):
     question_template: ClassVar[str] = (
         "{question}\nAnswer the question using a single word or phrase."
     )
+    row_id_field: ClassVar[str | None] = "question_id"
+    row_metadata: ClassVar[tuple[str, ...]] = (
+        "answer_type",
+        "question_type",
+        "multiple_choice_answer",
+    )
+    """String columns kept in a row's sample metadata when present, as the official loader keeps
+    them."""
 
     def __init__(self, *, vqa_mode: VQAMode = "normalized") -> None:
         self.vqa_mode = vqa_mode
+
+    def sample_from_row(self, row: DatasetRow) -> Sample:
+        """A row with ``question_id``, ``question``, ``image``, ``answers`` (strings, or objects
+        with an ``answer`` string; absent or null on test splits: no references), ``image_id``
+        (optional: without it each question's image is its own) and the ``row_metadata``
+        columns."""
+        image_id = str(row.get("image_id", int, str)) if "image_id" in row.data else None
+        metadata = {} if image_id is None else {"image_id": image_id}
+        answers = row.data.get("answers")
+        objects = isinstance(answers, list) and bool(answers) and isinstance(answers[0], dict)
+        references = (
+            () if answers is None else row.strings("answers", "answer" if objects else None)
+        )
+        return Sample(
+            id=row.id,
+            image=row.image(f"question {row.id}" if image_id is None else image_id),
+            references=references,
+            question=row.get("question", str),
+            metadata=metadata | row.string_fields([], self.row_metadata),
+        )
 
     def _question_turn(self, sample: Sample) -> Message:
         text = self.question_template.format(question=sample.question)
@@ -81,6 +112,17 @@ class CaptionTask(Task):
     main_metric: ClassVar[str] = "CIDEr"
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
     instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
+    row_id_field: ClassVar[str | None] = "id"
+
+    def sample_from_row(self, row: DatasetRow) -> Sample:
+        """A row of the lmms-lab COCO-Caption schema: ``id`` (the COCO image id), ``image`` and
+        ``answer``, the image's captions (stripped, as the official loaders strip them)."""
+        return Sample(
+            id=row.id,
+            image=row.image(row.id),
+            references=tuple(caption.strip() for caption in row.strings("answer")),
+            metadata={"image_id": row.id},
+        )
 
     def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
         messages: list[Message] = []

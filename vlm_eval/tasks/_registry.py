@@ -12,7 +12,7 @@ from vlm_eval._arguments import (
     ArgumentsError,
     build_with_arguments,
     keyword_parameters,
-    parse_key_values,
+    parse_task_spec,
 )
 from vlm_eval._registry import Registry, import_plugin_folder
 from vlm_eval.tasks._task import Task
@@ -77,17 +77,11 @@ def resolve_task_args(specs: Sequence[str], task_names: Sequence[str]) -> dict[s
     """
     resolved: dict[str, dict[str, str]] = {}
     for spec in specs:
-        head, colon, rest = spec.partition(":")
-        if colon and "=" not in head:
-            name = head.strip()
-            if name not in task_names:
-                raise ArgumentsError(
-                    f"--task-args {spec!r}: task {name!r} is not among --tasks "
-                    f"({', '.join(task_names)})"
-                )
-            resolved.setdefault(name, {}).update(parse_key_values(rest, "--task-args"))
+        name, args = parse_task_spec(spec, task_names, "--task-args")
+        if name is not None:
+            resolved.setdefault(name, {}).update(args)
             continue
-        for key, value in parse_key_values(spec, "--task-args").items():
+        for key, value in args.items():
             takers = [n for n in task_names if key in keyword_parameters(TASKS.get(n))]
             if not takers:
                 raise ArgumentsError(

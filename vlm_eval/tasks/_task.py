@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from vlm_eval.data import Sample
+from vlm_eval.data import DatasetRow, Sample
 from vlm_eval.tasks._prompt import GenerationSettings, Prompt
 
 
@@ -30,9 +30,10 @@ class TaskScores:
 class Task(ABC):
     """Base class of task plugins; subclass it and decorate with ``@register_task``.
 
-    A task reads its data from a folder in the official file format, builds a model-independent
-    prompt for each sample (with optional few-shot demonstrations), cleans the generated text and
-    scores it.
+    A task reads its data (official files with ``load``; the rows of a ``datasets`` split, from
+    the hub, a ``save_to_disk`` folder or parquet files, with ``sample_from_row``), builds a
+    model-independent prompt for each sample (with optional few-shot demonstrations), cleans the
+    generated text and scores it.
 
     Class attributes every task declares:
         name: Registry name used on the command line.
@@ -41,7 +42,12 @@ class Task(ABC):
         generation: Generation settings (max new tokens, stop strings).
         eval_split: Split evaluated by default (official split name).
         fewshot_split: Split few-shot demonstrations are drawn from.
-        hub_dataset: Hugging Face dataset id of the benchmark, recorded for provenance.
+        hub_dataset: Hugging Face dataset id of the benchmark: the default source of its data.
+        hub_eval_split, hub_fewshot_split: The splits of ``hub_dataset`` (and of local copies
+            of it) read by default for evaluation and for few-shot demonstrations; ``None``
+            where it has no such split.
+        row_id_field: The column of unique row ids, named in errors; ``None``: row indices.
+        image_column: The column of images in a ``datasets`` split.
         data_folder: Sub-folder of the data directory holding the task's files; defaults to
             ``name`` (set it to share another task's files, as variants of a benchmark do).
 
@@ -56,6 +62,10 @@ class Task(ABC):
     eval_split: ClassVar[str]
     fewshot_split: ClassVar[str]
     hub_dataset: ClassVar[str | None] = None
+    hub_eval_split: ClassVar[str | None] = None
+    hub_fewshot_split: ClassVar[str | None] = None
+    row_id_field: ClassVar[str | None] = None
+    image_column: ClassVar[str] = "image"
     data_folder: ClassVar[str | None] = None
 
     def data_path(self, data_dir: Path) -> Path:
@@ -65,6 +75,20 @@ class Task(ABC):
     @abstractmethod
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         """Read ``split`` from ``data_dir``, a folder holding the official files of this task."""
+
+    def sample_from_row(self, row: DatasetRow) -> Sample:
+        """The sample of one row of a ``datasets`` split (hub, disk and parquet sources).
+
+        Read fields with ``row.get``, ``row.strings`` and ``row.string_fields`` (they raise
+        errors naming the dataset, split, row and field) and the image with ``row.image``. A task
+        that does not override this reads only official files.
+        """
+        raise NotImplementedError(f"task {self.name!r} reads only official files")
+
+    @property
+    def reads_rows(self) -> bool:
+        """Whether the task reads ``datasets`` sources (it overrides ``sample_from_row``)."""
+        return type(self).sample_from_row is not Task.sample_from_row
 
     @abstractmethod
     def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
