@@ -11,7 +11,10 @@ class VQAv2(VQATask):
     """Reads ``v2_OpenEnded_mscoco_{split}_questions.json``, ``v2_mscoco_{split}_annotations.json``
     and ``{split}/COCO_{split}_{image_id:012d}.jpg``, or lmms-lab/VQAv2 rows: its ``validation``
     split is val2014 (``testdev`` and ``test`` have no answers; it has no train split, so
-    few-shot runs name one with ``fewshot_split``)."""
+    few-shot runs name one with ``fewshot_split``).
+
+    The test splits (``test-dev2015``, ``test2015``) have no annotations file and their images
+    are in ``test2015/``: the run writes the EvalAI submission file instead of scores."""
 
     name = "vqav2"
     version = "1.0"
@@ -21,9 +24,11 @@ class VQAv2(VQATask):
     hub_eval_split = "validation"
 
     def load(self, data_dir: Path, split: str) -> list[Sample]:
+        test = split.startswith("test")
+        images = "test2015" if test else split  # test-dev is a subset of the test images
         return load_vqa(
             questions_file=data_dir / f"v2_OpenEnded_mscoco_{split}_questions.json",
-            annotations_file=data_dir / f"v2_mscoco_{split}_annotations.json",
-            image_dir=data_dir / split,
-            image_name=f"COCO_{split}_{{image_id:012d}}.jpg",
+            annotations_file=None if test else data_dir / f"v2_mscoco_{split}_annotations.json",
+            image_dir=data_dir / images,
+            image_name=f"COCO_{images}_{{image_id:012d}}.jpg",
         )

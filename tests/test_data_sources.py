@@ -679,7 +679,7 @@ def test_the_readme_task_still_reads_official_files(data_dir: Path, tmp_path: Pa
     ("specs", "message"),
     [
         (["vqav2:foo=1"], "--data-args of task 'vqav2' does not accept foo; valid arguments: "
-         "source, path, revision, cache_dir, split, fewshot_split"),
+         "source, path, revision, cache_dir, split, fewshot_split, pool"),
         (["source=ftp"], "--data-args of task 'vqav2': source must be one of official, hub, "
          "disk, parquet, got 'ftp'"),
         (["okvqa:source=hub"], "--data-args 'okvqa:source=hub': task 'okvqa' is not among "

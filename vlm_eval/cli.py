@@ -78,13 +78,24 @@ def main() -> None:
     help="Task options (repeatable): vqa_mode=official sets every VQA task; "
     "okvqa:stem_answers=true sets one task. Scoring options re-score reused predictions.",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples per task.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="Only N samples per task: the first N, or a random N with --sample-seed.",
+)
+@click.option(
+    "--sample-seed",
+    type=int,
+    help="With --limit: evaluate a random subset of N samples drawn with this seed "
+    "(reproducible, kept in the data's order).",
+)
 @click.option(
     "--num-fewshot",
     default=0,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Demonstrations per prompt, drawn from the task's train split.",
+    help="Demonstrations per prompt, drawn from the task's train split (or --data-args "
+    "fewshot_split=, pool=FILE) with --seed, never about the query's image.",
 )
 @click.option(
     "--batch-size",
@@ -112,6 +123,7 @@ def run(
     output: Path,
     task_args: tuple[str, ...],
     limit: int | None,
+    sample_seed: int | None,
     num_fewshot: int,
     batch_size: int,
     seed: int,
@@ -144,6 +156,10 @@ def run(
         raise click.BadParameter(str(error), param_hint="--model") from error
     except ArgumentsError as error:
         raise click.BadParameter(str(error), param_hint="--model-args") from error
+    if sample_seed is not None and limit is None:
+        raise click.BadParameter(
+            "picks a random subset of --limit N samples", param_hint="--sample-seed"
+        )
     config = RunConfig(
         model=model,
         model_args=args,
@@ -151,6 +167,7 @@ def run(
         data_dir=data_dir,
         output_dir=output,
         limit=limit,
+        sample_seed=sample_seed,
         num_fewshot=num_fewshot,
         batch_size=batch_size,
         seed=seed,

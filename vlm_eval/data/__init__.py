@@ -8,6 +8,7 @@ from vlm_eval.data._official import (
     load_karpathy_captions,
     load_textvqa,
     load_vqa,
+    read_id_list,
     read_predictions,
 )
 from vlm_eval.data._sample import Sample
@@ -38,6 +39,7 @@ __all__ = [
     "load_split",
     "load_textvqa",
     "load_vqa",
+    "read_id_list",
     "read_predictions",
     "samples_from_rows",
 ]

@@ -252,3 +252,31 @@ def read_predictions(path: Path, id_field: str, text_field: str) -> dict[str, st
             raise record.error(id_field, "predicted twice")
         texts[str(record_id)] = record.get(text_field, str)
     return texts
+
+
+def read_id_list(path: Path) -> list[str]:
+    """Sample ids listed in ``path``: a JSON list of ids (integers or strings), or one id per
+    line; ids are returned as strings, in order.
+
+    Raises:
+        DataFormatError: For an unreadable file, an empty list, an id that is not an integer or
+            a non-empty string, or an id listed twice.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataFormatError(path, None, None, f"cannot read the file: {error}") from None
+    if text.lstrip().startswith(("[", "{")):
+        items = _read_json(path)
+    else:
+        items = [line.strip() for line in text.splitlines() if line.strip()]
+    if not isinstance(items, list) or not items:
+        raise DataFormatError(path, None, None, "expected a JSON list of ids or one id per line")
+    ids: dict[str, None] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, int | str) or item == "":
+            raise DataFormatError(path, index, None, f"expected an id, got {item!r}")
+        if str(item) in ids:
+            raise DataFormatError(path, str(item), None, "listed twice")
+        ids[str(item)] = None
+    return list(ids)

@@ -8,10 +8,6 @@ from collections.abc import Iterator, Sequence
 from vlm_eval.data import Sample
 
 
-def _image_key(sample: Sample) -> str:
-    return sample.metadata.get("image_id", sample.image.key)
-
-
 def _distinct_indices(rng: random.Random, size: int) -> Iterator[int]:
     """Distinct random indices in ``range(size)``, drawn lazily (pools can be huge)."""
     seen: set[int] = set()
@@ -37,11 +33,11 @@ def choose_shots(
     if k == 0:
         return []
     rng = random.Random(f"{seed}/{task}/{sample.id}")
-    forbidden_image = _image_key(sample)
+    forbidden_image = sample.image.key
     chosen: list[Sample] = []
     for index in _distinct_indices(rng, len(pool)):
         candidate = pool[index]
-        if candidate.id != sample.id and _image_key(candidate) != forbidden_image:
+        if candidate.id != sample.id and candidate.image.key != forbidden_image:
             chosen.append(candidate)
             if len(chosen) == k:
                 return chosen

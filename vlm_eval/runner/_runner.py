@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -47,13 +48,15 @@ class RunConfig:
             ``save_to_disk`` folder or parquet files); ``None``: tasks read their hub dataset
             unless ``data_args`` says otherwise.
         output_dir: Where per-sample JSONL files and ``results.json`` go.
-        limit: Evaluate only the first ``limit`` samples of each task.
+        limit: Evaluate only ``limit`` samples of each task (the first ones, see sample_seed).
         num_fewshot: Demonstrations per prompt, drawn from the task's few-shot split.
         batch_size: Samples per ``generate`` call.
         seed: Seed of the few-shot draws.
         task_args: Task name -> its options (``--task-args``), as strings.
         num_workers: Processes decoding images (0: the main process).
         data_args: Task name -> where its data comes from (``--data-args``), as strings.
+        sample_seed: With ``limit``: evaluate a random subset of that size drawn with this
+            seed (in the data's order) instead of the first ``limit`` samples.
     """
 
     model: str
@@ -68,6 +71,11 @@ class RunConfig:
     task_args: dict[str, dict[str, str]] = field(default_factory=dict)
     num_workers: int = 2
     data_args: dict[str, dict[str, str]] = field(default_factory=dict)
+    sample_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample_seed is not None and self.limit is None:
+            raise ValueError("sample_seed picks a random subset of --limit samples: give a limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +90,19 @@ def _task_data(task: Task, config: RunConfig) -> TaskData:
     return resolve_task_data(task, config.data_dir, args, fewshot=config.num_fewshot > 0)
 
 
+def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
+    """The first ``limit`` samples, or with ``sample_seed`` a seeded random ``limit`` of them
+    (in their original order)."""
+    if config.limit is None or config.sample_seed is None:
+        return samples[: config.limit]
+    chosen = set(random.Random(config.sample_seed).sample(range(len(samples)), config.limit))
+    return [sample for index, sample in enumerate(samples) if index in chosen]
+
+
 def _load_requests(task: Task, config: RunConfig) -> list[_Request]:
     data = _task_data(task, config)
-    samples = data.load(task, data.split)[: config.limit]
-    pool = data.load(task, data.fewshot_split) if config.num_fewshot else []
+    samples = _subset(data.load(task, data.split), config)
+    pool = data.load_pool(task) if config.num_fewshot else []
     requests = []
     for sample in samples:
         shots = choose_shots(sample, pool, config.num_fewshot, seed=config.seed, task=task.name)
@@ -113,7 +130,8 @@ def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any
 def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
     """The post-processed prediction and its per-sample scores, under the current options."""
     prediction = task.postprocess(raw_output)
-    return {"prediction": prediction, "scores": task.score(sample, prediction)}
+    scores = task.score(sample, prediction) if sample.references else {}
+    return {"prediction": prediction, "scores": scores}
 
 
 def _record(
@@ -203,28 +221,33 @@ def _evaluate_task(
     store.rewrite(ordered)
     store.close()
     wall = time.perf_counter() - started
-    scores = (
-        task.aggregate(
-            [samples[r["request_key"]] for r in ordered],
-            [r["prediction"] for r in ordered],
-            [r["scores"] for r in ordered],
+    data = _task_data(task, config)
+    scored = [r for r in ordered if samples[r["request_key"]].references]
+    submission = None
+    if scored:
+        scores = task.aggregate(
+            [samples[r["request_key"]] for r in scored],
+            [r["prediction"] for r in scored],
+            [r["scores"] for r in scored],
         )
-        if ordered
-        else TaskScores(
+    elif ordered:
+        submission, scores = _write_submission(task, data, ordered, samples, config)
+    else:
+        scores = TaskScores(
             metrics={},
             notes={"not scored": f"all {len(requests)} samples failed (see failures)"},
         )
-    )
     count = max(len(ordered), 1)
     return {
         "task": task.describe(),
         "data": {
-            **_task_data(task, config).describe(),
+            **data.describe(),
             "samples": len(requests),
             "failed": len(failures),
-            "scored_samples": len(ordered),
+            "scored_samples": len(scored),
         },
         "scores": asdict(scores),
+        "submission_file": submission,
         "failures": [failures[key] for key in keys if key in failures],
         "samples_file": store.path.name,
         "cost": {
@@ -240,6 +263,27 @@ def _evaluate_task(
             "samples_per_second": generated / generation_seconds if generation_seconds else None,
         },
     }
+
+
+def _write_submission(
+    task: Task,
+    data: TaskData,
+    ordered: Sequence[SampleRecord],
+    samples: Mapping[str, Sample],
+    config: RunConfig,
+) -> tuple[str, TaskScores]:
+    """Write the evaluation server's results file of a split without references."""
+    split = data.split or "split"
+    path = config.output_dir / f"submission_{task.name}_{split}.json"
+    entries = [task.submission_entry(samples[r["request_key"]], r["prediction"]) for r in ordered]
+    path.write_text(json.dumps(entries) + "\n", encoding="utf-8")
+    note = (
+        f"split {split} has no answers: the {len(entries)} predictions are in {path.name}, in "
+        "the format of the benchmark's evaluation server (EvalAI for VQAv2)"
+    )
+    if config.limit is not None or config.sample_seed is not None:
+        note += "; it holds a subset of the split (--limit), which the server does not accept"
+    return path.name, TaskScores(metrics={}, notes={"not scored": note})
 
 
 def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> dict[str, Any]:

@@ -3,18 +3,21 @@ and splits, recorded in the results."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from vlm_eval._arguments import ArgumentsError, build_with_arguments, parse_task_spec
 from vlm_eval.data import (
+    DataFormatError,
     DataSource,
     Sample,
     SourceKind,
     detect_source_kind,
     holds_splits,
     load_split,
+    read_id_list,
     samples_from_rows,
 )
 from vlm_eval.tasks._task import Task
@@ -32,6 +35,8 @@ class DataArgs:
         cache_dir: The ``datasets`` cache for a hub or parquet source.
         split: The evaluated split, named as the source names it.
         fewshot_split: The split few-shot demonstrations are drawn from.
+        pool: A file listing the sample ids of the few-shot split that demonstrations may be
+            drawn from (a JSON list, or one id per line), e.g. a curated or retrieved pool.
     """
 
     source: SourceKind | None = None
@@ -40,6 +45,7 @@ class DataArgs:
     cache_dir: str | None = None
     split: str | None = None
     fewshot_split: str | None = None
+    pool: str | None = None
 
 
 def _parse(task_name: str, args: Mapping[str, str]) -> DataArgs:
@@ -76,11 +82,13 @@ class TaskData:
         split: The evaluated split, as the source names it; ``None`` for a source that is a
             single split (a saved ``Dataset``, parquet files named by a file or glob).
         fewshot_split: The split demonstrations are drawn from; ``None`` without few-shot.
+        pool: The file restricting the demonstrations to the ids it lists, if any.
     """
 
     source: DataSource
     split: str | None
     fewshot_split: str | None
+    pool: Path | None = None
 
     def load(self, task: Task, split: str | None) -> list[Sample]:
         """The validated samples of ``split`` of the source, for ``task``.
@@ -100,14 +108,37 @@ class TaskData:
             to_sample=task.sample_from_row,
         )
 
+    def load_pool(self, task: Task) -> list[Sample]:
+        """The few-shot demonstrations: the few-shot split, restricted to the ``pool`` file.
+
+        Raises:
+            DataFormatError: For unreadable data, or a pool file that is malformed or lists an
+                id the split does not have.
+        """
+        samples = self.load(task, self.fewshot_split)
+        if self.pool is None:
+            return samples
+        wanted = read_id_list(self.pool)
+        known = {sample.id for sample in samples}
+        unknown = [sample_id for sample_id in wanted if sample_id not in known]
+        if unknown:
+            problem = f"{len(unknown)} id(s) are not in split {self.fewshot_split}"
+            raise DataFormatError(self.pool, unknown[0], None, problem)
+        chosen = set(wanted)
+        return [sample for sample in samples if sample.id in chosen]
+
     def describe(self) -> dict[str, str | None]:
-        """The source and splits, for the results."""
+        """The source and splits, for the results (the pool file with its SHA-256)."""
+        pool = None
+        if self.pool is not None:
+            pool = f"{self.pool} (sha256 {hashlib.sha256(self.pool.read_bytes()).hexdigest()})"
         return {
             "source": self.source.kind,
             "location": self.source.location,
             "revision": self.source.revision,
             "split": self.split,
             "fewshot_split": self.fewshot_split,
+            "pool": pool,
         }
 
 
@@ -171,4 +202,7 @@ def resolve_task_data(
         if fewshot:
             raise fail(f"{location} is a single split: few-shot needs a source with splits")
         split = shots = None
-    return TaskData(source, split, shots if fewshot else None)
+    if options.pool is not None and not fewshot:
+        raise fail("pool= lists few-shot demonstrations: it needs --num-fewshot")
+    pool = None if options.pool is None else Path(options.pool)
+    return TaskData(source, split, shots if fewshot else None, pool)

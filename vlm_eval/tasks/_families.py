@@ -67,6 +67,10 @@ class VQATask(Task):
             metadata=metadata | row.string_fields([], self.row_metadata),
         )
 
+    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """``{"question_id", "answer"}``, the EvalAI results format of the VQA challenges."""
+        return {"question_id": _official_id(sample.id), "answer": prediction}
+
     def _question_turn(self, sample: Sample) -> Message:
         text = self.question_template.format(question=sample.question)
         return Message("user", (ImagePart(sample.image), text))
@@ -99,6 +103,11 @@ class VQATask(Task):
         return {"vqa_mode": self.vqa_mode, "vqa_metric": VQA_METRIC_REVISION}
 
 
+def _official_id(sample_id: str) -> int | str:
+    """A sample id as the official files spell it: an integer where it is one."""
+    return int(sample_id) if sample_id.isdigit() else sample_id
+
+
 def demonstration_answer(sample: Sample) -> str:
     """The answer shown for a few-shot demonstration: the official majority answer if known."""
     if "multiple_choice_answer" in sample.metadata:
@@ -113,6 +122,10 @@ class CaptionTask(Task):
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
     instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
     row_id_field: ClassVar[str | None] = "id"
+
+    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """``{"image_id", "caption"}``, the COCO caption evaluation server's results format."""
+        return {"image_id": _official_id(sample.id), "caption": prediction}
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
         """A row of the lmms-lab COCO-Caption schema: ``id`` (the COCO image id), ``image`` and

@@ -100,6 +100,11 @@ class Task(ABC):
             text = text.split(stop, 1)[0]
         return text.strip()
 
+    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """One entry of the results file an evaluation server takes, for splits without
+        references (the run writes these instead of scoring)."""
+        return {"id": sample.id, "prediction": prediction}
+
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """Per-sample scores; empty for corpus-level metrics computed in ``aggregate``."""
         return {}
