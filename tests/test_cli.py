@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from tests.test_task_plugins import readme_task_example
 from vlm_eval.cli import main
@@ -82,6 +83,40 @@ def test_bad_data_stops_before_the_model_loads(cli: CliRunner, tmp_path: Path) -
     assert result.exit_code == 1
     assert "TextVQA_0.5.1_val.json" in result.output
     assert "nonexistent" not in result.output
+    assert result.output.endswith(f"\nno predictions are saved in {tmp_path / 'run'}\n")
+
+
+def test_a_model_that_cannot_load_stops_the_run_saying_what_is_saved(
+    cli: CliRunner, tiny_model_dir: Path, mini_data: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+
+    def run(pretrained: Path | str) -> Result:
+        return cli.invoke(
+            main,
+            ["run", "--model-args", f"pretrained={pretrained},device=cpu", "--tasks", "vqav2",
+             "--limit", "2", "--num-workers", "0", "--data-dir", str(mini_data),
+             "--output", str(run_dir)],
+        )  # fmt: skip
+
+    result = run("/nonexistent/checkpoint")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: /nonexistent/checkpoint: cannot load the model: no such folder\n"
+        f"no predictions are saved in {run_dir}\n",
+    )
+    assert not run_dir.exists()
+
+    assert run(tiny_model_dir).exit_code == 0
+    broken = shutil.copytree(tiny_model_dir, tmp_path / "broken")
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    result = run(broken)
+    assert result.exit_code == 1
+    assert f"Error: {broken}: cannot load its weights: " in result.output
+    assert result.output.endswith(
+        f"\n2 predictions are saved in {run_dir} (vqav2: 2); the same command reuses them and "
+        "computes only the rest\n"
+    )
 
 
 def test_run_a_task_from_an_include_folder_then_report(

@@ -92,7 +92,9 @@ def test_a_text_only_checkpoint_is_refused_with_a_clear_error(
         ModelLoadError, match=r"returned .*Tokenizer.*not a processor with an image"
     ):
         HuggingFaceAdapter(pretrained=str(tmp_path))
-    with pytest.raises(ModelLoadError, match="missing-checkpoint: cannot load its config"):
+    with pytest.raises(
+        ModelLoadError, match="missing-checkpoint: cannot load the model: no such folder"
+    ):
         HuggingFaceAdapter(pretrained=str(tmp_path / "missing-checkpoint"))
 
 

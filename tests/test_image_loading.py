@@ -251,7 +251,7 @@ def test_unreadable_images_fail_their_samples_and_the_run_goes_on(
     generated = [
         ids[json.dumps(prompt_to_json(i.prompt), sort_keys=True)] for c in adapter.calls for i in c
     ]
-    assert generated == list(bad)
+    assert sorted(generated) == sorted(bad)  # generated longest prompt first
     assert again["tasks"]["vqav2"]["failures"] == []
     assert again["tasks"]["vqav2"]["timing"]["reused_samples"] == 6
 

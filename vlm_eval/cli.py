@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import click
 
@@ -21,6 +21,22 @@ _INCLUDE_PATH = click.option(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Extra folder of task files (repeatable); $VLM_EVAL_TASKS_PATH works too.",
 )
+
+
+class _BatchSizeType(click.ParamType):
+    """A positive integer, or ``auto``."""
+
+    name = "INTEGER|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | Literal["auto"]:
+        text = str(value)  # the default and values set in code arrive converted already
+        if text == "auto":
+            return "auto"
+        if text.isdecimal() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r} is neither a positive integer nor 'auto'.", param, ctx)
 
 
 def _load_plugins(include_paths: tuple[Path, ...]) -> None:
@@ -101,8 +117,9 @@ def main() -> None:
     "--batch-size",
     default=8,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="Samples per generate call (left-padded).",
+    type=_BatchSizeType(),
+    help="Samples per generate call (left-padded), or `auto`: the largest that fits, up to 64. "
+    "On GPU out-of-memory the batch is split and the size that fits kept.",
 )
 @click.option("--seed", default=1234, show_default=True, help="Seed of the few-shot draws.")
 @click.option(
@@ -125,15 +142,17 @@ def run(
     limit: int | None,
     sample_seed: int | None,
     num_fewshot: int,
-    batch_size: int,
+    batch_size: int | Literal["auto"],
     seed: int,
     num_workers: int,
     include_paths: tuple[Path, ...],
 ) -> None:
     """Evaluate a model on tasks and write a run folder."""
+    from torch.cuda import OutOfMemoryError
+
     from vlm_eval.models import MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
-    from vlm_eval.runner import RunConfig, run_evaluation
+    from vlm_eval.runner import RunConfig, WriteError, run_evaluation, saved_predictions
     from vlm_eval.tasks import resolve_data_args, resolve_task_args, resolve_task_names
 
     _load_plugins(include_paths)
@@ -177,10 +196,16 @@ def run(
     )
     try:
         results = run_evaluation(config)
-    except (DataFormatError, ModelLoadError, ValueError) as error:
-        raise click.ClickException(
-            f"{error}\n(predictions finished so far are kept in {output})"
-        ) from error
+    except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
+        saved = {task: count for task, count in saved_predictions(output).items() if count}
+        kept = (
+            f"{sum(saved.values())} predictions are saved in {output} ("
+            + ", ".join(f"{task}: {count}" for task, count in saved.items())
+            + "); the same command reuses them and computes only the rest"
+            if saved
+            else f"no predictions are saved in {output}"
+        )
+        raise click.ClickException(f"{error}\n{kept}") from error
     click.echo(render_markdown([Run(output.name, output, results)]))
     click.echo(f"results: {output / 'results.json'}", err=True)
 

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForImageTextToText, ProcessorMixin
+from transformers.utils import CONFIG_NAME
+from transformers.utils.hub import cached_file, extract_commit_hash
 
 import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
@@ -33,6 +36,14 @@ def weights_sha256(checkpoint: Path) -> str:
             while chunk := stream.read(1 << 24):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def hub_commit(pretrained: str, revision: str | None) -> str | None:
+    """The commit of the hub snapshot a checkpoint's config was read from (``revision`` may be a
+    branch or tag, which moves); ``None`` for a local folder."""
+    if Path(pretrained).is_dir():
+        return None
+    return extract_commit_hash(cached_file(pretrained, CONFIG_NAME, revision=revision), None)
 
 
 @register_model
@@ -94,18 +105,22 @@ class HuggingFaceAdapter(ModelAdapter):
             max_pixels=max_pixels,
         )
         config = self._load_config()
+        self.commit = hub_commit(pretrained, revision)
         self.family = family_for(config.model_type).for_checkpoint(config)
         self.processor = self._load_processor()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
-        self.model = AutoModelForImageTextToText.from_pretrained(
-            pretrained,
-            revision=revision,
-            dtype=_DTYPES[dtype],
-            device_map=device_map,
-            attn_implementation=attn_implementation,
-            trust_remote_code=trust_remote_code,
-        )
+        try:
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                pretrained,
+                revision=revision,
+                dtype=_DTYPES[dtype],
+                device_map=device_map,
+                attn_implementation=attn_implementation,
+                trust_remote_code=trust_remote_code,
+            )
+        except (OSError, ValueError, RuntimeError, SafetensorError) as error:
+            raise ModelLoadError(f"{pretrained}: cannot load its weights: {error}") from error
         if device_map is None:
             self.model.to(self.device)
         else:
@@ -121,6 +136,8 @@ class HuggingFaceAdapter(ModelAdapter):
             self.pad_token_id = min(self.eos_token_ids) if self.eos_token_ids else 0
 
     def _load_config(self) -> Any:
+        if self.pretrained.startswith(("/", ".", "~")) and not Path(self.pretrained).exists():
+            raise ModelLoadError(f"{self.pretrained}: cannot load the model: no such folder")
         try:
             return AutoConfig.from_pretrained(
                 self.pretrained, revision=self.revision, trust_remote_code=self.trust_remote_code
@@ -220,7 +237,8 @@ class HuggingFaceAdapter(ModelAdapter):
         return {
             "adapter": self.name,
             "pretrained": str(local.resolve()) if local.is_dir() else self.pretrained,
-            "revision": self.revision or getattr(self.model.config, "_commit_hash", None),
+            "revision": self.revision,
+            "commit": self.commit,
             "weights_sha256": weights_sha256(local) if local.is_dir() else None,
             "architecture": type(self.model).__name__,
             "parameters": sum(p.numel() for p in self.model.parameters()),

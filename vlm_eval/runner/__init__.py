@@ -2,13 +2,20 @@
 
 from vlm_eval.runner._fewshot import choose_shots
 from vlm_eval.runner._runner import RESULTS_FILE, RunConfig, run_evaluation
-from vlm_eval.runner._store import JsonlPredictionStore, SampleRecord
+from vlm_eval.runner._store import (
+    JsonlPredictionStore,
+    SampleRecord,
+    WriteError,
+    saved_predictions,
+)
 
 __all__ = [
     "RESULTS_FILE",
     "JsonlPredictionStore",
     "RunConfig",
     "SampleRecord",
+    "WriteError",
     "choose_shots",
     "run_evaluation",
+    "saved_predictions",
 ]

@@ -17,10 +17,22 @@ from tqdm import tqdm
 
 from vlm_eval.data import ImageError, Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
+from vlm_eval.runner._batching import (
+    BatchSize,
+    BatchSizer,
+    batch_size_limit,
+    generate_with_backoff,
+    generation_order,
+)
 from vlm_eval.runner._fewshot import choose_shots
-from vlm_eval.runner._images import decode_batches, order_by_image
+from vlm_eval.runner._images import decode_batches
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
-from vlm_eval.runner._store import JsonlPredictionStore, SampleRecord
+from vlm_eval.runner._store import (
+    JsonlPredictionStore,
+    SampleRecord,
+    WriteError,
+    write_atomically,
+)
 from vlm_eval.tasks import (
     Prompt,
     Task,
@@ -34,6 +46,7 @@ from vlm_eval.tasks import (
 
 RESULTS_FILE = "results.json"
 RESULTS_SCHEMA_VERSION = 1
+_TOKEN_COUNTS = ("prompt_tokens", "visual_tokens", "generated_tokens")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +63,8 @@ class RunConfig:
         output_dir: Where per-sample JSONL files and ``results.json`` go.
         limit: Evaluate only ``limit`` samples of each task (the first ones, see sample_seed).
         num_fewshot: Demonstrations per prompt, drawn from the task's few-shot split.
-        batch_size: Samples per ``generate`` call.
+        batch_size: Samples per ``generate`` call, or ``auto``: the largest that fits, up to 64.
+            Either backs off on GPU out-of-memory errors (``BatchSizer``).
         seed: Seed of the few-shot draws.
         task_args: Task name -> its options (``--task-args``), as strings.
         num_workers: Processes decoding images (0: the main process).
@@ -66,7 +80,7 @@ class RunConfig:
     output_dir: Path
     limit: int | None = None
     num_fewshot: int = 0
-    batch_size: int = 8
+    batch_size: BatchSize = 8
     seed: int = 1234
     task_args: dict[str, dict[str, str]] = field(default_factory=dict)
     num_workers: int = 2
@@ -74,6 +88,7 @@ class RunConfig:
     sample_seed: int | None = None
 
     def __post_init__(self) -> None:
+        batch_size_limit(self.batch_size)  # a bad batch size fails before the data is read
         if self.sample_seed is not None and self.limit is None:
             raise ValueError("sample_seed picks a random subset of --limit samples: give a limit")
 
@@ -111,9 +126,12 @@ def _load_requests(task: Task, config: RunConfig) -> list[_Request]:
 
 
 def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any]) -> list[str]:
-    """Cache keys: a prediction is reused only for the same model, task protocol and prompt.
+    """Cache keys: a prediction is reused only for the same model (its ``describe()``: weights
+    hash or hub commit, dtype, processor options, ...), task protocol (version, generation
+    settings, prompt templates), sample and prompt (demonstrations and image keys included).
 
-    Scoring choices are left out: a reused prediction is post-processed and scored again.
+    The device is left out, so that a run resumes on other hardware, and so are scoring choices:
+    a reused prediction is post-processed and scored again.
     """
     protocol = {k: v for k, v in task.describe().items() if k != "scoring"}
     identity = json.dumps(
@@ -139,9 +157,8 @@ def _record(
     request: _Request,
     key: str,
     generation: Generation,
-    batch_seconds: float,
-    batch_size: int,
 ) -> SampleRecord:
+    """The record of one prediction: nothing in it varies between runs of the same command."""
     return {
         "task": task.name,
         "sample_id": request.sample.id,
@@ -155,9 +172,17 @@ def _record(
         "prompt_tokens": generation.prompt_tokens,
         "visual_tokens": generation.visual_tokens,
         "generated_tokens": generation.generated_tokens,
-        "batch_seconds": batch_seconds,
-        "batch_size": batch_size,
     }
+
+
+def _stored_generation(record: Any) -> tuple[str, Generation] | None:
+    """The request key and generation of a record from an earlier run; ``None`` if malformed."""
+    if not isinstance(record, dict) or not isinstance(record.get("request_key"), str):
+        return None
+    text, *counts = (record.get(name) for name in ("raw_output", *_TOKEN_COUNTS))
+    if not isinstance(text, str) or not all(type(count) is int for count in counts):
+        return None
+    return record["request_key"], Generation(text, *counts)
 
 
 def _evaluate_task(
@@ -167,21 +192,24 @@ def _evaluate_task(
     adapter: ModelAdapter,
     config: RunConfig,
 ) -> dict[str, Any]:
-    store = JsonlPredictionStore(config.output_dir / f"samples_{task.name}.jsonl")
-    samples = {key: request.sample for request, key in zip(requests, keys, strict=True)}
+    store = JsonlPredictionStore(
+        config.output_dir / f"samples_{task.name}.jsonl",
+        config.output_dir / f"timing_{task.name}.jsonl",
+    )
+    by_key = dict(zip(keys, requests, strict=True))
+    samples = {key: request.sample for key, request in by_key.items()}
+    # Reused records are built again: re-scored, and the same bytes as freshly generated ones.
     finished = {
-        r["request_key"]: r | _judge(task, samples[r["request_key"]], r["raw_output"])
-        for r in store.load()
-        if isinstance(r, dict)
-        and r.get("request_key") in samples
-        and isinstance(r.get("raw_output"), str)
+        key: _record(task, by_key[key], key, generation)
+        for key, generation in filter(None, map(_stored_generation, store.load()))
+        if key in by_key
     }
     store.rewrite(finished[key] for key in keys if key in finished)
     pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
-    pending = [pending[i] for i in order_by_image([prompt_images(r.prompt) for r, _ in pending])]
+    pending = [pending[i] for i in generation_order([r.prompt for r, _ in pending])]
+    sizer = BatchSizer(config.batch_size)
     batches = [
-        pending[first : first + config.batch_size]
-        for first in range(0, len(pending), config.batch_size)
+        pending[first : first + sizer.limit] for first in range(0, len(pending), sizer.limit)
     ]
     reused = len(finished)
     failures: dict[str, dict[str, str]] = {}
@@ -202,17 +230,17 @@ def _evaluate_task(
                     failures[key] = {"sample_id": request.sample.id, "error": str(result)}
                 else:
                     ready.append((request, key, ModelInput(request.prompt, result)))
-            if ready:
-                batch_start = time.perf_counter()
-                generations = adapter.generate([item for _, _, item in ready], task.generation)
-                batch_seconds = time.perf_counter() - batch_start
-                generation_seconds += batch_seconds
-                generated += len(ready)
+            inputs = [item for _, _, item in ready]
+            for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer):
+                generation_seconds += chunk.seconds
+                generated += len(chunk.generations)
                 records = [
-                    _record(task, request, key, generation, batch_seconds, len(ready))
-                    for (request, key, _), generation in zip(ready, generations, strict=True)
+                    _record(task, request, key, generation)
+                    for (request, key, _), generation in zip(
+                        ready[chunk.start : chunk.stop], chunk.generations, strict=True
+                    )
                 ]
-                store.append(records)
+                store.append(records, chunk.seconds)
                 finished.update((record["request_key"], record) for record in records)
             bar.update(len(batch))
             if failures:
@@ -250,6 +278,7 @@ def _evaluate_task(
         "submission_file": submission,
         "failures": [failures[key] for key in keys if key in failures],
         "samples_file": store.path.name,
+        "timing_file": store.timing_path.name,
         "cost": {
             "prompt_tokens_mean": sum(r["prompt_tokens"] for r in ordered) / count,
             "visual_tokens_mean": sum(r["visual_tokens"] for r in ordered) / count,
@@ -261,6 +290,7 @@ def _evaluate_task(
             "generated_samples": generated,
             "reused_samples": reused,
             "samples_per_second": generated / generation_seconds if generation_seconds else None,
+            **sizer.describe(),
         },
     }
 
@@ -276,7 +306,7 @@ def _write_submission(
     split = data.split or "split"
     path = config.output_dir / f"submission_{task.name}_{split}.json"
     entries = [task.submission_entry(samples[r["request_key"]], r["prediction"]) for r in ordered]
-    path.write_text(json.dumps(entries) + "\n", encoding="utf-8")
+    _write_summary(path, json.dumps(entries) + "\n", len(entries))
     note = (
         f"split {split} has no answers: the {len(entries)} predictions are in {path.name}, in "
         "the format of the benchmark's evaluation server (EvalAI for VQAv2)"
@@ -286,12 +316,31 @@ def _write_submission(
     return path.name, TaskScores(metrics={}, notes={"not scored": note})
 
 
+def _write_summary(path: Path, text: str, predictions: int) -> None:
+    """Write a file made from the run's predictions (results, submission) atomically.
+
+    Raises:
+        WriteError: If it cannot be written; the previous file, if any, is left as it was.
+    """
+    try:
+        write_atomically(path, [text])
+    except OSError as error:
+        raise WriteError(
+            path,
+            error,
+            f"{predictions} predictions are safely on disk in {path.parent}/samples_*.jsonl "
+            f"(the same command reuses them and writes {path.name})",
+        ) from error
+
+
 def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> dict[str, Any]:
     """Evaluate ``config.tasks`` and write ``results.json`` in ``config.output_dir``.
 
-    Every task's data is read (and validated) before the model is loaded. Predictions are
-    appended to ``samples_<task>.jsonl`` batch by batch; predictions already there for the same
-    model, task version and prompt are reused instead of generated again. A sample with an
+    Every task's data is read (and validated) before the model is loaded, and the model before
+    anything is written. Predictions are appended to ``samples_<task>.jsonl`` batch by batch
+    (durable before the next batch starts), the time of each generate call to
+    ``timing_<task>.jsonl``; predictions already there for the same model, task version and
+    prompt are reused instead of generated again (see ``_request_keys``). A sample with an
     unreadable image is not generated: it is listed in its task's ``failures``, left out of the
     scores (``data.scored_samples``) and of the JSONL, so that a later run retries it.
 
@@ -301,6 +350,9 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
 
     Returns:
         The results, as written to ``results.json``.
+
+    Raises:
+        WriteError: If a file cannot be written (full disk); it says what is safely on disk.
     """
     started = time.perf_counter()
     created = datetime.now(UTC).isoformat(timespec="seconds")
@@ -340,7 +392,6 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
         "wall_seconds": time.perf_counter() - started,
     }
     text = json.dumps(results, indent=2, sort_keys=True) + "\n"
-    partial = config.output_dir / (RESULTS_FILE + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(config.output_dir / RESULTS_FILE)
+    predictions = sum(t["data"]["samples"] - t["data"]["failed"] for t in task_results.values())
+    _write_summary(config.output_dir / RESULTS_FILE, text, predictions)
     return json.loads(text)

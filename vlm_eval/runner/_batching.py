@@ -1,0 +1,171 @@
+"""Batches for generation: length-sorted order, and batch sizes that back off on GPU OOM.
+
+``generation_order`` puts long prompts first and short ones last, keeping questions about the
+same image together, so that a batch holds prompts of similar length (less padding) and an
+out-of-memory error shows up in the first batch. ``generate_with_backoff`` runs a batch through
+an adapter in chunks of the size a ``BatchSizer`` holds, which shrinks on
+``torch.cuda.OutOfMemoryError`` and settles on the largest size that fits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from vlm_eval.models import Generation, ModelAdapter, ModelInput
+from vlm_eval.runner._images import order_by_image
+from vlm_eval.tasks import GenerationSettings, Prompt, prompt_images
+
+BatchSize = int | Literal["auto"]
+"""Samples per ``generate`` call, or ``auto``: the largest that fits, up to ``AUTO_BATCH_SIZE``."""
+
+AUTO_BATCH_SIZE = 64
+"""The first batch size ``auto`` tries; it backs off from there on out-of-memory errors."""
+
+
+def batch_size_limit(batch_size: BatchSize) -> int:
+    """The largest batch to try: ``batch_size``, or ``AUTO_BATCH_SIZE`` for ``auto``."""
+    if batch_size == "auto":
+        return AUTO_BATCH_SIZE
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch size must be a positive integer or 'auto', got {batch_size!r}")
+    return batch_size
+
+
+def prompt_size(prompt: Prompt) -> tuple[int, int]:
+    """A cheap proxy of a prompt's length in tokens: (images, characters of text).
+
+    Images come first: each stands for tens to thousands of tokens.
+    """
+    text = sum(len(part) for message in prompt for part in message.parts if isinstance(part, str))
+    return len(prompt_images(prompt)), text
+
+
+def generation_order(prompts: Sequence[Prompt]) -> list[int]:
+    """Indices of ``prompts`` in the order to generate them: longest first, grouped by image.
+
+    Questions about the same query image stay together (``order_by_image``), so that each image
+    is decoded once and released soon; a group comes where its longest prompt sorts. Ties keep
+    the original order, so the order depends only on the prompts.
+    """
+    sizes = [prompt_size(prompt) for prompt in prompts]
+    by_size = sorted(range(len(prompts)), key=lambda i: (-sizes[i][0], -sizes[i][1], i))
+    # order_by_image is stable: groups come in the order of their first (longest) prompt.
+    grouped = order_by_image([prompt_images(prompts[i]) for i in by_size])
+    return [by_size[i] for i in grouped]
+
+
+class BatchSizer:
+    """The batch size to try next, learned from out-of-memory errors during one task.
+
+    It starts at the asked size (``auto``: ``AUTO_BATCH_SIZE``). After an out-of-memory error it
+    halves until a size fits, then bisects between the largest size that fit and the smallest
+    that did not: it settles on the largest size that fits and never grows back to one that
+    failed. If a size that fit earlier fails (a longer prompt), the search restarts below it.
+
+    Attributes:
+        limit: The asked size.
+        calls: Batch size -> generate calls of that size that succeeded.
+        out_of_memory: Sizes of the generate calls that ran out of memory, in order.
+    """
+
+    def __init__(self, batch_size: BatchSize):
+        self.limit = batch_size_limit(batch_size)
+        self.calls: Counter[int] = Counter()
+        self.out_of_memory: list[int] = []
+        self._fits = 0  # the largest size that fit since the search last (re)started
+        self._fails: int | None = None  # the smallest size that ran out of memory
+
+    @property
+    def size(self) -> int:
+        """The batch size to try next."""
+        if self._fails is None:
+            return self.limit
+        if not self._fits:
+            return max(self._fails // 2, 1)
+        return (self._fits + self._fails) // 2
+
+    def fitted(self, size: int) -> None:
+        """A generate call of ``size`` inputs succeeded."""
+        self._fits = max(self._fits, size)
+        self.calls[size] += 1
+
+    def failed(self, size: int) -> None:
+        """A generate call of ``size`` inputs ran out of memory."""
+        self._fails = size
+        if self._fits >= size:
+            self._fits = 0
+        self.out_of_memory.append(size)
+
+    def describe(self) -> dict[str, Any]:
+        """The batch sizes used, for the task's results."""
+        return {
+            "batch_sizes": {str(size): calls for size, calls in sorted(self.calls.items())},
+            "out_of_memory_batch_sizes": list(self.out_of_memory),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The generations of ``inputs[start:stop]``, from one generate call of ``seconds``."""
+
+    start: int
+    generations: list[Generation]
+    seconds: float
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.generations)
+
+
+def generate_with_backoff(
+    adapter: ModelAdapter,
+    inputs: Sequence[ModelInput],
+    settings: GenerationSettings,
+    sizer: BatchSizer,
+) -> Iterator[Chunk]:
+    """Generate ``inputs`` in consecutive chunks of ``sizer.size``, yielding each as it is done.
+
+    A chunk that runs out of GPU memory (``torch.cuda.OutOfMemoryError``) is retried smaller,
+    down to one input; at one input the error is raised again, saying so. Chunks come in input
+    order and cover every input.
+    """
+    start = 0
+    while start < len(inputs):
+        size = min(sizer.size, len(inputs) - start)
+        began = time.perf_counter()
+        generations = _generate_unless_out_of_memory(
+            adapter, inputs[start : start + size], settings
+        )
+        seconds = time.perf_counter() - began
+        if generations is None:
+            sizer.failed(size)
+            # Here, not in the except clause: the error's traceback kept the batch's tensors.
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        sizer.fitted(size)
+        yield Chunk(start, generations, seconds)
+        start += size
+
+
+def _generate_unless_out_of_memory(
+    adapter: ModelAdapter, inputs: Sequence[ModelInput], settings: GenerationSettings
+) -> list[Generation] | None:
+    """The generations, or ``None`` if a batch of more than one input ran out of GPU memory."""
+    try:
+        return adapter.generate(inputs, settings)
+    except torch.cuda.OutOfMemoryError as error:
+        if len(inputs) > 1:
+            return None
+        raise torch.cuda.OutOfMemoryError(
+            "out of GPU memory with a batch of one sample: the model does not fit even one "
+            "sample of this task. Predictions finished before it are saved in the run folder "
+            "and reused by a re-run; lower the memory use (e.g. a smaller dtype, fewer or "
+            f"smaller image crops, device_map=auto over more GPUs) and run again. ({error})"
+        ) from error
