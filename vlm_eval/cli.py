@@ -83,8 +83,8 @@ def main() -> None:
     "--output",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Run folder: samples_<task>.jsonl and results.json. Predictions already there for "
-    "the same model, task and prompt are reused.",
+    help="Run folder: samples_<task>.jsonl, timing_<task>.jsonl and results.json. Predictions "
+    "already there for the same model, task and prompt are reused.",
 )
 @click.option(
     "--task-args",
