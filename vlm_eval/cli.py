@@ -153,6 +153,7 @@ def run(
     from vlm_eval.models import MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
     from vlm_eval.runner import RunConfig, WriteError, run_evaluation, saved_predictions
+    from vlm_eval.runner._distributed import process_group, rank
     from vlm_eval.tasks import resolve_data_args, resolve_task_args, resolve_task_names
 
     _load_plugins(include_paths)
@@ -194,20 +195,22 @@ def run(
         num_workers=num_workers,
         data_args=sources,
     )
-    try:
-        results = run_evaluation(config)
-    except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
-        saved = {task: count for task, count in saved_predictions(output).items() if count}
-        kept = (
-            f"{sum(saved.values())} predictions are saved in {output} ("
-            + ", ".join(f"{task}: {count}" for task, count in saved.items())
-            + "); the same command reuses them and computes only the rest"
-            if saved
-            else f"no predictions are saved in {output}"
-        )
-        raise click.ClickException(f"{error}\n{kept}") from error
-    click.echo(render_markdown([Run(output.name, output, results)]))
-    click.echo(f"results: {output / 'results.json'}", err=True)
+    with process_group():  # under torchrun: rank 0 alone prints the report
+        try:
+            results = run_evaluation(config)
+        except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
+            saved = {task: count for task, count in saved_predictions(output).items() if count}
+            kept = (
+                f"{sum(saved.values())} predictions are saved in {output} ("
+                + ", ".join(f"{task}: {count}" for task, count in saved.items())
+                + "); the same command reuses them and computes only the rest"
+                if saved
+                else f"no predictions are saved in {output}"
+            )
+            raise click.ClickException(f"{error}\n{kept}") from error
+        if rank() == 0:
+            click.echo(render_markdown([Run(output.name, output, results)]))
+            click.echo(f"results: {output / 'results.json'}", err=True)
 
 
 @main.command("list")

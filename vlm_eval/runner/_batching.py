@@ -104,10 +104,16 @@ class BatchSizer:
 
     def describe(self) -> dict[str, Any]:
         """The batch sizes used, for the task's results."""
-        return {
-            "batch_sizes": {str(size): calls for size, calls in sorted(self.calls.items())},
-            "out_of_memory_batch_sizes": list(self.out_of_memory),
-        }
+        return describe_batch_sizes([self])
+
+
+def describe_batch_sizes(sizers: Sequence[BatchSizer]) -> dict[str, Any]:
+    """The batch sizes used by ``sizers`` (one per rank, in rank order) together."""
+    calls = sum((sizer.calls for sizer in sizers), Counter[int]())
+    return {
+        "batch_sizes": {str(size): count for size, count in sorted(calls.items())},
+        "out_of_memory_batch_sizes": [size for sizer in sizers for size in sizer.out_of_memory],
+    }
 
 
 @dataclass(frozen=True, slots=True)

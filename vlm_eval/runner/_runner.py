@@ -21,8 +21,17 @@ from vlm_eval.runner._batching import (
     BatchSize,
     BatchSizer,
     batch_size_limit,
+    describe_batch_sizes,
     generate_with_backoff,
     generation_order,
+)
+from vlm_eval.runner._distributed import (
+    all_gather,
+    barrier,
+    broadcast,
+    process_group,
+    rank,
+    world_size,
 )
 from vlm_eval.runner._fewshot import choose_shots
 from vlm_eval.runner._images import decode_batches
@@ -175,6 +184,28 @@ def _record(
     }
 
 
+def _reused(
+    task: Task, store: JsonlPredictionStore, by_key: Mapping[str, _Request]
+) -> dict[str, SampleRecord]:
+    """The records on disk for these requests, built again: re-scored, and the same bytes as
+    freshly generated ones."""
+    return {
+        key: _record(task, by_key[key], key, generation)
+        for key, generation in filter(None, map(_stored_generation, store.load()))
+        if key in by_key
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Shard:
+    """What one rank did during a task."""
+
+    failures: dict[str, dict[str, str]]
+    generated: int
+    generation_seconds: float
+    sizer: BatchSizer
+
+
 def _stored_generation(record: Any) -> tuple[str, Generation] | None:
     """The request key and generation of a record from an earlier run; ``None`` if malformed."""
     if not isinstance(record, dict) or not isinstance(record.get("request_key"), str):
@@ -191,26 +222,31 @@ def _evaluate_task(
     keys: Sequence[str],
     adapter: ModelAdapter,
     config: RunConfig,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Generate what is missing of a task, this rank's share of it, and on rank 0 merge every
+    rank's records and return the task's results (``None`` on the other ranks)."""
+    distributed = world_size() > 1
     store = JsonlPredictionStore(
         config.output_dir / f"samples_{task.name}.jsonl",
         config.output_dir / f"timing_{task.name}.jsonl",
+        part=rank() if distributed else None,
     )
     by_key = dict(zip(keys, requests, strict=True))
     samples = {key: request.sample for key, request in by_key.items()}
-    # Reused records are built again: re-scored, and the same bytes as freshly generated ones.
-    finished = {
-        key: _record(task, by_key[key], key, generation)
-        for key, generation in filter(None, map(_stored_generation, store.load()))
-        if key in by_key
-    }
-    store.rewrite(finished[key] for key in keys if key in finished)
+    # Rank 0 folds what earlier runs left (part files of any number of ranks included) into the
+    # samples file before any rank appends to its part file; then the other ranks read it.
+    if rank() == 0:
+        finished = _reused(task, store, by_key)
+        store.rewrite(finished[key] for key in keys if key in finished)
+    barrier()
+    if rank() != 0:
+        finished = _reused(task, store, by_key)
     pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
     pending = [pending[i] for i in generation_order([r.prompt for r, _ in pending])]
     sizer = BatchSizer(config.batch_size)
     batches = [
         pending[first : first + sizer.limit] for first in range(0, len(pending), sizer.limit)
-    ]
+    ][rank() :: world_size()]  # whole batches, dealt in turn: each rank gets long and short ones
     reused = len(finished)
     failures: dict[str, dict[str, str]] = {}
     started = time.perf_counter()
@@ -220,7 +256,13 @@ def _evaluate_task(
         [[prompt_images(r.prompt) for r, _ in batch] for batch in batches], config.num_workers
     )
     with (  # closing the images stops the decoding workers if generation fails
-        tqdm(total=len(requests), initial=reused, desc=task.name, unit="sample") as bar,
+        tqdm(
+            total=reused + sum(map(len, batches)),
+            initial=reused,
+            desc=task.name,
+            unit="sample",
+            disable=rank() != 0,
+        ) as bar,
         closing(images),
     ):
         for batch, decoded in zip(batches, images, strict=True):
@@ -245,10 +287,18 @@ def _evaluate_task(
             bar.update(len(batch))
             if failures:
                 bar.set_postfix(failed=len(failures))
+    store.close()
+    shards = all_gather(_Shard(failures, generated, generation_seconds, sizer))
+    if rank() != 0:
+        return None
+    if distributed:
+        finished.update(_reused(task, store, by_key))
+    failures = {key: failure for shard in shards for key, failure in shard.failures.items()}
     ordered = [finished[key] for key in keys if key in finished]
     store.rewrite(ordered)
-    store.close()
     wall = time.perf_counter() - started
+    generated = sum(shard.generated for shard in shards)
+    generation_seconds = sum(shard.generation_seconds for shard in shards)
     data = _task_data(task, config)
     scored = [r for r in ordered if samples[r["request_key"]].references]
     submission = None
@@ -288,9 +338,10 @@ def _evaluate_task(
             "wall_seconds": wall,
             "generation_seconds": generation_seconds,
             "generated_samples": generated,
+            "generated_samples_by_rank": [shard.generated for shard in shards],
             "reused_samples": reused,
             "samples_per_second": generated / generation_seconds if generation_seconds else None,
-            **sizer.describe(),
+            **describe_batch_sizes([shard.sizer for shard in shards]),
         },
     }
 
@@ -344,6 +395,12 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
     unreadable image is not generated: it is listed in its task's ``failures``, left out of the
     scores (``data.scored_samples``) and of the JSONL, so that a later run retries it.
 
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1), each process evaluates a share of the missing
+    samples and appends them to part files of its own (``samples_<task>.rank<R>.jsonl``); rank 0
+    merges them into the files a single process writes, the same bytes, and writes the results,
+    which every rank returns. The run folder must be shared by every node. Reuse is by sample,
+    so a run resumes with any number of processes.
+
     Args:
         config: What to run.
         adapter: A ready adapter; built from ``config.model`` / ``config.model_args`` if omitted.
@@ -354,6 +411,14 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
     Raises:
         WriteError: If a file cannot be written (full disk); it says what is safely on disk.
     """
+    with process_group():
+        text = broadcast(_evaluate(config, adapter))
+    assert text is not None  # rank 0 always has the results
+    return json.loads(text)
+
+
+def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
+    """``run_evaluation``'s work; the text of ``results.json`` on rank 0, ``None`` elsewhere."""
     started = time.perf_counter()
     created = datetime.now(UTC).isoformat(timespec="seconds")
     tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
@@ -374,6 +439,8 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
         )
         for task in tasks
     }
+    if rank() != 0:
+        return None
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "created_at": created,
@@ -394,4 +461,4 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
     text = json.dumps(results, indent=2, sort_keys=True) + "\n"
     predictions = sum(t["data"]["samples"] - t["data"]["failed"] for t in task_results.values())
     _write_summary(config.output_dir / RESULTS_FILE, text, predictions)
-    return json.loads(text)
+    return text

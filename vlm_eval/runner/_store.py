@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
 from vlm_eval.data import DataFormatError
+
+_PART = re.compile(r"\.rank(\d+)$")
+"""The end of a part file's stem (see ``_part_path``)."""
 
 SampleRecord = dict[str, Any]
 """One prediction with its prompt, cost and scores (keys documented in the README)."""
@@ -33,46 +38,58 @@ class JsonlPredictionStore:
     same command writes the same records, byte for byte. Records from an earlier run are read
     back with ``load`` so that finished work is reused.
 
+    With ``part=R`` (rank R of a data-parallel run) records and timing are appended to part
+    files of their own, ``<stem>.rankR.jsonl``, so that no two processes write one file;
+    ``load`` reads the part files of any rank too, and ``rewrite`` folds them into ``path``.
+
     Attributes:
-        saved: Records known to be durable in ``path``: read back, rewritten or appended.
+        saved: Records known to be durable in the file appended to: rewritten or appended.
     """
 
-    def __init__(self, path: Path, timing_path: Path):
-        self._records = _JsonlFile(path)
-        self._timing = _JsonlFile(timing_path)
+    def __init__(self, path: Path, timing_path: Path, part: int | None = None):
+        self._main = _JsonlFile(path)
+        self._main_timing = _JsonlFile(timing_path)
+        self._records = self._main if part is None else _JsonlFile(_part_path(path, part))
+        self._timing = (
+            self._main_timing if part is None else _JsonlFile(_part_path(timing_path, part))
+        )
         self.saved = 0
 
     @property
     def path(self) -> Path:
         """The records file."""
-        return self._records.path
+        return self._main.path
 
     @property
     def timing_path(self) -> Path:
         """The batch timing file."""
-        return self._timing.path
+        return self._main_timing.path
 
     def load(self) -> list[SampleRecord]:
-        """Every complete record already in the file; a torn last line (crash) is ignored."""
-        records = self._records.read()
-        self.saved = len(records)
-        return records
+        """Every complete record already in the file or a part file; a torn last line (crash)
+        is ignored."""
+        return [record for file in self._with_parts(self._main) for record in file.read()]
 
     def rewrite(self, records: Iterable[SampleRecord]) -> None:
-        """Replace the records by ``records`` and drop the timing of calls that produced none of
-        them, each file atomically."""
+        """Replace the records by ``records`` and the timing by that of the calls, from the file
+        and the part files, that produced any of them, each file atomically; then remove the
+        part files."""
         records = list(records)
         keys = {record["request_key"] for record in records}
-        calls = [
-            call
-            for call in self._timing.read()
-            if isinstance(call, dict) and not keys.isdisjoint(call.get("request_keys", ()))
-        ]
-        with self._writing(self._records):
-            self._records.replace(records)
-        self.saved = len(records)
-        with self._writing(self._timing):
-            self._timing.replace(calls)
+        timing_files = self._with_parts(self._main_timing)
+        calls: dict[str, Any] = {}  # by content: a crash before the parts were removed repeats them
+        for call in (call for file in timing_files for call in file.read()):
+            if isinstance(call, dict) and not keys.isdisjoint(call.get("request_keys", ())):
+                calls.setdefault(json.dumps(call, sort_keys=True), call)
+        parts = [*self._with_parts(self._main)[1:], *timing_files[1:]]
+        with self._writing(self._main):
+            self._main.replace(records)
+        with self._writing(self._main_timing):
+            self._main_timing.replace(calls.values())
+        self.close()
+        for part in parts:
+            part.path.unlink(missing_ok=True)
+        self.saved = len(records) if self._records is self._main else 0
 
     def append(self, records: Sequence[SampleRecord], seconds: float) -> None:
         """Write ``records``, made by one generate call of ``seconds``, and make them durable
@@ -94,6 +111,16 @@ class JsonlPredictionStore:
         self._records.close()
         self._timing.close()
 
+    @staticmethod
+    def _with_parts(file: _JsonlFile) -> list[_JsonlFile]:
+        """``file``, then its part files in rank order."""
+        ranks = {
+            int(match[1]): path
+            for path in file.path.parent.glob(_part_path(file.path, "*").name)
+            if (match := _PART.search(path.stem))
+        }
+        return [file, *(_JsonlFile(ranks[rank]) for rank in sorted(ranks))]
+
     @contextmanager
     def _writing(self, file: _JsonlFile) -> Iterator[None]:
         """Turn an ``OSError`` while writing ``file`` into a ``WriteError`` saying what is saved."""
@@ -106,9 +133,14 @@ class JsonlPredictionStore:
             raise WriteError(
                 file.path,
                 error,
-                f"{self.saved} predictions are safely on disk in {self.path} (the same command "
-                "reuses them)",
+                f"{self.saved} predictions are safely on disk in {self._records.path} (the same "
+                "command reuses them)",
             ) from error
+
+
+def _part_path(path: Path, part: int | str) -> Path:
+    """The part file of rank ``part`` (or a glob pattern) of ``path``."""
+    return path.with_name(f"{path.stem}.rank{part}{path.suffix}")
 
 
 class _JsonlFile:
@@ -172,11 +204,13 @@ def write_atomically(path: Path, chunks: Iterable[str]) -> None:
 
 
 def saved_predictions(output_dir: Path) -> dict[str, int]:
-    """Task name -> complete lines (records) in each ``samples_<task>.jsonl`` of a run folder."""
-    return {
-        path.name.removeprefix("samples_").removesuffix(".jsonl"): path.read_bytes().count(b"\n")
-        for path in sorted(output_dir.glob("samples_*.jsonl"))
-    }
+    """Task name -> complete lines (records) in each ``samples_<task>.jsonl`` of a run folder and
+    its part files."""
+    counts: Counter[str] = Counter()
+    for path in sorted(output_dir.glob("samples_*.jsonl")):
+        task = _PART.sub("", path.stem).removeprefix("samples_")
+        counts[task] += path.read_bytes().count(b"\n")
+    return dict(counts)
 
 
 def _line(item: Any) -> str:
