@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the suite never reaches the Hub, even by accident
 
@@ -69,3 +71,18 @@ def install_plugin_package(
         return tmp_path
 
     return install
+
+
+@pytest.fixture()
+def recorded_run_configs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ``RunConfig`` of every ``vlm-eval run`` the test invokes; no model runs (each gets
+    the fixed results of tests/data/runs/base)."""
+    configs: list[Any] = []
+    results = Path(__file__).parent / "data" / "runs" / "base" / "results.json"
+
+    def run_evaluation(config: Any) -> dict[str, Any]:
+        configs.append(config)
+        return json.loads(results.read_text())
+
+    monkeypatch.setattr("vlm_eval.runner.run_evaluation", run_evaluation)
+    return configs

@@ -273,15 +273,9 @@ def test_generation_goes_longest_first_and_records_keep_the_data_order(
 
 
 def test_the_cli_takes_a_positive_batch_size_or_auto(
-    mini_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mini_data: Path, tmp_path: Path, recorded_run_configs: list[RunConfig]
 ) -> None:
-    configs: list[RunConfig] = []
-
-    def run_evaluation(config: RunConfig) -> dict[str, Any]:
-        configs.append(config)
-        return json.loads((Path(__file__).parent / "data/runs/base/results.json").read_text())
-
-    monkeypatch.setattr("vlm_eval.runner.run_evaluation", run_evaluation)
+    configs = recorded_run_configs
     cli = CliRunner()
     args = ["run", "--tasks", "vqav2", "--data-dir", str(mini_data), "--output", str(tmp_path)]
     for extra in (["--batch-size", "auto"], ["--batch-size", "16"], []):

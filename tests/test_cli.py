@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -158,15 +157,9 @@ def test_report_of_a_folder_that_is_not_a_run_fails_clearly(cli: CliRunner, tmp_
 
 
 def test_num_workers_reaches_the_run_config(
-    cli: CliRunner, mini_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, mini_data: Path, tmp_path: Path, recorded_run_configs: list[RunConfig]
 ) -> None:
-    configs: list[RunConfig] = []
-
-    def run_evaluation(config: RunConfig) -> dict[str, Any]:
-        configs.append(config)
-        return json.loads((Path(__file__).parent / "data/runs/base/results.json").read_text())
-
-    monkeypatch.setattr("vlm_eval.runner.run_evaluation", run_evaluation)
+    configs = recorded_run_configs
     args = ["run", "--tasks", "vqav2", "--data-dir", str(mini_data), "--output", str(tmp_path)]
     for extra in (["--num-workers", "0"], ["--num-workers", "5"], []):
         result = cli.invoke(main, [*args, *extra])
