@@ -152,3 +152,11 @@ def test_image_options_a_family_does_not_take_are_refused(tiny_model_dir: Path) 
         create_model("hf", {"pretrained": str(tiny_model_dir), "max_pixels": "1000"})
     resized = create_model("hf", {"pretrained": str(tiny_model_dir), "image_longest_edge": "96"})
     assert resized.processor.image_processor.size == {"longest_edge": 96, "shortest_edge": 64}
+
+
+def test_device_map_is_refused_under_torchrun(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ModelLoadError, match="under torchrun each process has a GPU of its own"):
+        create_model("hf", {"pretrained": str(tiny_model_dir), "device_map": "auto"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,11 @@ class HuggingFaceAdapter(ModelAdapter):
         min_pixels: int | None = None,
         max_pixels: int | None = None,
     ):
+        if device_map is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ModelLoadError(
+                f"{pretrained}: device_map={device_map} spreads one model over every GPU, but "
+                "under torchrun each process has a GPU of its own: leave device_map out"
+            )
         self.pretrained = pretrained
         self.revision = revision
         self.device = torch.device(
