@@ -123,8 +123,7 @@ def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
     return [sample for index, sample in enumerate(samples) if index in chosen]
 
 
-def _load_requests(task: Task, config: RunConfig) -> list[_Request]:
-    data = _task_data(task, config)
+def _load_requests(task: Task, data: TaskData, config: RunConfig) -> list[_Request]:
     samples = _subset(data.load(task, data.split), config)
     pool = data.load_pool(task) if config.num_fewshot else []
     requests = []
@@ -218,6 +217,7 @@ def _stored_generation(record: Any) -> tuple[str, Generation] | None:
 
 def _evaluate_task(
     task: Task,
+    data: TaskData,
     requests: Sequence[_Request],
     keys: Sequence[str],
     adapter: ModelAdapter,
@@ -299,7 +299,6 @@ def _evaluate_task(
     wall = time.perf_counter() - started
     generated = sum(shard.generated for shard in shards)
     generation_seconds = sum(shard.generation_seconds for shard in shards)
-    data = _task_data(task, config)
     scored = [r for r in ordered if samples[r["request_key"]].references]
     submission = None
     if scored:
@@ -422,7 +421,8 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     started = time.perf_counter()
     created = datetime.now(UTC).isoformat(timespec="seconds")
     tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
-    requests = {task.name: _load_requests(task, config) for task in tasks}
+    data = {task.name: _task_data(task, config) for task in tasks}
+    requests = {task.name: _load_requests(task, data[task.name], config) for task in tasks}
     adapter = adapter or create_model(config.model, config.model_args)
     for task in tasks:  # a prompt the model cannot take fails the run before any generation
         for request in requests[task.name]:
@@ -432,6 +432,7 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     task_results = {
         task.name: _evaluate_task(
             task,
+            data[task.name],
             requests[task.name],
             _request_keys(task, requests[task.name], model),
             adapter,
