@@ -12,7 +12,7 @@ import pytest
 from vlm_eval.metrics import vqa_accuracy
 from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
 from vlm_eval.runner import RunConfig, run_evaluation
-from vlm_eval.tasks import GenerationSettings, load_tasks
+from vlm_eval.tasks import GenerationSettings, get_task, load_tasks
 
 RECORD_KEYS = {
     "task", "sample_id", "request_key", "prompt", "shots", "raw_output", "prediction",
@@ -151,6 +151,25 @@ def test_captioning_is_scored_with_the_coco_metrics(
     }  # fmt: skip
     assert all(0.0 <= value <= 1000.0 for value in scores["metrics"].values())
     assert "SPICE skipped" in scores["notes"]
+    records = _records(tmp_path / "samples_coco_caption.jsonl")
+    assert all(set(record["scores"]) == {"CIDEr", "ROUGE-L"} for record in records)
+    for metric in ("CIDEr", "ROUGE-L"):
+        mean = sum(record["scores"][metric] for record in records) / len(records)
+        assert 100.0 * mean == pytest.approx(scores["metrics"][metric], abs=1e-9)
+
+
+def test_per_image_caption_scores_average_to_the_corpus_scores(mini_data: Path) -> None:
+    task = get_task("coco_caption")
+    samples = task.load(mini_data / "coco_caption", "test")[:4]
+    # two predictions copy a reference, so CIDEr-D and ROUGE-L are far from zero
+    predictions = [samples[0].references[0], "a shape", samples[2].references[1], "nothing"]
+    scores = task.aggregate(samples, predictions, [{} for _ in samples])
+    assert scores.sample_scores is not None and len(scores.sample_scores) == 4
+    assert scores.metrics["CIDEr"] > 100.0
+    for metric in ("CIDEr", "ROUGE-L"):
+        per_image = [sample[metric] for sample in scores.sample_scores]
+        assert per_image[0] > per_image[1] and per_image[2] > per_image[3]
+        assert 100.0 * sum(per_image) / 4 == pytest.approx(scores.metrics[metric], abs=1e-9)
 
 
 def test_an_unreadable_image_fails_its_samples_and_names_the_file(

@@ -8,7 +8,7 @@
 - The VQA and caption metrics as local ``evaluate`` modules (``load_metric``; no Hub download).
 """
 
-from vlm_eval.metrics._caption import CaptionScores, score_captions
+from vlm_eval.metrics._caption import CORPUS_MEAN_METRICS, CaptionScores, score_captions
 from vlm_eval.metrics._evaluate import load_metric
 from vlm_eval.metrics._prediction_files import (
     score_caption_predictions,
@@ -27,6 +27,7 @@ from vlm_eval.metrics._vqa import (
 )
 
 __all__ = [
+    "CORPUS_MEAN_METRICS",
     "OKVQA_STEMMING",
     "VQA_METRIC_REVISION",
     "CaptionScores",

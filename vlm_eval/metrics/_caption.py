@@ -26,6 +26,8 @@ from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 _BLEU_NAMES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")
 _METRIC_NAMES = (*_BLEU_NAMES, "METEOR", "ROUGE-L", "CIDEr", "SPICE")
+CORPUS_MEAN_METRICS = ("ROUGE-L", "CIDEr", "SPICE")
+"""The metrics whose corpus score is the mean of the per-image scores (BLEU and METEOR are not)."""
 
 # spice-1.0.jar ships with pycocoevalcap; its manifest finds CoreNLP and the rest in the lib/
 # folder beside it, where pycocoevalcap's own downloader would put the CoreNLP jars.

@@ -141,7 +141,9 @@ def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any
     The device is left out, so that a run resumes on other hardware, and so are scoring choices:
     a reused prediction is post-processed and scored again.
     """
-    protocol = {k: v for k, v in task.describe().items() if k != "scoring"}
+    protocol = {
+        k: v for k, v in task.describe().items() if k not in ("scoring", "sample_score_scale")
+    }
     identity = json.dumps(
         [{k: v for k, v in model.items() if k != "device"}, protocol], sort_keys=True
     )
@@ -295,8 +297,6 @@ def _evaluate_task(
         finished.update(_reused(task, store, by_key))
     failures = {key: failure for shard in shards for key, failure in shard.failures.items()}
     ordered = [finished[key] for key in keys if key in finished]
-    store.rewrite(ordered)
-    wall = time.perf_counter() - started
     generated = sum(shard.generated for shard in shards)
     generation_seconds = sum(shard.generation_seconds for shard in shards)
     scored = [r for r in ordered if samples[r["request_key"]].references]
@@ -307,6 +307,9 @@ def _evaluate_task(
             [r["prediction"] for r in scored],
             [r["scores"] for r in scored],
         )
+        if scores.sample_scores is not None:
+            for record, extra in zip(scored, scores.sample_scores, strict=True):
+                record["scores"] = {**record["scores"], **extra}
     elif ordered:
         submission, scores = _write_submission(task, data, ordered, samples, config)
     else:
@@ -314,6 +317,8 @@ def _evaluate_task(
             metrics={},
             notes={"not scored": f"all {len(requests)} samples failed (see failures)"},
         )
+    store.rewrite(ordered)
+    wall = time.perf_counter() - started
     count = max(len(ordered), 1)
     return {
         "task": task.describe(),
@@ -323,7 +328,7 @@ def _evaluate_task(
             "failed": len(failures),
             "scored_samples": len(scored),
         },
-        "scores": asdict(scores),
+        "scores": {k: v for k, v in asdict(scores).items() if k != "sample_scores"},
         "submission_file": submission,
         "failures": [failures[key] for key in keys if key in failures],
         "samples_file": store.path.name,

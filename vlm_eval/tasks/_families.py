@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from vlm_eval.data import DatasetRow, Sample
 from vlm_eval.metrics import (
+    CORPUS_MEAN_METRICS,
     VQA_METRIC_REVISION,
     VQAMode,
     score_captions,
@@ -31,6 +32,7 @@ class VQATask(Task):
     """
 
     main_metric: ClassVar[str] = "accuracy"
+    sample_score_scale: ClassVar[float | None] = 100.0
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16, stop=("\n",))
     question_template: ClassVar[str] = (
         "{question}\nAnswer the question using a single word or phrase."
@@ -119,6 +121,7 @@ class CaptionTask(Task):
     """A COCO-style captioning task scored with BLEU, METEOR, ROUGE-L and CIDEr (main metric)."""
 
     main_metric: ClassVar[str] = "CIDEr"
+    sample_score_scale: ClassVar[float | None] = 100.0
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
     instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
     row_id_field: ClassVar[str | None] = "id"
@@ -161,6 +164,14 @@ class CaptionTask(Task):
         return TaskScores(
             metrics={name: 100.0 * value for name, value in result.metrics.items()},
             notes={f"{metric} skipped": reason for metric, reason in result.skipped.items()},
+            sample_scores=[
+                {
+                    metric: value
+                    for metric, value in result.per_image[sample.id].items()
+                    if metric in CORPUS_MEAN_METRICS
+                }
+                for sample in samples
+            ],
         )
 
     def protocol(self) -> dict[str, Any]:

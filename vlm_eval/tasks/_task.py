@@ -20,11 +20,16 @@ class TaskScores:
         metrics: Metric name -> value on the scale papers report (VQA accuracy and caption
             metrics in 0-100).
         breakdowns: Breakdown name (``answer_type``, ...) -> group -> value of the main metric.
+        notes: Remarks shown beside the scores (a metric skipped, and why).
+        sample_scores: Per-sample scores that only the whole set can give (per-image CIDEr-D
+            needs the corpus' document frequencies), in the order of ``aggregate``'s samples;
+            the runner adds them to the samples' records, not to the results.
     """
 
     metrics: dict[str, float]
     breakdowns: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    sample_scores: list[dict[str, float]] | None = None
 
 
 class Task(ABC):
@@ -50,6 +55,10 @@ class Task(ABC):
         image_column: The column of images in a ``datasets`` split.
         data_folder: Sub-folder of the data directory holding the task's files; defaults to
             ``name`` (set it to share another task's files, as variants of a benchmark do).
+        sample_score_scale: The main metric is this times the mean of the samples' scores
+            under ``main_metric`` (from ``score`` or ``TaskScores.sample_scores``); reports
+            then give it a bootstrap confidence interval and paired tests. ``None`` (the
+            default): the main metric is not such a mean (corpus BLEU, say).
 
     Per-run options (``--task-args``) are keyword-only ``__init__`` parameters with type hints
     and defaults; record them in ``protocol`` or ``scoring_protocol``.
@@ -67,6 +76,7 @@ class Task(ABC):
     row_id_field: ClassVar[str | None] = None
     image_column: ClassVar[str] = "image"
     data_folder: ClassVar[str | None] = None
+    sample_score_scale: ClassVar[float | None] = None
 
     def data_path(self, data_dir: Path) -> Path:
         """The folder of this task's files inside ``data_dir``."""
@@ -129,6 +139,7 @@ class Task(ABC):
             "fewshot_split": self.fewshot_split,
             "hub_dataset": self.hub_dataset,
             **self.protocol(),
+            "sample_score_scale": self.sample_score_scale,
             "scoring": self.scoring_protocol(),
         }
 
