@@ -16,12 +16,17 @@ Random weights score near zero; that is expected.
 
 setup: $(SETUP_STAMP)
 
-# Java runs the COCO caption scorer (PTB tokenizer, METEOR). torch is pinned to the CPU build.
+# Java runs the COCO caption scorer (PTB tokenizer, METEOR); the HTML report tests render pages in
+# Debian's chromium. torch is pinned to the CPU build.
 $(SETUP_STAMP): pyproject.toml
-	@command -v java >/dev/null 2>&1 || { \
-		echo "java not found: installing default-jre-headless from Debian"; \
+	@missing=""; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing from Debian:$$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from vlm_eval.data import DataFormatError
-from vlm_eval.report import escape_cell, load_runs, render_markdown
+from vlm_eval.report import Bootstrap, escape_cell, load_runs, render_markdown
+from vlm_eval.report._document import Code, Paragraph, to_markdown
 
 RUNS = Path(__file__).parent / "data" / "runs"
 
@@ -79,6 +81,17 @@ def test_failed_samples_are_counted_and_the_first_ones_listed() -> None:
 def test_cells_cannot_break_the_table() -> None:
     assert escape_cell("a|b\nc") == "a\\|b c"
     assert escape_cell("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+    # emphasis, code, strike-through and links stay literal; "_" inside words needs no escape
+    assert escape_cell("*x* _y_ `z` ~~s~~ [a](b) snake_case") == (
+        "\\*x\\* \\_y\\_ \\`z\\` \\~\\~s\\~\\~ [a]\\(b) snake_case"
+    )
+
+
+def test_code_spans_hold_backticks_and_never_raw_html() -> None:
+    blocks = [
+        Paragraph(("model ", Code("a`b"), ", path ", Code("`x`"), ", name ", Code("<i>n</i>"))),
+    ]
+    assert to_markdown(blocks) == "model ``a`b``, path `` `x` ``, name &lt;i&gt;n&lt;/i&gt;\n"
 
 
 def test_a_folder_without_results_is_a_clear_error(tmp_path: Path) -> None:
@@ -87,3 +100,51 @@ def test_a_folder_without_results_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text("{")
     with pytest.raises(DataFormatError, match=r"results\.json: not valid JSON"):
         load_runs([tmp_path])
+
+
+STEPS = [RUNS / f"step-{step}" for step in (1000, 2000, 3000)]
+
+
+def _summary_cells(report: str, run: str) -> list[str]:
+    line = next(line for line in report.splitlines() if line.startswith(f"| {run} |"))
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def test_main_metrics_come_with_bootstrap_intervals() -> None:
+    report = render_markdown(load_runs(STEPS))
+    assert "| run | model | vqav2 (accuracy) | pope (accuracy) |" in report
+    for run, vqav2, pope, right in [
+        ("step-1000", 62.5, 75.0, 150),
+        ("step-2000", 77.5, 77.5, 155),
+        ("step-3000", 44.5, 57.5, 115),
+    ]:
+        cells = _summary_cells(report, run)
+        for cell, score in zip(cells[2:], (vqav2, pope), strict=True):
+            value, low, high = cell.replace("[", "").replace("]", "").replace(",", "").split()
+            assert float(value) == score and float(low) < score < float(high)
+        # pope is exact match on 200 samples: close to the normal approximation p +- 1.96 se
+        p = right / 200
+        half = 196 * math.sqrt(p * (1 - p) / 200)
+        low, high = (float(x) for x in cells[3].split(" ", 1)[1].strip("[]").split(", "))
+        assert low == pytest.approx(100 * p - half, abs=1.0)
+        assert high == pytest.approx(100 * p + half, abs=1.0)
+    assert (
+        "Brackets: 95% confidence interval: percentile bootstrap over the scored samples "
+        "(1000 resamples, seed 0)." in report
+    )
+
+
+def test_intervals_are_reproducible_and_follow_the_bootstrap_settings() -> None:
+    runs = load_runs(STEPS)
+    assert render_markdown(runs) == render_markdown(runs)
+    other = render_markdown(runs, bootstrap=Bootstrap(resamples=200, seed=7))
+    assert "(200 resamples, seed 7)" in other
+    assert (
+        _summary_cells(other, "step-1000")[2]
+        != _summary_cells(render_markdown(runs), "step-1000")[2]
+    )
+
+
+def test_results_without_sample_scores_get_no_interval(report: str) -> None:
+    assert "| base | HuggingFaceM4/idefics2-8b | 80.81 | 116.04 |" in report
+    assert "Brackets" not in report

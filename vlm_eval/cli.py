@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval._registry import PluginError, UnknownNameError
 from vlm_eval.data import DataFormatError
+
+if TYPE_CHECKING:
+    from vlm_eval.report import Run
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -231,29 +236,202 @@ def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
         click.echo(f"{name:<14} {summary}\n{'':<14} {registry.origin(name)}")
 
 
-@main.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the markdown here instead of standard output.",
-)
-@click.option("--title", default="vlm-eval report", show_default=True)
-@click.option("--note", help="A paragraph under the title (what the runs are, caveats).")
-def report(runs: tuple[Path, ...], output: Path | None, title: str, note: str | None) -> None:
-    """Write a markdown table of RUNS (run folders): one row per run, one column per task."""
-    from vlm_eval.report import load_runs, render_markdown
+def _report_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every report command takes: format, output file and bootstrap settings."""
+    options = [
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["markdown", "html"]),
+            default="markdown",
+            show_default=True,
+            help="Markdown, or one self-contained HTML page (with plots, for `report`).",
+        ),
+        click.option(
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the report here instead of standard output.",
+        ),
+        click.option(
+            "--resamples",
+            default=1000,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Bootstrap resamples of the confidence intervals.",
+        ),
+        click.option(
+            "--bootstrap-seed",
+            default=0,
+            show_default=True,
+            help="Seed of the bootstrap (the same seed gives the same intervals).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    try:
-        text = render_markdown(load_runs(list(runs)), title=title, note=note)
-    except DataFormatError as error:
-        raise click.ClickException(str(error)) from error
+
+def _emit(blocks: list[Any], output_format: str, output: Path | None, title: str) -> str:
+    """Render ``blocks`` and write them to ``output`` or standard output; return the markdown."""
+    from vlm_eval.report._document import to_markdown
+    from vlm_eval.report._html import to_html
+
+    markdown = to_markdown(blocks)
+    text = markdown if output_format == "markdown" else to_html(blocks, title=title)
     if output is None:
         sys.stdout.write(text)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         click.echo(f"report: {output}", err=True)
+    return markdown
+
+
+def _read_runs(paths: Sequence[Path]) -> list[Run]:
+    from vlm_eval.report import load_runs
+
+    try:
+        return load_runs(list(paths))
+    except DataFormatError as error:
+        raise click.ClickException(str(error)) from error
+
+
+_RUNS = click.argument(
+    "runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+
+
+@main.command()
+@_RUNS
+@_report_options
+@click.option("--title", default="vlm-eval report", show_default=True)
+@click.option("--note", help="A paragraph under the title (what the runs are, caveats).")
+def report(
+    runs: tuple[Path, ...],
+    output_format: str,
+    output: Path | None,
+    resamples: int,
+    bootstrap_seed: int,
+    title: str,
+    note: str | None,
+) -> None:
+    """Report RUNS (run folders): one row per run, one column per task with the main metric
+    and its bootstrap confidence interval; breakdowns, cost, failures and provenance below.
+    Several runs of one training run, in checkpoint order, give its learning curve (HTML)."""
+    from vlm_eval.report import Bootstrap, build_report
+
+    try:
+        blocks = build_report(
+            _read_runs(runs),
+            title=title,
+            note=note,
+            bootstrap=Bootstrap(resamples=resamples, seed=bootstrap_seed),
+            plots=output_format == "html",
+        )
+    except DataFormatError as error:
+        raise click.ClickException(str(error)) from error
+    _emit(blocks, output_format, output, title)
+
+
+@main.command()
+@click.argument("base", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@_report_options
+@click.option(
+    "--fail-if-drop",
+    type=click.FloatRange(min=0),
+    metavar="POINTS",
+    help="Exit with status 1 when a task's main metric drops by more than POINTS with "
+    "significance (or untestably), for CI gates.",
+)
+@click.option(
+    "--listed",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Flipped samples listed per task and direction.",
+)
+def compare(
+    base: Path,
+    new: Path,
+    output_format: str,
+    output: Path | None,
+    resamples: int,
+    bootstrap_seed: int,
+    fail_if_drop: float | None,
+    listed: int,
+) -> None:
+    """Compare run NEW with run BASE: per-task deltas with paired significance (paired
+    bootstrap; exact McNemar for exact-match scores) and the samples that flipped. With
+    $GITHUB_STEP_SUMMARY set, the markdown is appended to it too."""
+    from vlm_eval.report import Bootstrap
+    from vlm_eval.report._compare import compare_runs, comparison_blocks
+
+    base_run, new_run = _read_runs([base, new])
+    try:
+        comparison = compare_runs(
+            base_run, new_run, bootstrap=Bootstrap(resamples=resamples, seed=bootstrap_seed)
+        )
+    except DataFormatError as error:
+        raise click.ClickException(str(error)) from error
+    blocks = comparison_blocks(comparison, fail_if_drop=fail_if_drop, listed=listed)
+    markdown = _emit(blocks, output_format, output, "vlm-eval compare")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as file:
+            file.write(markdown + "\n")
+    if fail_if_drop is not None:
+        drops = comparison.drops(fail_if_drop)
+        if drops:
+            raise click.ClickException(
+                f"{len(drops)} task(s) dropped by more than {fail_if_drop:g} points: "
+                + ", ".join(f"{t.task} {t.delta:+.2f}" for t in drops if t.delta is not None)
+            )
+
+
+@main.command()
+@_RUNS
+@_report_options
+@click.option(
+    "--prior",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Virtual ties between every pair of runs (keeps ratings finite; 0: plain MLE).",
+)
+@click.option(
+    "--task-weight",
+    type=click.Choice(["tasks", "samples"]),
+    default="tasks",
+    show_default=True,
+    help="tasks: every task weighs like the average task; samples: every sample counts once.",
+)
+@click.option("--title", default="vlm-eval leaderboard", show_default=True)
+def leaderboard(
+    runs: tuple[Path, ...],
+    output_format: str,
+    output: Path | None,
+    resamples: int,
+    bootstrap_seed: int,
+    prior: float,
+    task_weight: str,
+    title: str,
+) -> None:
+    """Rank RUNS across tasks with Bradley-Terry (Elo-scale) ratings fitted on per-sample
+    pairwise outcomes, with bootstrap confidence intervals."""
+    from vlm_eval.report import Bootstrap
+    from vlm_eval.report._leaderboard import leaderboard_blocks, rate_runs
+
+    try:
+        board = rate_runs(
+            _read_runs(runs),
+            bootstrap=Bootstrap(resamples=resamples, seed=bootstrap_seed),
+            prior=prior,
+            task_weight=cast(Literal["tasks", "samples"], task_weight),
+        )
+    except (DataFormatError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    _emit(leaderboard_blocks(board, title=title), output_format, output, title)
 
 
 @main.command()

@@ -48,3 +48,68 @@ def load_runs(paths: list[Path]) -> list[Run]:
         )
         for folder, results in loaded
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleScores:
+    """One task's per-sample scores of the main metric in a run, on the metric's own scale
+    (their mean is the main metric), with the records they come from."""
+
+    metric: str
+    scores: dict[str, float]
+    """Sample id -> score, in the run's sample order."""
+    records: dict[str, dict[str, Any]]
+    """Sample id -> its record in ``samples_<task>.jsonl``."""
+
+
+def read_records(run: Run, task: str) -> list[dict[str, Any]]:
+    """The records of ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample order.
+
+    Raises:
+        DataFormatError: If the file is missing or a line is not a JSON object.
+    """
+    file = run.path / run.results["tasks"][task].get("samples_file", f"samples_{task}.jsonl")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise DataFormatError(file, None, None, f"cannot read the records: {error}") from error
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(file, f"on line {number}", None, f"not JSON: {error}") from error
+        if not isinstance(record, dict):
+            raise DataFormatError(file, f"on line {number}", None, "not a JSON object")
+        records.append(record)
+    return records
+
+
+def sample_scores(run: Run, task: str) -> SampleScores | None:
+    """The per-sample main-metric scores of ``task`` in ``run``, scaled like the main metric;
+    ``None`` where the main metric is not a mean of sample scores (or the results predate
+    ``sample_score_scale``) or nothing was scored.
+
+    Raises:
+        DataFormatError: If a scored record lacks the main metric, or two share a sample id.
+    """
+    entry = run.results["tasks"][task]
+    scale = entry["task"].get("sample_score_scale")
+    if scale is None or not entry["data"].get("scored_samples"):
+        return None
+    metric = entry["task"]["main_metric"]
+    file = run.path / entry.get("samples_file", f"samples_{task}.jsonl")
+    scores: dict[str, float] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for record in read_records(run, task):
+        sample = str(record.get("sample_id"))
+        if not record.get("references"):
+            continue  # no answers (a test split): not scored
+        value = record.get("scores", {}).get(metric)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise DataFormatError(file, sample, f"scores.{metric}", f"not a number: {value!r}")
+        if sample in scores:
+            raise DataFormatError(file, sample, "sample_id", "appears twice")
+        scores[sample] = scale * value
+        records[sample] = record
+    return SampleScores(metric, scores, records)

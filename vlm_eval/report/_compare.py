@@ -1,0 +1,354 @@
+"""Comparing two runs task by task: deltas with paired significance, flipped samples, CI gates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vlm_eval.report._document import Block, Heading, Paragraph, table
+from vlm_eval.report._report import (
+    Bootstrap,
+    format_interval,
+    format_number,
+    main_score,
+    task_names,
+)
+from vlm_eval.report._runs import Run, sample_scores
+from vlm_eval.report._statistics import (
+    McNemarTest,
+    PairedComparison,
+    is_binary,
+    mcnemar_exact,
+    paired_bootstrap,
+)
+
+_LISTED_REFERENCES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class FlippedSample:
+    """A sample whose score differs between the two runs."""
+
+    sample_id: str
+    question: str
+    references: str
+    base_prediction: str
+    new_prediction: str
+    base_score: float
+    new_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskComparison:
+    """One task of both runs.
+
+    Attributes:
+        paired: Paired bootstrap over the samples both runs scored; ``None`` when the main
+            metric is not a mean of sample scores (then only the reported scores differ).
+        mcnemar: Exact McNemar test, when every paired score is 0 or 1 (exact match).
+        unpaired: Scored samples found in only one run (base, new): left out of the tests.
+        improved, regressed: Flipped samples, largest change first.
+        differences: Protocol choices that differ between the runs (task version, scoring,
+            split, ...): the delta then measures more than the model.
+    """
+
+    task: str
+    metric: str
+    base_score: float | None
+    new_score: float | None
+    paired: PairedComparison | None
+    mcnemar: McNemarTest | None
+    unpaired: tuple[int, int]
+    improved: tuple[FlippedSample, ...]
+    regressed: tuple[FlippedSample, ...]
+    differences: tuple[str, ...]
+
+    @property
+    def delta(self) -> float | None:
+        """New minus base: paired over shared samples when tested, else the reported scores."""
+        if self.paired is not None:
+            return self.paired.delta
+        if self.base_score is None or self.new_score is None:
+            return None
+        return self.new_score - self.base_score
+
+    @property
+    def p_value(self) -> float | None:
+        """McNemar's for exact-match scores, else the paired bootstrap's; ``None``: untested."""
+        if self.mcnemar is not None:
+            return self.mcnemar.p_value
+        return None if self.paired is None else self.paired.p_value
+
+    @property
+    def test(self) -> str:
+        if self.mcnemar is not None:
+            return "exact McNemar"
+        return "not tested" if self.paired is None else "paired bootstrap"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Every task the two runs share, and those only one of them has."""
+
+    base: Run
+    new: Run
+    tasks: tuple[TaskComparison, ...]
+    only_in_base: tuple[str, ...]
+    only_in_new: tuple[str, ...]
+    bootstrap: Bootstrap
+
+    @property
+    def alpha(self) -> float:
+        """The significance level: 1 - the bootstrap's confidence."""
+        return 1.0 - self.bootstrap.confidence
+
+    def significant(self, task: TaskComparison) -> bool:
+        p = task.p_value
+        return p is not None and p < self.alpha
+
+    def drops(self, points: float) -> list[TaskComparison]:
+        """Tasks whose main metric fell by more than ``points``: significantly, or, where no
+        test is possible, at all (a gate should not pass what it cannot check)."""
+        return [
+            task
+            for task in self.tasks
+            if task.delta is not None
+            and task.delta < -points
+            and (self.significant(task) or task.p_value is None)
+        ]
+
+
+def _question(record: dict[str, Any]) -> str:
+    """The text of the last user turn of a record's prompt (the question asked)."""
+    turns = [m for m in record.get("prompt", []) if m.get("role") == "user"]
+    if not turns:
+        return ""
+    parts = turns[-1].get("content", [])
+    return " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
+
+
+def _references(record: dict[str, Any]) -> str:
+    """Distinct references, most frequent first, with their counts: ``green (9), lime``."""
+    counts = Counter(record.get("references", []))
+    listed = [
+        f"{text} ({count})" if count > 1 else text
+        for text, count in counts.most_common(_LISTED_REFERENCES)
+    ]
+    more = len(counts) - len(listed)
+    return ", ".join(listed) + (f", … ({more} more)" if more > 0 else "")
+
+
+def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+    def choices(entry: dict[str, Any]) -> dict[str, Any]:
+        task, data = entry["task"], entry["data"]
+        return {
+            "task version": task.get("version"),
+            **{f"scoring {k}": v for k, v in task.get("scoring", {}).items()},
+            "split": data.get("split"),
+            "data source": data.get("source"),
+            "data revision": data.get("revision"),
+            "samples": data.get("samples"),
+        }
+
+    old, now = choices(base), choices(new)
+    return tuple(
+        f"{key}: {old.get(key)} vs {now.get(key)}"
+        for key in dict.fromkeys([*old, *now])
+        if old.get(key) != now.get(key)
+    )
+
+
+def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskComparison:
+    base_entry, new_entry = base.results["tasks"][task], new.results["tasks"][task]
+    base_scores, new_scores = sample_scores(base, task), sample_scores(new, task)
+    paired = mcnemar = None
+    improved: list[FlippedSample] = []
+    regressed: list[FlippedSample] = []
+    unpaired = (0, 0)
+    if base_scores is not None and new_scores is not None:
+        shared = [s for s in base_scores.scores if s in new_scores.scores]
+        unpaired = (len(base_scores.scores) - len(shared), len(new_scores.scores) - len(shared))
+        if shared:
+            old = [base_scores.scores[s] for s in shared]
+            now = [new_scores.scores[s] for s in shared]
+            paired = paired_bootstrap(
+                old,
+                now,
+                resamples=bootstrap.resamples,
+                confidence=bootstrap.confidence,
+                seed=bootstrap.seed,
+            )
+            scale = base_entry["task"]["sample_score_scale"]
+            if is_binary([v / scale for v in old]) and is_binary([v / scale for v in now]):
+                mcnemar = mcnemar_exact([v / scale for v in old], [v / scale for v in now])
+            for sample, before, after in zip(shared, old, now, strict=True):
+                if before == after:
+                    continue
+                record, new_record = base_scores.records[sample], new_scores.records[sample]
+                flipped = FlippedSample(
+                    sample_id=sample,
+                    question=_question(new_record),
+                    references=_references(new_record),
+                    base_prediction=record.get("prediction", ""),
+                    new_prediction=new_record.get("prediction", ""),
+                    base_score=before,
+                    new_score=after,
+                )
+                (improved if after > before else regressed).append(flipped)
+    return TaskComparison(
+        task=task,
+        metric=base_entry["task"]["main_metric"],
+        base_score=main_score(base, task),
+        new_score=main_score(new, task),
+        paired=paired,
+        mcnemar=mcnemar,
+        unpaired=unpaired,
+        # largest change first; stable, so ties keep the sample order
+        improved=tuple(sorted(improved, key=lambda f: f.base_score - f.new_score)),
+        regressed=tuple(sorted(regressed, key=lambda f: f.new_score - f.base_score)),
+        differences=_differences(base_entry, new_entry),
+    )
+
+
+def compare_runs(base: Run, new: Run, *, bootstrap: Bootstrap | None = None) -> Comparison:
+    """Compare ``new`` with ``base`` on every task both ran."""
+    bootstrap = bootstrap or Bootstrap()
+    base_tasks, new_tasks = task_names([base]), task_names([new])
+    shared = [task for task in base_tasks if task in new_tasks]
+    return Comparison(
+        base=base,
+        new=new,
+        tasks=tuple(_compare_task(base, new, task, bootstrap) for task in shared),
+        only_in_base=tuple(task for task in base_tasks if task not in new_tasks),
+        only_in_new=tuple(task for task in new_tasks if task not in base_tasks),
+        bootstrap=bootstrap,
+    )
+
+
+def _signed(value: float | None) -> str:
+    text = format_number(value)
+    return text if value is None or text.startswith("-") else f"+{text}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def _verdict(comparison: Comparison, task: TaskComparison) -> str:
+    if task.delta is None:
+        return "-"
+    if task.p_value is None:
+        return "not tested"
+    if not comparison.significant(task):
+        return "no significant change"
+    return "better" if task.delta > 0 else "worse"
+
+
+def _flipped_table(samples: Sequence[FlippedSample], base: str, new: str) -> Block:
+    return table(
+        ["sample", "question", "references", f"{base} answer", f"{new} answer", "score"],
+        [
+            [
+                f.sample_id,
+                f.question,
+                f.references,
+                f.base_prediction,
+                f.new_prediction,
+                f"{f.base_score:.2f} → {f.new_score:.2f}",
+            ]
+            for f in samples
+        ],
+        numeric_from=5,
+    )
+
+
+def comparison_blocks(
+    comparison: Comparison, *, fail_if_drop: float | None = None, listed: int = 10
+) -> list[Block]:
+    """The comparison as report blocks: the table of deltas, the gate's outcome when
+    ``fail_if_drop`` is given, protocol differences, and up to ``listed`` flipped samples of
+    each direction per task."""
+    base, new = comparison.base.label, comparison.new.label
+    blocks: list[Block] = [Heading(f"vlm-eval compare: {base} → {new}", 1)]
+    rows = [
+        [
+            t.task,
+            t.metric,
+            format_number(t.base_score),
+            format_number(t.new_score),
+            _signed(t.delta),
+            format_interval(t.paired.interval if t.paired else None) or "-",
+            _p(t.p_value),
+            t.test,
+            t.paired.samples if t.paired else "-",
+            _verdict(comparison, t),
+        ]
+        for t in comparison.tasks
+    ]
+    interval = f"{comparison.bootstrap.confidence:.0%} CI of Δ"
+    header = ["task", "metric", base, new, "Δ", interval, "p", "test", "paired", "verdict"]
+    blocks.append(table(header, rows, numeric_from=2))
+    blocks.append(
+        Paragraph(
+            (
+                "Δ: new minus base over the samples both runs scored; its interval: "
+                f"{comparison.bootstrap.describe()}, pairs resampled together. p: exact McNemar "
+                "test where every score is 0 or 1 (exact match), else the paired bootstrap "
+                f"test; significant below {comparison.alpha:.2g}.",
+            )
+        )
+    )
+    if fail_if_drop is not None:
+        drops = comparison.drops(fail_if_drop)
+        outcome = (
+            "FAILED: " + ", ".join(f"{t.task} {_signed(t.delta)}" for t in drops)
+            if drops
+            else "passed"
+        )
+        blocks.append(
+            Paragraph(
+                (
+                    f"Gate (--fail-if-drop {fail_if_drop:g}): {outcome}. It fails when a task "
+                    f"drops by more than {fail_if_drop:g} points significantly, or untested.",
+                )
+            )
+        )
+    notes = [f"{t.task}: {difference}" for t in comparison.tasks for difference in t.differences]
+    notes += [
+        f"{t.task}: {t.unpaired[0]} samples scored only in {base}, {t.unpaired[1]} only in "
+        f"{new}; left out of Δ"
+        for t in comparison.tasks
+        if any(t.unpaired)
+    ]
+    notes += [f"{task}: only in {base}" for task in comparison.only_in_base]
+    notes += [f"{task}: only in {new}" for task in comparison.only_in_new]
+    if notes:
+        blocks += [
+            Heading("Differences between the runs"),
+            table(["what differs"], [[n] for n in notes]),
+        ]
+    flipped = [t for t in comparison.tasks if t.improved or t.regressed]
+    if flipped:
+        blocks.append(Heading("Flipped samples"))
+    for t in flipped:
+        unchanged = t.paired.samples - len(t.improved) - len(t.regressed) if t.paired else 0
+        blocks.append(
+            Heading(
+                f"{t.task}: {len(t.regressed)} worse, {len(t.improved)} better, "
+                f"{unchanged} unchanged",
+                3,
+            )
+        )
+        for name, samples in (("worse", t.regressed), ("better", t.improved)):
+            if samples:
+                shown = samples[:listed]
+                more = f" (the {len(shown)} largest changes)" if len(samples) > len(shown) else ""
+                blocks += [
+                    Paragraph((f"{name.capitalize()} in {new}{more}:",)),
+                    _flipped_table(shown, base, new),
+                ]
+    return blocks

@@ -1,0 +1,186 @@
+"""Leaderboards: runs ranked across tasks by Bradley-Terry ratings fitted on per-sample
+pairwise outcomes (each sample a "battle" that the better-scoring model wins)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from vlm_eval.report._document import Block, Heading, Paragraph, table
+from vlm_eval.report._report import (
+    Bootstrap,
+    format_number,
+    main_metric,
+    main_score,
+    task_names,
+)
+from vlm_eval.report._runs import Run, sample_scores
+from vlm_eval.report._statistics import Rating, rate_models
+
+TaskWeight = Literal["tasks", "samples"]
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    """Ratings of runs (in the order given) and what they were fitted on.
+
+    Attributes:
+        ratings: One per run, on the Elo scale (mean 1000).
+        rated_tasks: Task -> number of samples every run that has the task scored.
+        unrated_tasks: Tasks without per-sample scores (corpus metrics), shown but not rated.
+        dropped_samples: Task -> samples scored by some runs only, left out.
+    """
+
+    runs: tuple[Run, ...]
+    ratings: tuple[Rating, ...]
+    rated_tasks: dict[str, int]
+    unrated_tasks: tuple[str, ...]
+    dropped_samples: dict[str, int]
+    task_weight: TaskWeight
+    prior: float
+    bootstrap: Bootstrap
+
+
+def _task_matrix(runs: Sequence[Run], task: str) -> tuple[np.ndarray, int] | None:
+    """(samples, runs) main-metric scores of the samples every run having ``task`` scored
+    (NaN columns for runs without it), and the number of other samples; ``None`` when the task
+    has no per-sample scores."""
+    found = {
+        i: sample_scores(run, task) for i, run in enumerate(runs) if task in run.results["tasks"]
+    }
+    columns = {i: scores for i, scores in found.items() if scores is not None}
+    if not columns or len(columns) < len(found):
+        return None
+    sets = [set(scores.scores) for scores in columns.values()]
+    shared = set.intersection(*sets)
+    first = next(iter(columns.values()))
+    order = [s for s in first.scores if s in shared]
+    matrix = np.full((len(order), len(runs)), np.nan)
+    for i, scores in columns.items():
+        matrix[:, i] = [scores.scores[s] for s in order]
+    return matrix, len(set.union(*sets)) - len(shared)
+
+
+def rate_runs(
+    runs: Sequence[Run],
+    *,
+    bootstrap: Bootstrap | None = None,
+    prior: float = 1.0,
+    task_weight: TaskWeight = "tasks",
+) -> Leaderboard:
+    """Fit Bradley-Terry ratings of ``runs`` on every task with per-sample scores.
+
+    For each task, each sample that all the runs having the task scored is a battle between
+    every pair of them, won by the higher score (a tie is half a win each). With
+    ``task_weight="tasks"`` every task weighs as much in the fit as the average task, whatever
+    its size; with ``"samples"`` every battle counts once, so the largest task dominates.
+    Confidence intervals: bootstrap over the samples of each task.
+
+    Raises:
+        ValueError: With fewer than two runs, or no task with per-sample scores.
+    """
+    if len(runs) < 2:
+        raise ValueError("a leaderboard needs at least two runs")
+    bootstrap = bootstrap or Bootstrap()
+    matrices: dict[str, np.ndarray] = {}
+    dropped: dict[str, int] = {}
+    unrated = []
+    for task in task_names(runs):
+        found = _task_matrix(runs, task)
+        if found is None or not len(found[0]):
+            unrated.append(task)
+            continue
+        matrices[task], dropped[task] = found
+    if not matrices:
+        raise ValueError(
+            "no task has per-sample scores of the main metric in these runs, so there is "
+            "nothing to rate (corpus-level metrics, or results older than vlm-eval 0.1)"
+        )
+    sizes = [len(m) for m in matrices.values()]
+    weights = (
+        [float(np.mean(sizes)) / n for n in sizes] if task_weight == "tasks" else [1.0] * len(sizes)
+    )
+    ratings = rate_models(
+        list(matrices.values()),
+        task_weights=weights,
+        prior=prior,
+        resamples=bootstrap.resamples,
+        confidence=bootstrap.confidence,
+        seed=bootstrap.seed,
+    )
+    return Leaderboard(
+        runs=tuple(runs),
+        ratings=tuple(ratings),
+        rated_tasks={task: len(m) for task, m in matrices.items()},
+        unrated_tasks=tuple(unrated),
+        dropped_samples={task: n for task, n in dropped.items() if n},
+        task_weight=task_weight,
+        prior=prior,
+        bootstrap=bootstrap,
+    )
+
+
+def _task_ranks(runs: Sequence[Run], task: str) -> dict[str, int]:
+    """Run label -> rank by the task's main metric (1 = best; equal scores share a rank)."""
+    scores = {run.label: s for run in runs if (s := main_score(run, task)) is not None}
+    return {label: 1 + sum(other > s for other in scores.values()) for label, s in scores.items()}
+
+
+def leaderboard_blocks(board: Leaderboard, *, title: str = "vlm-eval leaderboard") -> list[Block]:
+    """The leaderboard as report blocks, best rating first."""
+    tasks = task_names(board.runs)
+    ranks = {task: _task_ranks(board.runs, task) for task in tasks}
+    order = sorted(range(len(board.runs)), key=lambda i: -board.ratings[i].rating)
+    header = [
+        "rank",
+        "run",
+        "model",
+        "rating",
+        f"{board.bootstrap.confidence:.0%} CI",
+        "mean task rank",
+        *(f"{task} ({main_metric(board.runs, task)})" for task in tasks),
+    ]
+    rows = []
+    for i in order:
+        run, rating = board.runs[i], board.ratings[i]
+        task_ranks = [ranks[task][run.label] for task in tasks if run.label in ranks[task]]
+        rows.append(
+            [
+                rating.rank,
+                run.label,
+                run.results["model"].get("pretrained", "?"),
+                f"{rating.rating:.1f}",
+                f"[{rating.interval.low:.1f}, {rating.interval.high:.1f}]",
+                format_number(float(np.mean(task_ranks)), 1) if task_ranks else "-",
+                *(format_number(main_score(run, task)) for task in tasks),
+            ]
+        )
+    rated = ", ".join(f"{task} ({n} samples)" for task, n in board.rated_tasks.items())
+    weighting = (
+        "each task weighs as much as the average task"
+        if board.task_weight == "tasks"
+        else "each sample counts once"
+    )
+    method = (
+        "Rating: Bradley-Terry model on the Elo scale (mean 1000), fitted on per-sample "
+        "pairwise outcomes: on every sample, the run with the higher score wins, equal scores "
+        f"are a tie (half a win each); {weighting}; prior: {board.prior:g} virtual tie per "
+        f"pair. Rated on {rated}. Interval: {board.bootstrap.describe()}, within each task. "
+        "Rank: 1 + the number of runs whose interval lies wholly above."
+    )
+    blocks: list[Block] = [
+        Heading(title, 1),
+        table(header, rows, numeric_from=3),
+        Paragraph((method,)),
+    ]
+    notes = [f"{task}: a corpus-level metric, not rated" for task in board.unrated_tasks]
+    notes += [
+        f"{task}: {n} samples not scored by every run, left out"
+        for task, n in board.dropped_samples.items()
+    ]
+    if notes:
+        blocks += [Heading("Notes"), table(["note"], [[n] for n in notes])]
+    return blocks

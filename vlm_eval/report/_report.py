@@ -1,0 +1,354 @@
+"""Run reports: tasks as columns, runs as rows (main metric with its bootstrap confidence
+interval), then breakdowns, cost, failures and the provenance of each run; in markdown, or in a
+self-contained HTML page with plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vlm_eval.report._document import (
+    Block,
+    Code,
+    Fact,
+    FactList,
+    Heading,
+    Inline,
+    Paragraph,
+    table,
+    to_markdown,
+)
+from vlm_eval.report._runs import Run, sample_scores
+from vlm_eval.report._statistics import Interval, bootstrap_mean
+
+_LISTED_FAILURES = 20
+"""Failed samples listed per run and task; results.json lists them all."""
+_MAX_GROUPS_AS_COLUMNS = 8
+"""Breakdowns with more groups (question types) are shown transposed, and not plotted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """How confidence intervals are drawn: percentile bootstrap over the scored samples."""
+
+    resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.confidence:.0%} confidence interval: percentile bootstrap over the scored "
+            f"samples ({self.resamples} resamples, seed {self.seed})"
+        )
+
+
+def format_number(value: float | None, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals (never ``-0.00``); ``-`` when missing."""
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def format_interval(interval: Interval | None) -> str:
+    """``[low, high]`` with two decimals; empty when there is none."""
+    if interval is None:
+        return ""
+    return f"[{format_number(interval.low)}, {format_number(interval.high)}]"
+
+
+def task_names(runs: Sequence[Run]) -> list[str]:
+    """Every task of ``runs``, in the order the runs asked for them."""
+    return list(dict.fromkeys(name for run in runs for name in run.results["config"]["tasks"]))
+
+
+def main_metric(runs: Sequence[Run], task: str) -> str:
+    """The main metric of ``task`` (from the first run that has it)."""
+    return next(
+        r.results["tasks"][task]["task"]["main_metric"] for r in runs if task in r.results["tasks"]
+    )
+
+
+def main_score(run: Run, task: str) -> float | None:
+    """The main metric of ``task`` in ``run``; ``None`` if the run lacks the task or a score."""
+    entry = run.results["tasks"].get(task)
+    return entry["scores"]["metrics"].get(entry["task"]["main_metric"]) if entry else None
+
+
+def confidence_intervals(
+    runs: Sequence[Run], tasks: Sequence[str], bootstrap: Bootstrap
+) -> dict[tuple[str, str], Interval]:
+    """(run label, task) -> interval of the main metric, where it is a mean of sample scores."""
+    intervals = {}
+    for run in runs:
+        for task in tasks:
+            if task not in run.results["tasks"]:
+                continue
+            scores = sample_scores(run, task)
+            if scores is not None and scores.scores:
+                intervals[run.label, task] = bootstrap_mean(
+                    list(scores.scores.values()),
+                    resamples=bootstrap.resamples,
+                    confidence=bootstrap.confidence,
+                    seed=bootstrap.seed,
+                )
+    return intervals
+
+
+def _summary(
+    runs: Sequence[Run], tasks: list[str], intervals: dict[tuple[str, str], Interval]
+) -> list[Block]:
+    header = ["run", "model", *(f"{name} ({main_metric(runs, name)})" for name in tasks)]
+    rows = []
+    for run in runs:
+        row: list[object] = [run.label, run.results["model"].get("pretrained", "?")]
+        for name in tasks:
+            interval = format_interval(intervals.get((run.label, name)))
+            row.append(f"{format_number(main_score(run, name))} {interval}".strip())
+        rows.append(row)
+    return [table(header, rows, numeric_from=2)]
+
+
+def _breakdowns(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
+    blocks: list[Block] = []
+    for name in tasks:
+        entries = [
+            (run, run.results["tasks"][name]) for run in runs if name in run.results["tasks"]
+        ]
+        metrics = list(dict.fromkeys(m for _, e in entries for m in e["scores"]["metrics"]))
+        if len(metrics) > 1:
+            rows = [
+                [run.label, *(format_number(e["scores"]["metrics"].get(m)) for m in metrics)]
+                for run, e in entries
+            ]
+            blocks += [Heading(f"{name}: all metrics", 3), table(["run", *metrics], rows)]
+        main = main_metric(runs, name)
+        for kind, groups in _breakdown_groups(entries).items():
+            rows = [
+                [run.label, *(format_number(values.get(g)) for g in groups)]
+                for run, e in entries
+                for values in [e["scores"]["breakdowns"].get(kind, {})]
+            ]
+            blocks.append(Heading(f"{name}: {main} by {kind}", 3))
+            if len(groups) > _MAX_GROUPS_AS_COLUMNS:  # many groups read better transposed
+                header = [kind, *(run.label for run, _ in entries)]
+                blocks.append(
+                    table(
+                        header, [[g, *(row[i + 1] for row in rows)] for i, g in enumerate(groups)]
+                    )
+                )
+            else:
+                blocks.append(table(["run", *groups], rows))
+    return blocks
+
+
+def _breakdown_groups(entries: Sequence[tuple[Run, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Breakdown kind -> every group any of the runs has, in first-seen order."""
+    kinds: dict[str, dict[str, None]] = {}
+    for _, entry in entries:
+        for kind, values in entry["scores"]["breakdowns"].items():
+            kinds.setdefault(kind, {}).update(dict.fromkeys(values))
+    return {kind: list(groups) for kind, groups in kinds.items()}
+
+
+def seconds_per_sample(entry: dict[str, Any]) -> float | None:
+    """Generation latency of a task entry: 1 / samples per second."""
+    rate = entry["timing"].get("samples_per_second")
+    return 1.0 / rate if rate else None
+
+
+def _cost(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
+    header = [
+        "run",
+        "task",
+        "samples",
+        "failed",
+        "visual tokens/sample",
+        "prompt tokens/sample",
+        "generated tokens/sample",
+        "samples/s",
+    ]
+    rows = []
+    for run in runs:
+        for name in tasks:
+            entry = run.results["tasks"].get(name)
+            if entry:
+                cost, timing = entry["cost"], entry["timing"]
+                rows.append(
+                    [
+                        run.label,
+                        name,
+                        entry["data"]["samples"],
+                        entry["data"].get("failed", 0),  # older results: none recorded
+                        format_number(cost["visual_tokens_mean"], 1),
+                        format_number(cost["prompt_tokens_mean"], 1),
+                        format_number(cost["generated_tokens_mean"], 1),
+                        format_number(timing["samples_per_second"]),
+                    ]
+                )
+    return [table(header, rows, numeric_from=2)]
+
+
+def _failures(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
+    blocks: list[Block] = []
+    for run in runs:
+        for name in tasks:
+            entry = run.results["tasks"].get(name) or {}
+            failures = entry.get("failures", [])
+            if not failures:
+                continue
+            listed = failures[:_LISTED_FAILURES]
+            blocks += [
+                Heading(
+                    f"{run.label}: {name}, {len(failures)} of {entry['data']['samples']} "
+                    "samples failed",
+                    3,
+                ),
+                table(
+                    ["sample", "error"],
+                    [[failure["sample_id"], failure["error"]] for failure in listed],
+                    numeric_from=2,
+                ),
+            ]
+            if len(failures) > len(listed):
+                blocks.append(
+                    Paragraph(
+                        (f"The first {len(listed)} are listed; ", Code("results.json"), " has all.")
+                    )
+                )
+    return blocks
+
+
+def _data_source(data: dict[str, Any]) -> list[Inline]:
+    """Where a task's samples came from: split `validation` of hub `lmms-lab/VQAv2`."""
+    if "source" not in data:  # older results: official files only
+        return ["split ", Code(data["split"]), " of ", Code(data["dir"])]
+    split: list[Inline] = ["all"] if data["split"] is None else ["split ", Code(data["split"])]
+    revision: list[Inline] = [" at revision ", Code(data["revision"])] if data["revision"] else []
+    return [*split, f" of {data['source']} ", Code(data["location"]), *revision]
+
+
+def _options(options: dict[str, Any]) -> list[Inline]:
+    """``, key `value`, key `value```."""
+    return [part for key, value in options.items() for part in (f", {key} ", Code(str(value)))]
+
+
+def _provenance(run: Run) -> list[Block]:
+    results: dict[str, Any] = run.results
+    model, config, prov = results["model"], results["config"], results["provenance"]
+    hardware = prov["hardware"]
+    devices = ", ".join(hardware.get("cuda_devices", [])) or "no GPU"
+    versions = ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v)
+    facts = [
+        Fact(
+            "model",
+            (
+                Code(str(model.get("pretrained"))),
+                " (adapter ",
+                Code(config["model"]),
+                f"), {model.get('architecture')}, {model.get('parameters', 0):,} parameters, "
+                f"{model.get('dtype')} on {model.get('device')}, weights sha256 ",
+                Code(str(model.get("weights_sha256"))),
+                *([", family ", Code(model["family"])] if model.get("family") else []),
+                *_options(model.get("processor_options", {})),
+            ),
+        ),
+        Fact(
+            "settings",
+            (
+                f"batch size {config['batch_size']}, {config['num_fewshot']}-shot, "
+                f"seed {config['seed']}, limit {config['limit']}",
+            ),
+        ),
+    ]
+    for name in config["tasks"]:
+        entry = results["tasks"][name]
+        data = entry["data"]
+        facts.append(
+            Fact(
+                name,
+                (
+                    f"version {entry['task']['version']}, {data['samples']} samples, ",
+                    *_data_source(data),
+                    *_options(entry["task"].get("scoring", {})),
+                ),
+                tuple(f"note: {key}: {value}" for key, value in entry["scores"]["notes"].items()),
+            )
+        )
+    facts += [
+        Fact("software", (f"{versions}; vlm-eval revision ", Code(str(prov["git_revision"])))),
+        Fact(
+            "hardware",
+            (f"{hardware.get('platform')}, {hardware.get('cpu_count')} CPUs, {devices}",),
+        ),
+        Fact(
+            "run",
+            (
+                f"{results['created_at']}, {results['wall_seconds']:.1f} s wall time, folder ",
+                Code(str(run.path)),
+            ),
+        ),
+    ]
+    return [Heading(run.label, 3), FactList(tuple(facts))]
+
+
+def build_report(
+    runs: Sequence[Run],
+    *,
+    title: str = "vlm-eval report",
+    note: str | None = None,
+    bootstrap: Bootstrap | None = None,
+    plots: bool = False,
+) -> list[Block]:
+    """The report of ``runs`` as blocks: main metric per task with its confidence interval,
+    breakdowns, (with ``plots``) figures, cost, failures and provenance."""
+    bootstrap = bootstrap or Bootstrap()
+    tasks = task_names(runs)
+    intervals = confidence_intervals(runs, tasks, bootstrap)
+    blocks: list[Block] = [Heading(title, 1)]
+    if note:
+        blocks.append(Paragraph((note,)))
+    blocks += _summary(runs, tasks, intervals)
+    if intervals:
+        blocks.append(Paragraph((f"Brackets: {bootstrap.describe()}.",)))
+    breakdowns = _breakdowns(runs, tasks)
+    if breakdowns:
+        blocks += [Heading("Breakdowns"), *breakdowns]
+    if plots:
+        from vlm_eval.report._figures import report_figures
+
+        blocks += [Heading("Plots"), *report_figures(runs, tasks, intervals)]
+    blocks += [Heading("Cost"), *_cost(runs, tasks)]
+    failures = _failures(runs, tasks)
+    if failures:
+        blocks += [Heading("Failures"), *failures]
+    blocks.append(Heading("Runs"))
+    for run in runs:
+        blocks += _provenance(run)
+    return blocks
+
+
+def render_markdown(
+    runs: Sequence[Run],
+    *,
+    title: str = "vlm-eval report",
+    note: str | None = None,
+    bootstrap: Bootstrap | None = None,
+) -> str:
+    """The markdown report of ``runs`` (see ``build_report``)."""
+    return to_markdown(build_report(runs, title=title, note=note, bootstrap=bootstrap))
+
+
+def render_html(
+    runs: Sequence[Run],
+    *,
+    title: str = "vlm-eval report",
+    note: str | None = None,
+    bootstrap: Bootstrap | None = None,
+) -> str:
+    """The report of ``runs`` as one self-contained HTML page, with plots."""
+    from vlm_eval.report._html import to_html
+
+    blocks = build_report(runs, title=title, note=note, bootstrap=bootstrap, plots=True)
+    return to_html(blocks, title=title)
