@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vlm_eval.data import DataFormatError
-from vlm_eval.report import Bootstrap, escape_cell, load_runs, render_markdown
+from vlm_eval.report import Bootstrap, escape_cell, load_runs, render_html, render_markdown
 from vlm_eval.report._document import Code, Paragraph, to_markdown
 
 RUNS = Path(__file__).parent / "data" / "runs"
@@ -148,3 +148,10 @@ def test_intervals_are_reproducible_and_follow_the_bootstrap_settings() -> None:
 def test_results_without_sample_scores_get_no_interval(report: str) -> None:
     assert "| base | HuggingFaceM4/idefics2-8b | 80.81 | 116.04 |" in report
     assert "Brackets" not in report
+
+
+def test_the_html_report_embeds_the_plots() -> None:
+    page = render_html(load_runs(STEPS), title="Steps & <runs>")
+    assert page.startswith("<!DOCTYPE html>") and "<title>Steps &amp; &lt;runs&gt;</title>" in page
+    assert page.count('<img src="data:image/png;base64,') == 3
+    assert page.count("<table>") == 4  # summary, answer and question types, cost

@@ -273,12 +273,16 @@ def _check_models(models: int) -> None:
         raise ValueError(f"{models} model(s): ratings need at least 2 models to compare")
 
 
-def _scores(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    """``values`` as a non-empty 1-D array of finite floats."""
+def _float_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
     try:
-        array = np.asarray(values, dtype=float)
+        return np.asarray(values, dtype=float)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be numbers: {error}") from error
+
+
+def _scores(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    """``values`` as a non-empty 1-D array of finite floats."""
+    array = _float_array(values, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, not of shape {array.shape}")
     if array.size == 0:
@@ -302,10 +306,7 @@ def _pair(base: ArrayLike, new: ArrayLike) -> tuple[NDArray[np.float64], NDArray
 
 def _score_matrix(scores: ArrayLike, name: str) -> NDArray[np.float64]:
     """``scores`` as a non-empty (samples, models) float array with at least 2 models."""
-    try:
-        array = np.asarray(scores, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numbers: {error}") from error
+    array = _float_array(scores, name)
     if array.ndim != 2:
         raise ValueError(f"{name} must be a (samples, models) array, not of shape {array.shape}")
     _check_models(array.shape[1])
