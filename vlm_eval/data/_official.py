@@ -7,41 +7,16 @@ Image files are not opened here; samples only carry their paths.
 
 from __future__ import annotations
 
-import functools
-import gc
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
+from vlm_eval._gc import without_gc_pauses
 from vlm_eval.data._errors import DataFormatError
 from vlm_eval.data._images import ImageFile
 from vlm_eval.data._records import Record
 from vlm_eval.data._sample import Sample
-
-Loader = TypeVar("Loader", bound=Callable[..., Any])
-
-
-def _without_gc_pauses(loader: Loader) -> Loader:
-    """Run ``loader`` with the cyclic garbage collector off.
-
-    Loading an annotation file allocates millions of small dicts and strings, none of them in
-    reference cycles, and each allocation burst triggers a full collection that walks all of them:
-    on VQAv2 val that is 40% of the loading time.
-    """
-
-    @functools.wraps(loader)
-    def load(*args: Any, **kwargs: Any) -> Any:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return loader(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-
-    return cast(Loader, load)
 
 
 def _read_json(path: Path) -> Any:
@@ -85,7 +60,7 @@ def _image_file(root: Path, relative: str, record: Record, field: str) -> ImageF
     return ImageFile(root / normal)
 
 
-@_without_gc_pauses
+@without_gc_pauses
 def load_vqa(
     questions_file: Path,
     annotations_file: Path | None,
@@ -142,7 +117,7 @@ def load_vqa(
     return samples
 
 
-@_without_gc_pauses
+@without_gc_pauses
 def load_textvqa(json_file: Path, image_dir: Path) -> list[Sample]:
     """Load a ``TextVQA_0.5.1_{split}.json`` file; images are ``image_dir / f"{image_id}.jpg"``.
 
@@ -163,7 +138,7 @@ def load_textvqa(json_file: Path, image_dir: Path) -> list[Sample]:
     return samples
 
 
-@_without_gc_pauses
+@without_gc_pauses
 def load_karpathy_captions(json_file: Path, image_root: Path, split: str) -> list[Sample]:
     """Load one split of the Karpathy ``dataset_coco.json``, one sample per image.
 
@@ -197,7 +172,7 @@ def load_karpathy_captions(json_file: Path, image_root: Path, split: str) -> lis
     return samples
 
 
-@_without_gc_pauses
+@without_gc_pauses
 def load_coco_captions(json_file: Path, image_dir: Path) -> list[Sample]:
     """Load a COCO ``captions_{split}.json`` file, one sample per image, in the images' order.
 
@@ -226,7 +201,7 @@ def load_coco_captions(json_file: Path, image_dir: Path) -> list[Sample]:
     return samples
 
 
-@_without_gc_pauses
+@without_gc_pauses
 def read_predictions(path: Path, id_field: str, text_field: str) -> dict[str, str]:
     """Read an official results file, ``[{id_field: int, text_field: str}, ...]``.
 

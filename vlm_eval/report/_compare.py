@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from vlm_eval._gc import without_gc_pauses
 from vlm_eval.report._document import Block, Heading, Paragraph, table
 from vlm_eval.report._report import (
     Bootstrap,
@@ -29,15 +30,39 @@ _LISTED_REFERENCES = 4
 
 @dataclass(frozen=True, slots=True)
 class FlippedSample:
-    """A sample whose score differs between the two runs."""
+    """A sample whose score differs between the two runs, with its record in each."""
 
     sample_id: str
-    question: str
-    references: str
-    base_prediction: str
-    new_prediction: str
     base_score: float
     new_score: float
+    base_record: dict[str, Any] = field(repr=False)
+    new_record: dict[str, Any] = field(repr=False)
+
+    @property
+    def question(self) -> str:
+        """The text of the last user turn of the prompt (the question asked)."""
+        turns = [m for m in self.new_record.get("prompt", []) if m.get("role") == "user"]
+        parts = turns[-1].get("content", []) if turns else []
+        return " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
+
+    @property
+    def references(self) -> str:
+        """Distinct references, most frequent first, with their counts: ``green (9), lime``."""
+        counts = Counter(self.new_record.get("references", []))
+        listed = [
+            f"{text} ({count})" if count > 1 else text
+            for text, count in counts.most_common(_LISTED_REFERENCES)
+        ]
+        more = len(counts) - len(listed)
+        return ", ".join(listed) + (f", … ({more} more)" if more > 0 else "")
+
+    @property
+    def base_prediction(self) -> str:
+        return str(self.base_record.get("prediction", ""))
+
+    @property
+    def new_prediction(self) -> str:
+        return str(self.new_record.get("prediction", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,26 +145,6 @@ class Comparison:
         ]
 
 
-def _question(record: dict[str, Any]) -> str:
-    """The text of the last user turn of a record's prompt (the question asked)."""
-    turns = [m for m in record.get("prompt", []) if m.get("role") == "user"]
-    if not turns:
-        return ""
-    parts = turns[-1].get("content", [])
-    return " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
-
-
-def _references(record: dict[str, Any]) -> str:
-    """Distinct references, most frequent first, with their counts: ``green (9), lime``."""
-    counts = Counter(record.get("references", []))
-    listed = [
-        f"{text} ({count})" if count > 1 else text
-        for text, count in counts.most_common(_LISTED_REFERENCES)
-    ]
-    more = len(counts) - len(listed)
-    return ", ".join(listed) + (f", … ({more} more)" if more > 0 else "")
-
-
 def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
     def choices(entry: dict[str, Any]) -> dict[str, Any]:
         task, data = entry["task"], entry["data"]
@@ -186,15 +191,12 @@ def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskC
             for sample, before, after in zip(shared, old, now, strict=True):
                 if before == after:
                     continue
-                record, new_record = base_scores.records[sample], new_scores.records[sample]
                 flipped = FlippedSample(
-                    sample_id=sample,
-                    question=_question(new_record),
-                    references=_references(new_record),
-                    base_prediction=record.get("prediction", ""),
-                    new_prediction=new_record.get("prediction", ""),
-                    base_score=before,
-                    new_score=after,
+                    sample,
+                    before,
+                    after,
+                    base_scores.records[sample],
+                    new_scores.records[sample],
                 )
                 (improved if after > before else regressed).append(flipped)
     return TaskComparison(
@@ -212,6 +214,7 @@ def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskC
     )
 
 
+@without_gc_pauses
 def compare_runs(base: Run, new: Run, *, bootstrap: Bootstrap | None = None) -> Comparison:
     """Compare ``new`` with ``base`` on every task both ran."""
     bootstrap = bootstrap or Bootstrap()

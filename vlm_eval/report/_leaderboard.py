@@ -9,6 +9,7 @@ from typing import Literal
 
 import numpy as np
 
+from vlm_eval._gc import without_gc_pauses
 from vlm_eval.report._document import Block, Heading, Paragraph, table
 from vlm_eval.report._report import (
     Bootstrap,
@@ -64,6 +65,7 @@ def _task_matrix(runs: Sequence[Run], task: str) -> tuple[np.ndarray, int] | Non
     return matrix, len(set.union(*sets)) - len(shared)
 
 
+@without_gc_pauses
 def rate_runs(
     runs: Sequence[Run],
     *,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vlm_eval._gc import without_gc_pauses
 from vlm_eval.report._document import (
     Block,
     Code,
@@ -76,6 +77,7 @@ def main_score(run: Run, task: str) -> float | None:
     return entry["scores"]["metrics"].get(entry["task"]["main_metric"]) if entry else None
 
 
+@without_gc_pauses
 def confidence_intervals(
     runs: Sequence[Run], tasks: Sequence[str], bootstrap: Bootstrap
 ) -> dict[tuple[str, str], Interval]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_eval._gc import without_gc_pauses
+from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import DataFormatError
-from vlm_eval.runner import RESULTS_FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class SampleScores:
     """Sample id -> its record in ``samples_<task>.jsonl``."""
 
 
+@without_gc_pauses
 def read_records(run: Run, task: str) -> list[dict[str, Any]]:
     """The records of ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample order.
 
@@ -85,6 +87,7 @@ def read_records(run: Run, task: str) -> list[dict[str, Any]]:
     return records
 
 
+@without_gc_pauses
 def sample_scores(run: Run, task: str) -> SampleScores | None:
     """The per-sample main-metric scores of ``task`` in ``run``, scaled like the main metric;
     ``None`` where the main metric is not a mean of sample scores (or the results predate

@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import ImageError, Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
 from vlm_eval.runner._batching import (
@@ -53,7 +54,6 @@ from vlm_eval.tasks import (
     resolve_task_data,
 )
 
-RESULTS_FILE = "results.json"
 RESULTS_SCHEMA_VERSION = 1
 _TOKEN_COUNTS = ("prompt_tokens", "visual_tokens", "generated_tokens")
 
