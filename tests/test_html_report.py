@@ -348,6 +348,6 @@ def test_chromium_renders_the_report_of_three_checkpoints(browser: Browser, tmp_
     assert loaded.dom["captions"] == [
         "vqav2: accuracy by answer type",
         "Main metric against visual tokens and seconds per sample",
-        "Main metric of each task across runs, in the order given (bars: 95% confidence interval)",
+        "Main metric of each task across the runs (bars: 95% confidence interval)",
     ]
     assert all(image["complete"] and image["width"] > 300 for image in loaded.dom["images"])

@@ -155,3 +155,16 @@ def test_the_html_report_embeds_the_plots() -> None:
     assert page.startswith("<!DOCTYPE html>") and "<title>Steps &amp; &lt;runs&gt;</title>" in page
     assert page.count('<img src="data:image/png;base64,') == 3
     assert page.count("<table>") == 4  # summary, answer and question types, cost
+
+
+def test_checkpoints_are_plotted_in_the_natural_order_of_their_names() -> None:
+    from vlm_eval.report._figures import _natural_key
+
+    labels = ["step-10000", "step-2000", "final", "step-1000"]
+    assert sorted(labels, key=_natural_key) == ["final", "step-1000", "step-2000", "step-10000"]
+
+
+def test_the_command_line_is_in_the_provenance() -> None:
+    (run,) = load_runs([STEPS[0]])
+    run.results["provenance"]["command"] = ["/venv/bin/vlm-eval", "run", "--note", "a b"]
+    assert "- **command**: `vlm-eval run --note 'a b'`" in render_markdown([run])

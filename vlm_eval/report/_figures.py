@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from vlm_eval.report._document import Figure
@@ -23,12 +24,17 @@ from vlm_eval.report._statistics import Interval
 _PLOTTED_BREAKDOWN = "answer_type"
 
 
+def _natural_key(label: str) -> list[int | str]:
+    """Sort key comparing the digits in ``label`` as numbers: step-2000 before step-10000."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
+
+
 def report_figures(
     runs: Sequence[Run], tasks: Sequence[str], intervals: dict[tuple[str, str], Interval]
 ) -> list[Figure]:
     """Per-answer-type bars of each VQA task, the main metric against visual tokens and
-    latency, and (for several runs) the main metrics across the runs in the order given, as
-    the checkpoints of one training run would be."""
+    latency, and (for several runs) the main metrics across the runs, as the checkpoints of one
+    training run, in the natural order of their labels (step-2000 before step-10000)."""
     figures = []
     for task in tasks:
         entries = [(run, run.results["tasks"].get(task)) for run in runs]
@@ -74,7 +80,7 @@ def report_figures(
                         else (None, None)
                     ),
                 )
-                for run in runs
+                for run in sorted(runs, key=lambda run: _natural_key(run.label))
                 if (score := main_score(run, task)) is not None
             ]
             for task in tasks

@@ -256,7 +256,7 @@ def scores_across_checkpoints(series: Mapping[str, Sequence[CheckpointScore]]) -
         for ax in axes[max(0, len(series) - ncols) : len(series)]:
             _x_labels(ax, runs)
             ax.tick_params(labelbottom=True)
-        caption = "Main metric of each task across runs, in the order given"
+        caption = "Main metric of each task across the runs"
         if any(s.low is not None or s.high is not None for v in series.values() for s in v):
             caption += " (bars: 95% confidence interval)"
         return _png(fig, caption)

@@ -4,8 +4,10 @@ self-contained HTML page with plots."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from vlm_eval._gc import without_gc_pauses
@@ -236,6 +238,11 @@ def _options(options: dict[str, Any]) -> list[Inline]:
     return [part for key, value in options.items() for part in (f", {key} ", Code(str(value)))]
 
 
+def _command(argv: Sequence[str]) -> str:
+    """The command line of a run, as a shell would take it (the program by its name only)."""
+    return shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "unknown"
+
+
 def _provenance(run: Run) -> list[Block]:
     results: dict[str, Any] = run.results
     model, config, prov = results["model"], results["config"], results["provenance"]
@@ -256,6 +263,7 @@ def _provenance(run: Run) -> list[Block]:
                 *_options(model.get("processor_options", {})),
             ),
         ),
+        Fact("command", (Code(_command(prov.get("command", []))),)),
         Fact(
             "settings",
             (
