@@ -92,7 +92,7 @@ def test_the_gate_fails_on_significant_drops_beyond_the_threshold(
     if failing:
         assert code == 1
         assert f"Gate (--fail-if-drop {points}): FAILED: {', '.join(failing)}." in out
-        assert f"dropped by more than {points} points: {', '.join(failing)}" in out
+        assert f"--fail-if-drop {points}: {len(failing)} task(s) failed the gate: " in out
     else:
         assert code == 0
         assert f"Gate (--fail-if-drop {points}): passed." in out
@@ -175,3 +175,18 @@ def test_a_record_without_its_score_is_a_clear_error(tmp_path: Path) -> None:
     code, out = _compare(str(run), str(STEPS[1]))
     assert code == 1
     assert f"{records}, record p003, field 'scores.accuracy': not a number: None" in out
+
+
+def test_a_task_new_could_not_score_fails_the_gate(tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    shutil.copytree(STEPS[1], new)
+    results = json.loads((new / "results.json").read_text())
+    entry = results["tasks"]["pope"]
+    entry["scores"]["metrics"] = {}
+    entry["data"]["scored_samples"] = 0
+    (new / "results.json").write_text(json.dumps(results))
+    (new / "samples_pope.jsonl").write_text("")
+    code, out = _compare(str(STEPS[0]), str(new), "--fail-if-drop", "50")
+    assert code == 1
+    assert "Gate (--fail-if-drop 50): FAILED: pope (no score)." in out
+    assert "--fail-if-drop 50: 1 task(s) failed the gate: pope (no score)" in out

@@ -384,8 +384,8 @@ def compare(
         drops = comparison.drops(fail_if_drop)
         if drops:
             raise click.ClickException(
-                f"{len(drops)} task(s) dropped by more than {fail_if_drop:g} points: "
-                + ", ".join(f"{t.task} {t.delta:+.2f}" for t in drops if t.delta is not None)
+                f"--fail-if-drop {fail_if_drop:g}: {len(drops)} task(s) failed the gate: "
+                + ", ".join(map(comparison.describe_drop, drops))
             )
 
 

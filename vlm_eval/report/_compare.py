@@ -135,14 +135,23 @@ class Comparison:
 
     def drops(self, points: float) -> list[TaskComparison]:
         """Tasks whose main metric fell by more than ``points``: significantly, or, where no
-        test is possible, at all (a gate should not pass what it cannot check)."""
+        test is possible, at all; and tasks that BASE scored and NEW could not (all samples
+        failed): a gate should not pass what it cannot check."""
         return [
             task
             for task in self.tasks
-            if task.delta is not None
-            and task.delta < -points
-            and (self.significant(task) or task.p_value is None)
+            if (task.base_score is not None and task.new_score is None)
+            or (
+                task.delta is not None
+                and task.delta < -points
+                and (self.significant(task) or task.p_value is None)
+            )
         ]
+
+    @staticmethod
+    def describe_drop(task: TaskComparison) -> str:
+        """``vqav2 -1.25``, or ``vqav2 (no score)``."""
+        return f"{task.task} {_signed(task.delta) if task.new_score is not None else '(no score)'}"
 
 
 def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
@@ -308,15 +317,14 @@ def comparison_blocks(
     if fail_if_drop is not None:
         drops = comparison.drops(fail_if_drop)
         outcome = (
-            "FAILED: " + ", ".join(f"{t.task} {_signed(t.delta)}" for t in drops)
-            if drops
-            else "passed"
+            "FAILED: " + ", ".join(map(comparison.describe_drop, drops)) if drops else "passed"
         )
         blocks.append(
             Paragraph(
                 (
                     f"Gate (--fail-if-drop {fail_if_drop:g}): {outcome}. It fails when a task "
-                    f"drops by more than {fail_if_drop:g} points significantly, or untested.",
+                    f"drops by more than {fail_if_drop:g} points significantly (or untestably), or "
+                    "has no score.",
                 )
             )
         )
