@@ -45,9 +45,10 @@ eval: $(TINY_MODEL)/config.json
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Benchmarks write JSON to bench/results/; they time, the test suite never does.
+# Benchmarks write JSON to bench/results/; they time, the test suite never does. The GPU one is
+# run by hand in GPU sessions: $(BIN)/python -m bench.gpu
 bench: setup
-	$(BIN)/python -m bench.vqa_accuracy
+	$(BIN)/python -m bench.run_all
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -20,21 +20,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench._common import RESULTS_DIR, SummaryRow, environment, write_result
 from bench.official_vqa_eval import OfficialVQAEval
 from bench.synthetic_vqa import write_synthetic_vqa
 from vlm_eval.data import load_vqa, read_predictions
 from vlm_eval.metrics import clear_vqa_caches, score_vqa_predictions, score_vqa_samples
 
-RESULTS = Path(__file__).parent / "results" / "vqa_accuracy.json"
+RESULTS = RESULTS_DIR / "vqa_accuracy.json"
 VQAV2_VAL_QUESTIONS = 214_354
 TARGET_SPEEDUP = 10.0
 
@@ -123,12 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     passed = not differences and speedups["metric"] >= TARGET_SPEEDUP
     result = {
         "benchmark": "vqa_accuracy",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **environment(),
         "questions": args.questions,
         "seed": args.seed,
         "cores": 1,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
-        "python": sys.version.split()[0],
         "seconds": {
             scope: {name: round(value, 3) for name, value in times.items()}
             for scope, times in seconds.items()
@@ -144,9 +141,21 @@ def main(argv: list[str] | None = None) -> int:
             "vlm_eval_normalized_mode": round(outputs["normalized"]["metrics"]["accuracy"], 2),
         },
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     metric, end_to_end = seconds["metric"], seconds["end_to_end"]
+    scopes = {"metric": "the metric", "end_to_end": "from the files"}
+    summary = [
+        SummaryRow(
+            measure=f"VQA accuracy of {args.questions:,} questions, 1 core, {label}: official "
+            f"vqaEval.py port vs vlm-eval (identical figures: {'no' if differences else 'yes'})",
+            baseline=f"{seconds[scope]['official_port']:.2f} s",
+            vlm_eval=f"{seconds[scope]['vlm_eval_official_mode']:.2f} s",
+            ratio=speedups[scope],
+            target=TARGET_SPEEDUP if scope == "metric" else None,
+            passed=passed if scope == "metric" else not differences,
+        )
+        for scope, label in scopes.items()
+    ]
+    write_result(args.output, result, summary)
     print(
         f"VQA accuracy, {args.questions:,} questions, 1 core. Metric: official port "
         f"{metric['official_port']:.2f} s, vlm-eval {metric['vlm_eval_official_mode']:.2f} s "

@@ -21,7 +21,13 @@ from vlm_eval.data import ImageError, ImageFile, ImageSource, Sample
 from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
 from vlm_eval.report import Run, render_markdown
 from vlm_eval.runner import run_evaluation
-from vlm_eval.runner._images import BatchImages, decode_batches, order_by_image, plan_images
+from vlm_eval.runner._images import (
+    BatchImages,
+    _PixelSlots,
+    decode_batches,
+    order_by_image,
+    plan_images,
+)
 from vlm_eval.tasks import (
     TASKS,
     GenerationSettings,
@@ -196,6 +202,55 @@ def test_decoded_images_are_shared_then_dropped_and_errors_stay_with_their_reque
     assert third[1] is error  # an error is not decoded again either
     assert next(decoded, None) is None
     assert torch.equal(torch.get_rng_state(), rng)  # the global RNG is left alone
+
+
+@dataclass(frozen=True)
+class GrayImage(ImageSource):
+    """An image file that ``open`` returns in grayscale, not in RGB."""
+
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+    def open(self) -> Image.Image:
+        with Image.open(self.path) as image:
+            return image.convert("L")
+
+
+def test_worker_processes_hand_over_the_images_the_main_process_decodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3 images per batch at most: a slot of 3 x 4000 bytes takes the small JPEG (3600 bytes of
+    # pixels), not the large one (15000), which is pickled like the grayscale image.
+    monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_IMAGE", 4000)
+    shared: list[str] = []
+    unpack = _PixelSlots.unpack
+
+    def spy(slots: _PixelSlots, batch: Any) -> Any:
+        shared.extend(key for key, *_ in batch.placed)
+        return unpack(slots, batch)
+
+    monkeypatch.setattr(_PixelSlots, "unpack", spy)
+    noise = Image.effect_noise((100, 50), 60).convert("RGB")
+    noise.crop((0, 0, 40, 30)).save(tmp_path / "small.jpg", dpi=(72, 72))
+    noise.save(tmp_path / "large.png")
+    small, large = ImageFile(tmp_path / "small.jpg"), ImageFile(tmp_path / "large.png")
+    gray = GrayImage(tmp_path / "large.png")
+    batches = [[[small], [large, gray]], [[small]], [[gray], [small]], [[large]]]
+    in_process, by_workers = (list(decode_batches(batches, workers)) for workers in (0, 2))
+    assert shared == [small.key]
+    for expected, received in zip(in_process, by_workers, strict=True):
+        for expected_images, received_images in zip(expected, received, strict=True):
+            assert isinstance(expected_images, list) and isinstance(received_images, list)
+            assert all(type(image) is Image.Image for image in received_images)
+            assert [(i.mode, i.size, i.info, i.tobytes()) for i in received_images] == [
+                (i.mode, i.size, i.info, i.tobytes()) for i in expected_images
+            ]
 
 
 def test_unreadable_images_fail_their_samples_and_the_run_goes_on(

@@ -4,13 +4,20 @@
 and to the last one, after which the main process drops it; ``decode_batches`` carries out the
 plan. ``order_by_image`` puts requests about the same image next to each other, so that an image
 is rarely kept across many batches.
+
+Forked workers hand the pixels of decoded RGB images to the main process through shared memory
+(``_PixelSlots``): pickling them through a pipe costs about as much as decoding the JPEG (see
+``bench/harness_overhead.py``).
 """
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from multiprocessing.context import BaseContext
+from typing import Any, cast
 
 import torch
 from PIL import Image
@@ -26,6 +33,11 @@ Decoded = Image.Image | ImageError
 
 _PREFETCH_BATCHES = 2
 """Batches each worker decodes ahead: enough to hide decoding, few enough to bound memory."""
+
+_SHARED_BYTES_PER_IMAGE = 2 << 20
+"""Shared memory per image a batch decodes (2 MiB: 1024x682 RGB). A batch's images share its
+slot, so a few larger ones fit; those that do not are pickled. Pages are only allocated as they
+are written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +95,32 @@ def decode_batches(
     """
     plan = plan_images(batches)
     workers = min(num_workers, len(plan))
+    context = multiprocessing.get_context() if workers else None
+    most_decoded = max((len(step.decode) for step in plan), default=0)
+    slots = None
+    if context is not None and context.get_start_method() == "fork" and most_decoded:
+        # One slot per batch in flight (the DataLoader keeps workers x prefetch requested) and
+        # one for the batch being unpacked.
+        slots = _PixelSlots.create(
+            min(workers * _PREFETCH_BATCHES + 1, len(plan)),
+            most_decoded * _SHARED_BYTES_PER_IMAGE,
+            context,
+        )
     loader = DataLoader(
-        _BatchDecoder([step.decode for step in plan]),
+        _BatchDecoder([step.decode for step in plan], slots),
         batch_size=None,
         collate_fn=_identity,
         num_workers=workers,
         persistent_workers=False,
         prefetch_factor=_PREFETCH_BATCHES if workers else None,
         generator=torch.Generator(),  # worker seeds drawn from it, not from the global RNG
+        multiprocessing_context=context,
     )
     images: dict[str, Decoded] = {}
     for batch, step, decoded in zip(batches, plan, loader, strict=True):
+        if isinstance(decoded, _SlotBatch):
+            assert slots is not None  # only workers that have slots send slot batches
+            decoded = slots.unpack(decoded)
         images.update(decoded)
         requests = [
             _images_or_first_error([images[image.key] for image in request]) for request in batch
@@ -103,22 +130,94 @@ def decode_batches(
         yield requests
 
 
-class _BatchDecoder(Dataset[dict[str, Decoded]]):
-    """Item ``i``: the images batch ``i`` decodes, by key.
+@dataclass(frozen=True, slots=True)
+class _SlotBatch:
+    """A batch's images as a worker sends them: the slot holding the pixels of those placed
+    there, with each one's key, size, ``info`` and offset, and the other images (pickled)."""
+
+    slot: int
+    placed: list[tuple[str, tuple[int, int], dict[str, Any], int]]
+    others: dict[str, Decoded]
+
+
+class _BatchDecoder(Dataset[dict[str, Decoded] | _SlotBatch]):
+    """Item ``i``: the images batch ``i`` decodes, by key (with ``slots``: as a ``_SlotBatch``).
 
     The sources of every batch reach each worker once, with this object (pickled where workers
     are spawned; ``DatasetImage`` sources hold a whole ``datasets.Dataset``); the DataLoader
     only sends indices after that.
     """
 
-    def __init__(self, batches: list[dict[str, ImageSource]]):
+    def __init__(self, batches: list[dict[str, ImageSource]], slots: _PixelSlots | None):
         self.batches = batches
+        self.slots = slots
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, index: int) -> dict[str, Decoded]:
-        return {key: _decode(source) for key, source in self.batches[index].items()}
+    def __getitem__(self, index: int) -> dict[str, Decoded] | _SlotBatch:
+        decoded = ((key, _decode(source)) for key, source in self.batches[index].items())
+        return dict(decoded) if self.slots is None else self.slots.pack(index, decoded)
+
+
+class _PixelSlots:
+    """Shared memory in which forked workers put the pixels of the batches they decode.
+
+    Anonymous shared memory, inherited by forked workers (no ``/dev/shm`` file, so not bound by
+    its size), cut into slots: batch ``i`` uses slot ``i % count``. Each slot has a semaphore,
+    taken by the worker before it writes and given back by the main process once it has copied
+    the images out, so that a slot is never written while it is read.
+    """
+
+    def __init__(self, memory: mmap.mmap, slot_bytes: int, free: list[Any]):
+        self.memory, self.slot_bytes, self.free = memory, slot_bytes, free
+
+    @classmethod
+    def create(cls, count: int, slot_bytes: int, context: BaseContext) -> _PixelSlots | None:
+        """``count`` slots of ``slot_bytes``; ``None`` if the memory cannot be mapped."""
+        try:
+            memory = mmap.mmap(-1, count * slot_bytes)
+        except OSError:
+            return None
+        return cls(memory, slot_bytes, [context.Semaphore(1) for _ in range(count)])
+
+    def pack(self, index: int, decoded: Iterator[tuple[str, Decoded]]) -> _SlotBatch:
+        """Batch ``index``'s images, each written to its slot as it is decoded if it is a plain
+        RGB image (what ``ImageSource.open`` returns) that fits; the others kept as they are."""
+        slot = index % len(self.free)
+        self.free[slot].acquire()
+        offset, end = slot * self.slot_bytes, (slot + 1) * self.slot_bytes
+        batch = _SlotBatch(slot, [], {})
+        with memoryview(self.memory) as view:
+            for key, image in decoded:
+                size = _rgb_bytes(image)
+                if 0 < size <= end - offset:
+                    rgb = cast(Image.Image, image)
+                    view[offset : offset + size] = rgb.tobytes()
+                    batch.placed.append((key, rgb.size, rgb.info, offset))
+                    offset += size
+                else:
+                    batch.others[key] = image
+        return batch
+
+    def unpack(self, batch: _SlotBatch) -> dict[str, Decoded]:
+        """``batch``'s images by key, copied out of its slot, which is then free again."""
+        images: dict[str, Decoded] = {}
+        with memoryview(self.memory) as view:
+            for key, size, info, offset in batch.placed:
+                image = Image.new("RGB", size, None)  # not filled: frombytes writes every pixel
+                image.frombytes(view[offset : offset + size[0] * size[1] * 3])
+                image.info = info
+                images[key] = image
+        self.free[batch.slot].release()
+        return images | batch.others
+
+
+def _rgb_bytes(image: Decoded) -> int:
+    """The size of ``image``'s pixels if it is a plain ``Image`` in RGB mode, else 0."""
+    if type(image) is not Image.Image or image.mode != "RGB":
+        return 0
+    return image.width * image.height * 3
 
 
 def _decode(source: ImageSource) -> Decoded:
