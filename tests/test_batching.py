@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from vlm_eval.runner._batching import (
     BatchSizer,
     generate_with_backoff,
     generation_order,
+    prepare_ahead,
     prompt_size,
 )
 from vlm_eval.runner._images import order_by_image
@@ -286,3 +288,75 @@ def test_the_cli_takes_a_positive_batch_size_or_auto(
         result = cli.invoke(main, [*args, "--batch-size", bad])
         assert result.exit_code == 2
         assert f"'{bad}' is neither a positive integer nor 'auto'" in result.output
+
+
+class PreparingAdapter(EchoAdapter):
+    """Prepares ahead; each batch's generation waits (up to 5 s) for the next batch's
+    preparation to have started, and records whether it had: proof the two overlap."""
+
+    def __init__(self, batches: int):
+        self.started = [threading.Event() for _ in range(batches)]
+        self.prepared_on: list[str] = []
+        self.overlapped: list[bool] = []
+
+    @property
+    def prepares_ahead(self) -> bool:
+        return True
+
+    def prepare(self, inputs: Sequence[ModelInput]) -> Any:
+        batch = int(str(inputs[0].prompt[0].parts[-1])) // 4
+        self.prepared_on.append(threading.current_thread().name)
+        self.started[batch].set()
+        return [f"prepared {item.prompt[0].parts[-1]}" for item in inputs]
+
+    def generate_prepared(self, prepared: Any, settings: GenerationSettings) -> list[Generation]:
+        batch = int(prepared[0].split()[1]) // 4
+        if batch + 1 < len(self.started):
+            self.overlapped.append(self.started[batch + 1].wait(timeout=5))
+        return [Generation(text) for text in prepared]
+
+
+def test_the_next_batch_is_prepared_on_a_thread_while_one_generates() -> None:
+    adapter = PreparingAdapter(batches=3)
+    inputs = _echo_inputs(12)
+    batches = [inputs[i : i + 4] for i in range(0, 12, 4)]
+    texts = [
+        generation.text
+        for batch, prepared in prepare_ahead(adapter, batches, lambda batch: batch)
+        for chunk in generate_with_backoff(adapter, batch, SETTINGS, BatchSizer(4), prepared)
+        for generation in chunk.generations
+    ]
+    assert texts == [f"prepared {i}" for i in range(12)]
+    assert adapter.overlapped == [True, True]
+    assert all(name.startswith("vlm-eval-prepare") for name in adapter.prepared_on)
+
+
+def test_a_prepared_batch_that_runs_out_of_memory_is_retried_unprepared() -> None:
+    class PreparedOutOfMemory(OutOfMemoryAdapter):
+        prepares_ahead = True
+
+        def generate_prepared(self, prepared: Any, settings: GenerationSettings) -> Any:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    adapter = PreparedOutOfMemory(EchoAdapter(), fits=2)
+    ((batch, prepared),) = prepare_ahead(adapter, [_echo_inputs(4)], lambda batch: batch)
+    assert prepared is not None
+    chunks = list(generate_with_backoff(adapter, batch, SETTINGS, BatchSizer(4), prepared))
+    assert [g.text for c in chunks for g in c.generations] == ["0", "1", "2", "3"]
+    assert adapter.sizes == [2, 2]  # the prepared 4 failed; then chunks of 2, generated anew
+
+
+def test_the_hf_adapter_preparing_ahead_gives_the_same_records(
+    tiny_adapter: HuggingFaceAdapter,
+    mini_data: Path,
+    tmp_path: Path,
+    one_by_one: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As on a GPU, the processor runs on a thread while the model generates (the tokenizer
+    shared by both): the outputs are those of a sequential batch-1 run."""
+    assert not tiny_adapter.prepares_ahead  # on the CPU it would only take cores from generate
+    monkeypatch.setattr(HuggingFaceAdapter, "prepares_ahead", property(lambda self: True))
+    run_evaluation(_config(mini_data, tmp_path, ("vqav2",), limit=12, batch_size=2), tiny_adapter)
+    records = _records(tmp_path / "samples_vqav2.jsonl")
+    assert {r["sample_id"]: r["raw_output"] for r in records} == one_by_one

@@ -52,6 +52,27 @@ class ModelAdapter(ABC):
     ) -> list[Generation]:
         """Greedy answers for a batch of inputs, one per input, in order."""
 
+    def prepare(self, inputs: Sequence[ModelInput]) -> Any:
+        """The CPU work of a batch before generation (rendering prompts, processing images).
+
+        Where ``prepares_ahead``, the runner prepares the next batch on a background thread
+        while the current one generates, so that the accelerator does not wait for it;
+        ``generate_prepared`` takes the result. It must not change the model. The default
+        prepares nothing.
+        """
+        return list(inputs)
+
+    @property
+    def prepares_ahead(self) -> bool:
+        """Whether to ``prepare`` a batch while the previous one generates: worth it when
+        generation leaves the CPU cores free (on an accelerator); on the CPU it would only take
+        cores from generation. The default: no."""
+        return False
+
+    def generate_prepared(self, prepared: Any, settings: GenerationSettings) -> list[Generation]:
+        """``generate`` for a batch made ready by ``prepare``."""
+        return self.generate(prepared, settings)
+
     def check_prompt(self, prompt: Prompt) -> None:
         """Raise ``ValueError`` (``PromptError``) for a prompt this model cannot take, so that a
         run fails before any generation; the default accepts every prompt."""

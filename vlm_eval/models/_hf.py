@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from transformers import AutoConfig, AutoModelForImageTextToText, ProcessorMixin
+from transformers import (
+    AutoConfig,
+    AutoModelForImageTextToText,
+    BatchFeature,
+    ProcessorMixin,
+    StoppingCriteriaList,
+    StopStringCriteria,
+)
 from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import cached_file, extract_commit_hash
 
@@ -116,6 +124,8 @@ class HuggingFaceAdapter(ModelAdapter):
         self.processor = self._load_processor()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
+        self._tokenizer_lock = threading.Lock()
+        self._stop_criteria: dict[tuple[str, ...], StoppingCriteriaList] = {}
         try:
             self.model = AutoModelForImageTextToText.from_pretrained(
                 pretrained,
@@ -188,35 +198,50 @@ class HuggingFaceAdapter(ModelAdapter):
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
     ) -> list[Generation]:
+        return self.generate_prepared(self.prepare(inputs), settings)
+
+    def prepare(self, inputs: Sequence[ModelInput]) -> BatchFeature:
+        """The processor's tensors of ``inputs`` (on the CPU, floats in the model's dtype)."""
         for item in inputs:
             self.family.check_prompt(item.prompt)
-        texts = [self.family.render(self.processor, item.prompt) for item in inputs]
-        encoded = self.processor(
-            **self.family.processor_inputs(texts, [item.images for item in inputs]),
-            return_tensors="pt",
-            padding=True,
-        ).to(self.device)
+        with self._tokenizer_lock:
+            texts = [self.family.render(self.processor, item.prompt) for item in inputs]
+            encoded = self.processor(
+                **self.family.processor_inputs(texts, [item.images for item in inputs]),
+                return_tensors="pt",
+                padding=True,
+            )
         for key, value in encoded.items():
             if torch.is_floating_point(value):
                 encoded[key] = value.to(_DTYPES[self.dtype])
-        stop = list(settings.stop)
+        return encoded
+
+    @property
+    def prepares_ahead(self) -> bool:
+        """On an accelerator: image processing then overlaps generation."""
+        return torch.device(self.device).type != "cpu"
+
+    def generate_prepared(
+        self, prepared: BatchFeature, settings: GenerationSettings
+    ) -> list[Generation]:
+        encoded = prepared.to(self.device)
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded,
                 max_new_tokens=settings.max_new_tokens,
                 do_sample=False,
                 num_beams=1,
-                stop_strings=stop or None,
-                tokenizer=self.tokenizer if stop else None,
+                stopping_criteria=self._stopping_criteria(settings.stop),
                 pad_token_id=self.pad_token_id,
             )
         new_tokens = output[:, encoded["input_ids"].shape[1] :].cpu()
-        answers = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        with self._tokenizer_lock:
+            answers = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
         visual = (
             (encoded["input_ids"] == self.image_token_id).sum(dim=1).tolist()
             if self.image_token_id is not None
-            else [0] * len(inputs)
+            else [0] * len(new_tokens)
         )
         return [
             Generation(
@@ -229,6 +254,18 @@ class HuggingFaceAdapter(ModelAdapter):
                 answers, prompt_tokens, visual, new_tokens, strict=True
             )
         ]
+
+    def _stopping_criteria(self, stop: tuple[str, ...]) -> StoppingCriteriaList | None:
+        """Criteria stopping at ``stop``, built once per set of stop strings. Passing them
+        (rather than ``stop_strings``) keeps ``generate`` off the tokenizer, which a background
+        ``prepare`` may be using: the Rust tokenizer refuses concurrent use."""
+        if not stop:
+            return None
+        if stop not in self._stop_criteria:
+            with self._tokenizer_lock:
+                criterion = StopStringCriteria(self.tokenizer, list(stop))
+            self._stop_criteria[stop] = StoppingCriteriaList([criterion])
+        return self._stop_criteria[stop]
 
     def _generated_length(self, tokens: list[int]) -> int:
         for position, token in enumerate(tokens):

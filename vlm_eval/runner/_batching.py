@@ -4,22 +4,27 @@
 same image together, so that a batch holds prompts of similar length (less padding) and an
 out-of-memory error shows up in the first batch. ``generate_with_backoff`` runs a batch through
 an adapter in chunks of the size a ``BatchSizer`` holds, which shrinks on
-``torch.cuda.OutOfMemoryError`` and settles on the largest size that fits.
+``torch.cuda.OutOfMemoryError`` and settles on the largest size that fits; ``prepare_ahead``
+prepares the next batch while one generates.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 import torch
 
 from vlm_eval.models import Generation, ModelAdapter, ModelInput
 from vlm_eval.runner._images import order_by_image
 from vlm_eval.tasks import GenerationSettings, Prompt, prompt_images
+
+Batch = TypeVar("Batch")
 
 BatchSize = int | Literal["auto"]
 """Samples per ``generate`` call, or ``auto``: the largest that fits, up to ``AUTO_BATCH_SIZE``."""
@@ -129,25 +134,54 @@ class Chunk:
         return self.start + len(self.generations)
 
 
+def prepare_ahead(
+    adapter: ModelAdapter,
+    batches: Iterable[Batch],
+    inputs_of: Callable[[Batch], Sequence[ModelInput]],
+) -> Iterator[tuple[Batch, Future[Any] | None]]:
+    """Each of ``batches`` with ``adapter.prepare`` of its inputs (``None`` if it has none, or
+    the adapter does not ``prepares_ahead``), started one batch ahead on a background thread: a
+    batch's CPU work (prompt rendering, image processing) overlaps the generation of the batch
+    before it."""
+    if not adapter.prepares_ahead:
+        yield from ((batch, None) for batch in batches)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="vlm-eval-prepare") as preparer:
+        previous: tuple[Batch, Future[Any] | None] | None = None
+        for batch in batches:
+            inputs = inputs_of(batch)
+            current = (batch, preparer.submit(adapter.prepare, inputs) if inputs else None)
+            if previous is not None:
+                yield previous
+            previous = current
+        if previous is not None:
+            yield previous
+
+
 def generate_with_backoff(
     adapter: ModelAdapter,
     inputs: Sequence[ModelInput],
     settings: GenerationSettings,
     sizer: BatchSizer,
+    prepared: Future[Any] | None = None,
 ) -> Iterator[Chunk]:
     """Generate ``inputs`` in consecutive chunks of ``sizer.size``, yielding each as it is done.
 
-    A chunk that runs out of GPU memory (``torch.cuda.OutOfMemoryError``) is retried smaller,
-    down to one input; at one input the error is raised again, saying so. Chunks come in input
-    order and cover every input.
+    ``prepared``, the adapter's ``prepare`` of all of ``inputs``, is used when they are
+    generated in one chunk. A chunk that runs out of GPU memory (``torch.cuda.OutOfMemoryError``)
+    is retried smaller, down to one input; at one input the error is raised again, saying so.
+    Chunks come in input order and cover every input.
     """
     start = 0
     while start < len(inputs):
         size = min(sizer.size, len(inputs) - start)
         began = time.perf_counter()
-        generations = _generate_unless_out_of_memory(
-            adapter, inputs[start : start + size], settings
-        )
+        if prepared is not None and size == len(inputs):
+            generate = partial(adapter.generate_prepared, prepared.result(), settings)
+        else:
+            generate = partial(adapter.generate, inputs[start : start + size], settings)
+        prepared = None  # a retry is of smaller chunks
+        generations = _generate_unless_out_of_memory(generate, size)
         seconds = time.perf_counter() - began
         if generations is None:
             sizer.failed(size)
@@ -161,13 +195,13 @@ def generate_with_backoff(
 
 
 def _generate_unless_out_of_memory(
-    adapter: ModelAdapter, inputs: Sequence[ModelInput], settings: GenerationSettings
+    generate: Callable[[], list[Generation]], size: int
 ) -> list[Generation] | None:
-    """The generations, or ``None`` if a batch of more than one input ran out of GPU memory."""
+    """``generate()``, or ``None`` if a batch of more than one input ran out of GPU memory."""
     try:
-        return adapter.generate(inputs, settings)
+        return generate()
     except torch.cuda.OutOfMemoryError as error:
-        if len(inputs) > 1:
+        if size > 1:
             return None
         raise torch.cuda.OutOfMemoryError(
             "out of GPU memory with a batch of one sample: the model does not fit even one "

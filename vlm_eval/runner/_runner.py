@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from PIL.Image import Image
 from tqdm import tqdm
 
 from vlm_eval._run_folder import RESULTS_FILE
@@ -25,6 +27,7 @@ from vlm_eval.runner._batching import (
     describe_batch_sizes,
     generate_with_backoff,
     generation_order,
+    prepare_ahead,
 )
 from vlm_eval.runner._distributed import (
     all_gather,
@@ -155,6 +158,22 @@ def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any
     ]
 
 
+def _ready(
+    batch: Sequence[tuple[_Request, str]],
+    decoded: Sequence[list[Image] | ImageError],
+    failures: dict[str, dict[str, str]],
+) -> tuple[Sequence[tuple[_Request, str]], list[tuple[_Request, str, ModelInput]]]:
+    """``batch`` and the inputs of its requests whose images could be read; the others are
+    added to ``failures``."""
+    ready = []
+    for (request, key), result in zip(batch, decoded, strict=True):
+        if isinstance(result, ImageError):
+            failures[key] = {"sample_id": request.sample.id, "error": str(result)}
+        else:
+            ready.append((request, key, ModelInput(request.prompt, result)))
+    return batch, ready
+
+
 def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
     """The post-processed prediction and its per-sample scores, under the current options."""
     prediction = task.postprocess(raw_output)
@@ -266,16 +285,17 @@ def _evaluate_task(
             disable=rank() != 0,
         ) as bar,
         closing(images),
+        closing(
+            prepare_ahead(
+                adapter,
+                map(partial(_ready, failures=failures), batches, images),
+                lambda batch: [item for _, _, item in batch[1]],
+            )
+        ) as ahead,
     ):
-        for batch, decoded in zip(batches, images, strict=True):
-            ready = []
-            for (request, key), result in zip(batch, decoded, strict=True):
-                if isinstance(result, ImageError):
-                    failures[key] = {"sample_id": request.sample.id, "error": str(result)}
-                else:
-                    ready.append((request, key, ModelInput(request.prompt, result)))
+        for (batch, ready), prepared in ahead:
             inputs = [item for _, _, item in ready]
-            for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer):
+            for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer, prepared):
                 generation_seconds += chunk.seconds
                 generated += len(chunk.generations)
                 records = [
