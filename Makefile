@@ -16,17 +16,20 @@ Random weights score near zero; that is expected.
 
 setup: $(SETUP_STAMP)
 
-# Java runs the COCO caption scorer (PTB tokenizer, METEOR); the HTML report tests render pages in
-# Debian's chromium. torch is pinned to the CPU build.
+# Java runs the COCO caption scorer (PTB tokenizer, METEOR): required. The HTML report tests render
+# pages in Debian's chromium: without it they are skipped, so its install may fail. torch is pinned
+# to the CPU build.
 $(SETUP_STAMP): pyproject.toml
-	@missing=""; \
-	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
-	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
-	if [ -n "$$missing" ]; then \
-		echo "installing from Debian:$$missing"; \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	@SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	if ! command -v java >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then \
+		$$SUDO apt-get update -qq || true; fi; \
+	command -v java >/dev/null 2>&1 || { \
+		echo "java not found: installing default-jre-headless from Debian"; \
+		$$SUDO apt-get install -y -qq default-jre-headless || exit 1; }; \
+	[ -x /usr/bin/chromium ] || { \
+		echo "chromium not found: installing it from Debian (for the HTML report tests)"; \
+		$$SUDO apt-get install -y -qq chromium || \
+		echo "warning: chromium could not be installed: the browser tests will be skipped"; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
