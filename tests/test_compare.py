@@ -29,6 +29,11 @@ def _row(markdown: str, task: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split(" | ")]
 
 
+def _cells(markdown: str, task: str) -> dict[str, str]:
+    """The cells of ``task``'s row of the comparison table, by column."""
+    return dict(zip(_row(markdown, "task"), _row(markdown, task), strict=True))
+
+
 def test_the_fixtures_are_what_their_script_writes(tmp_path: Path) -> None:
     sys.path.insert(0, str(RUNS))
     try:
@@ -46,13 +51,13 @@ def test_deltas_tests_and_verdicts_of_two_checkpoints() -> None:
     assert code == 0, out
     header = _row(out, "task")
     assert header == [
-        "task", "metric", "step-1000", "step-2000", "Δ", "95% CI of Δ", "p", "test", "paired",
-        "verdict",
+        "task", "metric", "verdict", "test", "step-1000", "step-2000", "Δ", "95% CI of Δ", "p",
+        "paired",
     ]  # fmt: skip
-    vqav2 = dict(zip(header, _row(out, "vqav2"), strict=True))
+    vqav2 = _cells(out, "vqav2")
     assert (vqav2["step-1000"], vqav2["step-2000"], vqav2["Δ"]) == ("62.50", "77.50", "+15.00")
     assert (vqav2["test"], vqav2["paired"]) == ("paired bootstrap", "20")
-    pope = dict(zip(header, _row(out, "pope"), strict=True))
+    pope = _cells(out, "pope")
     # 1 sample right only in step-1000, 6 only in step-2000: exact p = 2 * 8 / 2**7
     assert (pope["Δ"], pope["p"], pope["test"]) == ("+2.50", "0.125", "exact McNemar")
     assert pope["verdict"] == "no significant change"
@@ -87,8 +92,9 @@ def test_the_gate_fails_on_significant_drops_beyond_the_threshold(
     points: str, failing: list[str]
 ) -> None:
     code, out = _compare(str(STEPS[1]), str(STEPS[2]), "--fail-if-drop", points)
-    assert _row(out, "pope")[6:8] == ["1.8e-12", "exact McNemar"]  # 40 vs 0: 2 / 2**40
-    assert _row(out, "vqav2")[-1] == "worse"
+    pope = _cells(out, "pope")
+    assert (pope["p"], pope["test"]) == ("1.8e-12", "exact McNemar")  # 40 vs 0: 2 / 2**40
+    assert _cells(out, "vqav2")["verdict"] == "worse"
     if failing:
         assert code == 1
         assert f"Gate (--fail-if-drop {points}): FAILED: {', '.join(failing)}." in out
@@ -100,10 +106,10 @@ def test_the_gate_fails_on_significant_drops_beyond_the_threshold(
 
 def test_an_insignificant_drop_passes_the_gate() -> None:
     code, out = _compare(str(STEPS[1]), str(STEPS[0]), "--fail-if-drop", "1")
-    assert _row(out, "pope")[4] == "-2.50" and _row(out, "pope")[6] == "0.125"
-    assert _row(out, "pope")[-1] == "no significant change"
+    pope = _cells(out, "pope")
+    assert (pope["Δ"], pope["p"], pope["verdict"]) == ("-2.50", "0.125", "no significant change")
     # vqav2 drops 15 points on 20 samples: significant for the paired bootstrap at seed 0
-    assert _row(out, "vqav2")[4] == "-15.00" and _row(out, "vqav2")[-1] == "worse"
+    assert (_cells(out, "vqav2")["Δ"], _cells(out, "vqav2")["verdict"]) == ("-15.00", "worse")
     assert code == 1 and "Gate (--fail-if-drop 1): FAILED: vqav2 -15.00." in out
 
 
@@ -124,8 +130,10 @@ def test_results_without_sample_scores_are_compared_untested(tmp_path: Path) -> 
     # tests/data/runs/base and new predate per-sample scores: no significance is possible, so
     # a drop beyond the threshold fails the gate rather than pass unchecked
     code, out = _compare(str(RUNS / "base"), str(RUNS / "new"), "--fail-if-drop", "0.5")
-    coco = _row(out, "coco_caption")
-    assert coco[2:8] == ["116.04", "115.50", "-0.54", "-", "-", "not tested"]
+    coco = _cells(out, "coco_caption")
+    assert [coco[c] for c in ("base", "new", "Δ", "95% CI of Δ", "p", "test")] == [
+        "116.04", "115.50", "-0.54", "-", "-", "not tested",
+    ]  # fmt: skip
     assert code == 1 and "coco_caption -0.54" in out
     assert "vqa_mode" in out.split("## Differences between the runs", 1)[1]
 
@@ -160,7 +168,7 @@ def test_samples_scored_in_one_run_only_are_left_out_and_said(tmp_path: Path) ->
     records = run / "samples_pope.jsonl"
     records.write_text("".join(records.read_text().splitlines(keepends=True)[:100]))
     _, out = _compare(str(run), str(STEPS[1]))
-    assert _row(out, "pope")[8] == "100"
+    assert _cells(out, "pope")["paired"] == "100"
     assert "pope: 0 samples scored only in subset, 100 only in step-2000; left out of Δ" in out
 
 

@@ -290,20 +290,20 @@ def comparison_blocks(
         [
             t.task,
             t.metric,
+            _verdict(comparison, t),
+            t.test,
             format_number(t.base_score),
             format_number(t.new_score),
             _signed(t.delta),
             format_interval(t.paired.interval if t.paired else None) or "-",
             _p(t.p_value),
-            t.test,
             t.paired.samples if t.paired else "-",
-            _verdict(comparison, t),
         ]
         for t in comparison.tasks
     ]
     interval = f"{comparison.bootstrap.confidence:.0%} CI of Δ"
-    header = ["task", "metric", base, new, "Δ", interval, "p", "test", "paired", "verdict"]
-    blocks.append(table(header, rows, numeric_from=2))
+    header = ["task", "metric", "verdict", "test", base, new, "Δ", interval, "p", "paired"]
+    blocks.append(table(header, rows, numeric_from=4))
     blocks.append(
         Paragraph(
             (
