@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vlm_eval.demo.tiny import blip2
+from vlm_eval.demo.tiny import blip2, blip2_flan_t5
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, ModelLoadError, PromptError
 from vlm_eval.tasks import CaptionTask, GenerationSettings, ImagePart, Message, VQATask
 
@@ -90,3 +90,35 @@ def test_answers_end_at_a_newline(adapter: HuggingFaceAdapter) -> None:
 def test_image_options_are_refused(checkpoint: Path) -> None:
     with pytest.raises(ModelLoadError, match="blip2 checkpoints do not take image_longest"):
         HuggingFaceAdapter(pretrained=str(checkpoint), device="cpu", image_longest_edge=128)
+
+
+@pytest.fixture(scope="module")
+def flan_t5(tmp_path_factory: pytest.TempPathFactory) -> HuggingFaceAdapter:
+    folder = blip2_flan_t5.build(tmp_path_factory.mktemp("blip2-flan-t5"))
+    return HuggingFaceAdapter(pretrained=str(folder), device="cpu")
+
+
+def test_flan_t5_checkpoints_get_the_short_answer_prompt(flan_t5: HuggingFaceAdapter) -> None:
+    assert flan_t5.family.name == "blip2-flan-t5"
+    assert flan_t5.family.render(flan_t5.processor, (VQA_TURN,)) == (
+        "Question: Is it red? Answer the question using a single word or phrase. Short answer:"
+    )
+    assert flan_t5.family.render(flan_t5.processor, (Message("user", (IMAGE,)),)) == ""
+
+
+def test_flan_t5_answers_are_the_decoder_output(flan_t5: HuggingFaceAdapter) -> None:
+    """The encoder reads the queries and the prompt; the decoder's tokens after its start token
+    are the answer (a decoder-only model would return the prompt first)."""
+    inputs = [ModelInput((VQA_TURN,), [Image.new("RGB", (96, 80), "red")])]
+    settings = GenerationSettings(max_new_tokens=5)
+    (generation,) = flan_t5.generate(inputs, settings)
+    encoded = flan_t5.prepare(inputs)
+    output = flan_t5.model.generate(**encoded, max_new_tokens=5, do_sample=False)
+    assert output[0, 0] == flan_t5.tokenizer.pad_token_id  # the decoder's start token
+    answer = output[0, 1:]
+    assert generation.text == flan_t5.tokenizer.decode(answer, skip_special_tokens=True)
+    assert generation.text and "Question" not in generation.text
+    assert generation.generated_tokens == len(answer) == 5  # no end-of-text within 5 tokens
+    text = flan_t5.tokenizer(flan_t5.family.render(flan_t5.processor, (VQA_TURN,))).input_ids
+    assert text[-1] == flan_t5.tokenizer.eos_token_id  # T5 ends the encoder's text with </s>
+    assert (generation.visual_tokens, generation.prompt_tokens) == (8, 8 + len(text))

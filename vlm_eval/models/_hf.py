@@ -234,7 +234,10 @@ class HuggingFaceAdapter(ModelAdapter):
                 stopping_criteria=self._stopping_criteria(settings.stop),
                 pad_token_id=self.pad_token_id,
             )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :].cpu()
+        # A decoder-only model returns the prompt and then the answer; an encoder-decoder's
+        # decoder (Flan-T5) returns its start token and then the answer.
+        start = 1 if self.model.config.is_encoder_decoder else encoded["input_ids"].shape[1]
+        new_tokens = output[:, start:].cpu()
         with self._tokenizer_lock:
             answers = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()

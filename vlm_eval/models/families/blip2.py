@@ -1,15 +1,10 @@
-"""BLIP-2 with an OPT decoder: no chat template, the paper's zero-shot VQA prompt.
-
-The Flan-T5 variants (same model type) are encoder-decoders: the paper prompts them with
-``Question: {} Short answer:`` and their generate() returns no prompt tokens, neither of which
-is handled here yet.
-"""
+"""BLIP-2: no chat template, the paper's zero-shot VQA prompts (OPT and Flan-T5 decoders)."""
 
 from __future__ import annotations
 
-from transformers import ProcessorMixin
+from transformers import PretrainedConfig, ProcessorMixin
 
-from vlm_eval.models._family import register_family
+from vlm_eval.models._family import ModelFamily, register_family
 from vlm_eval.models.families._raw import RawPromptFamily
 
 
@@ -22,5 +17,20 @@ class Blip2Family(RawPromptFamily):
     name = "blip2"
     model_types = ("blip-2",)
 
+    def for_checkpoint(self, config: PretrainedConfig) -> ModelFamily:
+        # The Flan-T5 checkpoints share the model type but were prompted differently.
+        decoder_only = getattr(config, "use_decoder_only_language_model", True)
+        return self if decoder_only else Blip2FlanT5Family()
+
     def format_text(self, processor: ProcessorMixin, text: str) -> str:
         return f"Question: {text} Answer:" if text else ""
+
+
+class Blip2FlanT5Family(Blip2Family):
+    """BLIP-2 with a Flan-T5 encoder-decoder: ``Question: {text} Short answer:``, the paper's
+    zero-shot VQA prompt for these checkpoints; the answer is the decoder's output."""
+
+    name = "blip2-flan-t5"
+
+    def format_text(self, processor: ProcessorMixin, text: str) -> str:
+        return f"Question: {text} Short answer:" if text else ""
