@@ -34,10 +34,21 @@ Decoded = Image.Image | ImageError
 _PREFETCH_BATCHES = 2
 """Batches each worker decodes ahead: enough to hide decoding, few enough to bound memory."""
 
-_SHARED_BYTES_PER_IMAGE = 2 << 20
-"""Shared memory per image a batch decodes (2 MiB: 1024x682 RGB). A batch's images share its
-slot, so a few larger ones fit; those that do not are pickled. Pages are only allocated as they
-are written."""
+_SHARED_BYTES_PER_IMAGE = 3 << 20
+"""Shared memory per image a batch decodes (3 MiB: 1024x768 at 4 bytes a pixel, Pillow's own
+layout, which copies faster than packed RGB). A batch's images share its slot, so a few larger
+ones fit; those that do not are pickled. Pages are only allocated as they are written."""
+
+PILLOW_BLOCKS_KEPT = 64
+"""Freed image memory blocks Pillow keeps for reuse (``keep_pillow_blocks``)."""
+
+
+def keep_pillow_blocks() -> None:
+    """Let Pillow reuse the memory of freed images (up to ``PILLOW_BLOCKS_KEPT`` blocks; it
+    keeps none by default): a new image then writes to pages already mapped instead of
+    faulting fresh ones in (decoding 640x480 JPEGs in a fresh process: 1.7x faster here; less
+    where the allocator already holds freed memory). Workers forked afterwards inherit it."""
+    Image.core.set_blocks_max(max(Image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ def decode_batches(
     the last batch that needs it. Close the iterator to stop the workers early.
     """
     plan = plan_images(batches)
+    keep_pillow_blocks()
     workers = min(num_workers, len(plan))
     context = multiprocessing.get_context() if workers else None
     most_decoded = max((len(step.decode) for step in plan), default=0)
@@ -193,7 +205,7 @@ class _PixelSlots:
                 size = _rgb_bytes(image)
                 if 0 < size <= end - offset:
                     rgb = cast(Image.Image, image)
-                    view[offset : offset + size] = rgb.tobytes()
+                    view[offset : offset + size] = rgb.tobytes("raw", "RGBX")
                     batch.placed.append((key, rgb.size, rgb.info, offset))
                     offset += size
                 else:
@@ -206,7 +218,7 @@ class _PixelSlots:
         with memoryview(self.memory) as view:
             for key, size, info, offset in batch.placed:
                 image = Image.new("RGB", size, None)  # not filled: frombytes writes every pixel
-                image.frombytes(view[offset : offset + size[0] * size[1] * 3])
+                image.frombytes(view[offset : offset + size[0] * size[1] * 4], "raw", "RGBX")
                 image.info = info
                 images[key] = image
         self.free[batch.slot].release()
@@ -217,7 +229,7 @@ def _rgb_bytes(image: Decoded) -> int:
     """The size of ``image``'s pixels if it is a plain ``Image`` in RGB mode, else 0."""
     if type(image) is not Image.Image or image.mode != "RGB":
         return 0
-    return image.width * image.height * 3
+    return image.width * image.height * 4
 
 
 def _decode(source: ImageSource) -> Decoded:
