@@ -54,7 +54,7 @@ from bench._common import RESULTS_DIR, SummaryRow, environment, interleaved, wri
 from bench.synthetic_images import write_vqav2_split
 from vlm_eval.data import Sample
 from vlm_eval.demo.tiny import idefics2
-from vlm_eval.models import HuggingFaceAdapter
+from vlm_eval.models import HuggingFaceAdapter, ModelInput
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import Task, get_task, load_tasks, prompt_images
 
@@ -159,15 +159,11 @@ class _BareLoop:
         self.batches: list[BatchFeature] = []
         for first in range(0, len(samples), BATCH_SIZE):
             prompts = [task.prompt(sample, []) for sample in samples[first : first + BATCH_SIZE]]
-            texts = [adapter.family.render(adapter.processor, prompt) for prompt in prompts]
-            images = [[image.open() for image in prompt_images(prompt)] for prompt in prompts]
-            encoded = adapter.processor(
-                **adapter.family.processor_inputs(texts, images), return_tensors="pt", padding=True
-            ).to(adapter.device)
-            for key, value in encoded.items():
-                if torch.is_floating_point(value):
-                    encoded[key] = value.to(adapter.model.dtype)
-            self.batches.append(encoded)
+            inputs = [
+                ModelInput(prompt, [image.open() for image in prompt_images(prompt)])
+                for prompt in prompts
+            ]
+            self.batches.append(adapter.prepare(inputs).to(adapter.device))
 
     def generate(self, batch: BatchFeature) -> torch.Tensor:
         stop = list(self.task.generation.stop)
