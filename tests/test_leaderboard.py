@@ -3,7 +3,9 @@ ratings on per-sample pairwise outcomes, hand-checked where two runs make it clo
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,4 +78,31 @@ def test_a_leaderboard_needs_two_runs_with_per_sample_scores() -> None:
     assert code == 1 and "a leaderboard needs at least two runs" in out
     # base and new predate per-sample scores
     code, out = _leaderboard(str(RUNS / "base"), str(RUNS / "new"))
-    assert code == 1 and "no task has per-sample scores of the main metric" in out
+    assert code == 1
+    assert "no task can rate these runs: vqav2: no per-sample scores of its main metric" in out
+
+
+def _renamed(source: str, folder: Path, renamed: dict[str, str]) -> str:
+    """A copy of run ``source`` in ``folder`` with tasks renamed (as if it had run others)."""
+    shutil.copytree(source, folder)
+    results = json.loads((folder / "results.json").read_text())
+    results["config"]["tasks"] = [renamed.get(task, task) for task in results["config"]["tasks"]]
+    results["tasks"] = {renamed.get(task, task): e for task, e in results["tasks"].items()}
+    (folder / "results.json").write_text(json.dumps(results))
+    return str(folder)
+
+
+def test_runs_that_never_meet_are_not_rated_together(tmp_path: Path) -> None:
+    """A run that shares no task with the others cannot be placed on their scale."""
+    stranger = _renamed(STEPS[0], tmp_path / "stranger", {"vqav2": "okvqa", "pope": "gqa"})
+    code, out = _leaderboard(*STEPS[:2], stranger)
+    assert code == 1
+    assert "share no rated task across groups (stranger; step-1000, step-2000)" in out
+
+
+def test_tasks_only_one_run_has_are_noted_not_rated(tmp_path: Path) -> None:
+    other = _renamed(STEPS[2], tmp_path / "other", {"pope": "gqa"})
+    code, out = _leaderboard(*STEPS[:2], other)
+    assert code == 0, out
+    assert "Rated on vqav2 (20 samples), pope (200 samples)." in out
+    assert "| gqa: not rated, only one run has it |" in out

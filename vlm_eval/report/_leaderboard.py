@@ -31,38 +31,58 @@ class Leaderboard:
     Attributes:
         ratings: One per run, on the Elo scale (mean 1000).
         rated_tasks: Task -> number of samples every run that has the task scored.
-        unrated_tasks: Tasks without per-sample scores (corpus metrics), shown but not rated.
+        unrated_tasks: Task -> why it could not rate the runs; shown, not rated.
         dropped_samples: Task -> samples scored by some runs only, left out.
     """
 
     runs: tuple[Run, ...]
     ratings: tuple[Rating, ...]
     rated_tasks: dict[str, int]
-    unrated_tasks: tuple[str, ...]
+    unrated_tasks: dict[str, str]
     dropped_samples: dict[str, int]
     task_weight: TaskWeight
     prior: float
     bootstrap: Bootstrap
 
 
-def _task_matrix(runs: Sequence[Run], task: str) -> tuple[np.ndarray, int] | None:
+def _task_matrix(runs: Sequence[Run], task: str) -> tuple[np.ndarray, int] | str:
     """(samples, runs) main-metric scores of the samples every run having ``task`` scored
-    (NaN columns for runs without it), and the number of other samples; ``None`` when the task
-    has no per-sample scores."""
+    (NaN columns for runs without it) and the number of other samples; or why the task cannot
+    be rated."""
     found = {
         i: sample_scores(run, task) for i, run in enumerate(runs) if task in run.results["tasks"]
     }
     columns = {i: scores for i, scores in found.items() if scores is not None}
-    if not columns or len(columns) < len(found):
-        return None
+    if len(columns) < len(found):
+        return "no per-sample scores of its main metric (a corpus-level metric, or older results)"
+    if len(columns) < 2:
+        return "only one run has it"
     sets = [set(scores.scores) for scores in columns.values()]
     shared = set.intersection(*sets)
+    if not shared:
+        return "no sample was scored by every run that has it"
     first = next(iter(columns.values()))
     order = [s for s in first.scores if s in shared]
     matrix = np.full((len(order), len(runs)), np.nan)
     for i, scores in columns.items():
         matrix[:, i] = [scores.scores[s] for s in order]
     return matrix, len(set.union(*sets)) - len(shared)
+
+
+def _check_connected(runs: Sequence[Run], matrices: dict[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` unless every run meets every other through rated tasks: ratings of
+    runs that never share a sample, directly or through others, cannot be compared."""
+    groups = [{i} for i in range(len(runs))]
+    for matrix in matrices.values():
+        players = {int(i) for i in np.flatnonzero(~np.isnan(matrix[0]))}
+        merged = set().union(*(g for g in groups if g & players))
+        groups = [g for g in groups if not g & players] + [merged]
+    if len(groups) > 1:
+        described = "; ".join(", ".join(runs[i].label for i in sorted(g)) for g in groups)
+        raise ValueError(
+            f"these runs share no rated task across groups ({described}): their ratings could "
+            "not be compared; rate each group on its own"
+        )
 
 
 @without_gc_pauses
@@ -82,25 +102,27 @@ def rate_runs(
     Confidence intervals: bootstrap over the samples of each task.
 
     Raises:
-        ValueError: With fewer than two runs, or no task with per-sample scores.
+        ValueError: With fewer than two runs, no task to rate them on, or runs that never share
+            a rated task with the others.
     """
     if len(runs) < 2:
         raise ValueError("a leaderboard needs at least two runs")
     bootstrap = bootstrap or Bootstrap()
     matrices: dict[str, np.ndarray] = {}
     dropped: dict[str, int] = {}
-    unrated = []
+    unrated: dict[str, str] = {}
     for task in task_names(runs):
         found = _task_matrix(runs, task)
-        if found is None or not len(found[0]):
-            unrated.append(task)
-            continue
-        matrices[task], dropped[task] = found
+        if isinstance(found, str):
+            unrated[task] = found
+        else:
+            matrices[task], dropped[task] = found
     if not matrices:
         raise ValueError(
-            "no task has per-sample scores of the main metric in these runs, so there is "
-            "nothing to rate (corpus-level metrics, or results older than vlm-eval 0.1)"
+            "no task can rate these runs: "
+            + "; ".join(f"{task}: {reason}" for task, reason in unrated.items())
         )
+    _check_connected(runs, matrices)
     sizes = [len(m) for m in matrices.values()]
     weights = (
         [float(np.mean(sizes)) / n for n in sizes] if task_weight == "tasks" else [1.0] * len(sizes)
@@ -117,7 +139,7 @@ def rate_runs(
         runs=tuple(runs),
         ratings=tuple(ratings),
         rated_tasks={task: len(m) for task, m in matrices.items()},
-        unrated_tasks=tuple(unrated),
+        unrated_tasks=unrated,
         dropped_samples={task: n for task, n in dropped.items() if n},
         task_weight=task_weight,
         prior=prior,
@@ -178,7 +200,7 @@ def leaderboard_blocks(board: Leaderboard, *, title: str = "vlm-eval leaderboard
         table(header, rows, numeric_from=3),
         Paragraph((method,)),
     ]
-    notes = [f"{task}: a corpus-level metric, not rated" for task in board.unrated_tasks]
+    notes = [f"{task}: not rated, {reason}" for task, reason in board.unrated_tasks.items()]
     notes += [
         f"{task}: {n} samples not scored by every run, left out"
         for task, n in board.dropped_samples.items()
