@@ -24,6 +24,11 @@ IMAGE_SIZE = 64
 PATCH_SIZE = 16
 # The Q-Former's learned queries, one visual token each whatever the image (32 in BLIP-2).
 NUM_QUERY_TOKENS = 8
+PROCESSOR_CARD = (
+    f"`Blip2Processor`, images resized to {IMAGE_SIZE}x{IMAGE_SIZE} px, {NUM_QUERY_TOKENS} "
+    "`<image>` tokens per image (the Q-Former's queries); no chat template."
+)
+"""The model card's sentence on the processor, shared by both BLIP-2 builders."""
 
 
 def build_processor(tokenizer: PreTrainedTokenizerFast) -> Blip2Processor:
@@ -77,8 +82,6 @@ def build(output_dir: Path, *, seed: int = 0) -> Path:
         components="ViT, Q-Former, OPT decoder",
         tokenizer="special tokens as OPT (`</s>` starts every text), plus the `<image>` token "
         "`Blip2Processor` adds. Generation stops at a newline, as for Salesforce/blip2-opt-2.7b.",
-        processor=f"`Blip2Processor`, images resized to {IMAGE_SIZE}x{IMAGE_SIZE} px, "
-        f"{NUM_QUERY_TOKENS} `<image>` tokens per image (the Q-Former's queries); no chat "
-        "template.",
+        processor=PROCESSOR_CARD,
     )
     return _checkpoint.save(output_dir, model, processor, card=card)

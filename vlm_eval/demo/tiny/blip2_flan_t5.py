@@ -13,7 +13,7 @@ from tokenizers import processors
 from vlm_eval.demo.tiny import _checkpoint
 from vlm_eval.demo.tiny._checkpoint import TEXT_HIDDEN_SIZE
 from vlm_eval.demo.tiny._text import train_tokenizer
-from vlm_eval.demo.tiny.blip2 import IMAGE_SIZE, NUM_QUERY_TOKENS, build_model, build_processor
+from vlm_eval.demo.tiny.blip2 import PROCESSOR_CARD, build_model, build_processor
 
 
 def build(output_dir: Path, *, seed: int = 0) -> Path:
@@ -55,8 +55,6 @@ def build(output_dir: Path, *, seed: int = 0) -> Path:
         components="ViT, Q-Former, Flan-T5 encoder-decoder",
         tokenizer="special tokens as T5 (no BOS, `</s>` ends every text, `<pad>` starts the "
         "decoder), plus the `<image>` token `Blip2Processor` adds.",
-        processor=f"`Blip2Processor`, images resized to {IMAGE_SIZE}x{IMAGE_SIZE} px, "
-        f"{NUM_QUERY_TOKENS} `<image>` tokens per image (the Q-Former's queries); no chat "
-        "template.",
+        processor=PROCESSOR_CARD,
     )
     return _checkpoint.save(output_dir, model, processor, card=card)
