@@ -63,6 +63,11 @@ class SampleScores:
     """Sample id -> its record in ``samples_<task>.jsonl``."""
 
 
+def records_file(run: Run, task: str) -> Path:
+    """The ``samples_<task>.jsonl`` of ``task`` in ``run``."""
+    return run.path / run.results["tasks"][task].get("samples_file", f"samples_{task}.jsonl")
+
+
 @without_gc_pauses
 def read_records(run: Run, task: str) -> list[dict[str, Any]]:
     """The records of ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample order.
@@ -70,7 +75,7 @@ def read_records(run: Run, task: str) -> list[dict[str, Any]]:
     Raises:
         DataFormatError: If the file is missing or a line is not a JSON object.
     """
-    file = run.path / run.results["tasks"][task].get("samples_file", f"samples_{task}.jsonl")
+    file = records_file(run, task)
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except OSError as error:
@@ -101,7 +106,7 @@ def sample_scores(run: Run, task: str) -> SampleScores | None:
     if scale is None or not entry["data"].get("scored_samples"):
         return None
     metric = entry["task"]["main_metric"]
-    file = run.path / entry.get("samples_file", f"samples_{task}.jsonl")
+    file = records_file(run, task)
     scores: dict[str, float] = {}
     records: dict[str, dict[str, Any]] = {}
     for record in read_records(run, task):
