@@ -219,7 +219,7 @@ class HuggingFaceAdapter(ModelAdapter):
     @property
     def prepares_ahead(self) -> bool:
         """On an accelerator: image processing then overlaps generation."""
-        return torch.device(self.device).type != "cpu"
+        return self.device.type != "cpu"
 
     def generate_prepared(
         self, prepared: BatchFeature, settings: GenerationSettings
