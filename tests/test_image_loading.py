@@ -241,9 +241,16 @@ def test_worker_processes_hand_over_the_images_the_main_process_decodes(
     noise.save(tmp_path / "large.png")
     small, large = ImageFile(tmp_path / "small.jpg"), ImageFile(tmp_path / "large.png")
     gray = GrayImage(tmp_path / "large.png")
+    # Three more batches of small images of their own: 7 batches through 2 x 2 + 1 slots, so
+    # slots are written again while the images taken out of them earlier are still held.
+    crops = []
+    for left in (10, 20, 30):
+        noise.crop((left, 10, left + 40, 40)).save(tmp_path / f"crop{left}.jpg")
+        crops.append(ImageFile(tmp_path / f"crop{left}.jpg"))
     batches = [[[small], [large, gray]], [[small]], [[gray], [small]], [[large]]]
+    batches += [[[crop]] for crop in crops]
     in_process, by_workers = (list(decode_batches(batches, workers)) for workers in (0, 2))
-    assert shared == [small.key]
+    assert shared == [small.key] + [crop.key for crop in crops]
     for expected, received in zip(in_process, by_workers, strict=True):
         for expected_images, received_images in zip(expected, received, strict=True):
             assert isinstance(expected_images, list) and isinstance(received_images, list)

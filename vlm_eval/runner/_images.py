@@ -200,29 +200,36 @@ class _PixelSlots:
         self.free[slot].acquire()
         offset, end = slot * self.slot_bytes, (slot + 1) * self.slot_bytes
         batch = _SlotBatch(slot, [], {})
-        with memoryview(self.memory) as view:
-            for key, image in decoded:
-                size = _rgb_bytes(image)
-                if 0 < size <= end - offset:
-                    rgb = cast(Image.Image, image)
-                    view[offset : offset + size] = rgb.tobytes("raw", "RGBX")
-                    batch.placed.append((key, rgb.size, rgb.info, offset))
-                    offset += size
-                else:
-                    batch.others[key] = image
+        for key, image in decoded:
+            size = _rgb_bytes(image)
+            if 0 < size <= end - offset:
+                rgb = cast(Image.Image, image)
+                self._image_at(offset, rgb.size).paste(rgb)
+                batch.placed.append((key, rgb.size, rgb.info, offset))
+                offset += size
+            else:
+                batch.others[key] = image
         return batch
 
     def unpack(self, batch: _SlotBatch) -> dict[str, Decoded]:
         """``batch``'s images by key, copied out of its slot, which is then free again."""
         images: dict[str, Decoded] = {}
-        with memoryview(self.memory) as view:
-            for key, size, info, offset in batch.placed:
-                image = Image.new("RGB", size, None)  # not filled: frombytes writes every pixel
-                image.frombytes(view[offset : offset + size[0] * size[1] * 4], "raw", "RGBX")
-                image.info = info
-                images[key] = image
+        for key, size, info, offset in batch.placed:
+            image = self._image_at(offset, size).copy()
+            image.info = info
+            images[key] = image
         self.free[batch.slot].release()
         return images | batch.others
+
+    def _image_at(self, offset: int, size: tuple[int, int]) -> Image.Image:
+        """An RGB image of ``size`` whose pixels are the shared memory from ``offset`` on.
+
+        Pillow keeps RGB pixels in 4 bytes each, so the memory is used as it is, and images are
+        pasted in and copied out with one ``memcpy`` a row. ``Image.frombuffer`` only maps a
+        few other modes, hence Pillow's core function, which takes any.
+        """
+        core = Image.core.map_buffer(self.memory, size, "raw", offset, ("RGB", 0, 1))
+        return Image.new("RGB", (0, 0))._new(core)
 
 
 def _rgb_bytes(image: Decoded) -> int:
