@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -222,18 +222,24 @@ class GrayImage(ImageSource):
             return image.convert("L")
 
 
-def test_worker_processes_hand_over_the_images_the_main_process_decodes(
+def _slot_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # 3 images per batch at most: a slot of 3 x 4000 bytes takes the small JPEG (3600 bytes of
-    # pixels), not the large one (15000), which is pickled like the grayscale image.
+) -> tuple[Any, list[str], list[str]]:
+    """Batches of images for 2 workers, the keys of the images that the workers hand over
+    through shared memory (filled as the main process unpacks them) and those that fit a slot.
+
+    A slot takes 3 images of 4000 bytes: the small JPEGs (40x30, 4800 bytes of pixels) and not
+    the large one (15000), which is pickled like the grayscale image. 15 batches go through
+    2 x 2 + 3 slots, so that every slot is written again; ``small`` is needed by the last batch
+    too, so it is kept from the first batch to the last.
+    """
     monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_IMAGE", 4000)
     shared: list[str] = []
     unpack = _PixelSlots.unpack
 
-    def spy(slots: _PixelSlots, batch: Any) -> Any:
+    def spy(slots: _PixelSlots, batch: Any, copied: Any) -> Any:
         shared.extend(key for key, *_ in batch.placed)
-        return unpack(slots, batch)
+        return unpack(slots, batch, copied)
 
     monkeypatch.setattr(_PixelSlots, "unpack", spy)
     noise = Image.effect_noise((100, 50), 60).convert("RGB")
@@ -241,23 +247,48 @@ def test_worker_processes_hand_over_the_images_the_main_process_decodes(
     noise.save(tmp_path / "large.png")
     small, large = ImageFile(tmp_path / "small.jpg"), ImageFile(tmp_path / "large.png")
     gray = GrayImage(tmp_path / "large.png")
-    # Three more batches of small images of their own: 7 batches through 2 x 2 + 1 slots, so
-    # slots are written again while the images taken out of them earlier are still held.
     crops = []
-    for left in (10, 20, 30):
+    for left in range(2, 60, 6):
         noise.crop((left, 10, left + 40, 40)).save(tmp_path / f"crop{left}.jpg")
         crops.append(ImageFile(tmp_path / f"crop{left}.jpg"))
     batches = [[[small], [large, gray]], [[small]], [[gray], [small]], [[large]]]
-    batches += [[[crop]] for crop in crops]
-    in_process, by_workers = (list(decode_batches(batches, workers)) for workers in (0, 2))
-    assert shared == [small.key] + [crop.key for crop in crops]
-    for expected, received in zip(in_process, by_workers, strict=True):
-        for expected_images, received_images in zip(expected, received, strict=True):
-            assert isinstance(expected_images, list) and isinstance(received_images, list)
-            assert all(type(image) is Image.Image for image in received_images)
-            assert [(i.mode, i.size, i.info, i.tobytes()) for i in received_images] == [
-                (i.mode, i.size, i.info, i.tobytes()) for i in expected_images
-            ]
+    batches += [[[crop]] for crop in crops] + [[[small]]]
+    return batches, shared, [small.key] + [crop.key for crop in crops]
+
+
+def _pixels(requests: list[list[Image.Image] | ImageError]) -> list[Any]:
+    """Each request's images as (type, mode, size, info, pixels)."""
+    assert all(isinstance(images, list) for images in requests)
+    return [
+        [(type(i), i.mode, i.size, i.info, i.tobytes()) for i in images]
+        for images in cast(list[list[Image.Image]], requests)
+    ]
+
+
+def test_worker_processes_hand_over_the_images_in_shared_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches, shared, fitting = _slot_batches(tmp_path, monkeypatch)
+    in_process = [_pixels(requests) for requests in decode_batches(batches, 0)]
+    by_workers = [_pixels(requests) for requests in decode_batches(batches, 2)]
+    assert by_workers == in_process
+    assert {image_type for batch in by_workers for r in batch for image_type, *_ in r} == {
+        Image.Image
+    }
+    # Every image that fits came through a slot: no worker found its slot taken (the kept
+    # ``small`` was copied out, or its slot would have stayed taken until the last batch).
+    assert shared == fitting
+
+
+def test_images_held_by_the_main_process_keep_their_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Holding every batch holds every slot: the workers pickle the batches they find no free
+    # slot for, and no image held is written over.
+    batches, shared, fitting = _slot_batches(tmp_path, monkeypatch)
+    held = list(decode_batches(batches, 2))
+    assert [_pixels(r) for r in held] == [_pixels(r) for r in decode_batches(batches, 0)]
+    assert 0 < len(shared) < len(fitting)
 
 
 def test_unreadable_images_fail_their_samples_and_the_run_goes_on(

@@ -6,15 +6,17 @@ plan. ``order_by_image`` puts requests about the same image next to each other, 
 is rarely kept across many batches.
 
 Forked workers hand the pixels of decoded RGB images to the main process through shared memory
-(``_PixelSlots``): pickling them through a pipe costs about as much as decoding the JPEG (see
-``bench/harness_overhead.py``).
+(``_PixelSlots``), where they stay: pickling them through a pipe costs about as much as decoding
+the JPEG, and even a copy out of shared memory is a fifth of the main process's work per image
+(see ``bench/harness_overhead.py``).
 """
 
 from __future__ import annotations
 
 import mmap
 import multiprocessing
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any, cast
@@ -33,6 +35,15 @@ Decoded = Image.Image | ImageError
 
 _PREFETCH_BATCHES = 2
 """Batches each worker decodes ahead: enough to hide decoding, few enough to bound memory."""
+
+_BATCHES_HELD = 3
+"""Batches whose images the main process may still hold when it asks for the next one (the one
+just generated, the one prepared ahead, the one being unpacked): shared memory slots beyond
+those the workers fill ahead."""
+
+_SLOT_WAIT_SECONDS = 0.05
+"""How long a worker waits for its slot to be free before it pickles the batch instead (the
+main process may hold that slot's images longer than usual, or be waiting for this batch)."""
 
 _SHARED_BYTES_PER_IMAGE = 3 << 20
 """Shared memory per image a batch decodes (3 MiB: 1024x768 at 4 bytes a pixel, Pillow's own
@@ -111,10 +122,10 @@ def decode_batches(
     most_decoded = max((len(step.decode) for step in plan), default=0)
     slots = None
     if context is not None and context.get_start_method() == "fork" and most_decoded:
-        # One slot per batch in flight (the DataLoader keeps workers x prefetch requested) and
-        # one for the batch being unpacked.
+        # A slot per batch in flight (the DataLoader keeps workers x prefetch requested) and
+        # per batch whose images may still be held here.
         slots = _PixelSlots.create(
-            min(workers * _PREFETCH_BATCHES + 1, len(plan)),
+            min(workers * _PREFETCH_BATCHES + _BATCHES_HELD, len(plan)),
             most_decoded * _SHARED_BYTES_PER_IMAGE,
             context,
         )
@@ -132,7 +143,7 @@ def decode_batches(
     for batch, step, decoded in zip(batches, plan, loader, strict=True):
         if isinstance(decoded, _SlotBatch):
             assert slots is not None  # only workers that have slots send slot batches
-            decoded = slots.unpack(decoded)
+            decoded = slots.unpack(decoded, copied=step.decode.keys() - set(step.release))
         images.update(decoded)
         requests = [
             _images_or_first_error([images[image.key] for image in request]) for request in batch
@@ -169,16 +180,20 @@ class _BatchDecoder(Dataset[dict[str, Decoded] | _SlotBatch]):
 
     def __getitem__(self, index: int) -> dict[str, Decoded] | _SlotBatch:
         decoded = ((key, _decode(source)) for key, source in self.batches[index].items())
-        return dict(decoded) if self.slots is None else self.slots.pack(index, decoded)
+        if self.slots is not None and self.slots.take(index):
+            return self.slots.pack(index, decoded)
+        return dict(decoded)
 
 
 class _PixelSlots:
     """Shared memory in which forked workers put the pixels of the batches they decode.
 
     Anonymous shared memory, inherited by forked workers (no ``/dev/shm`` file, so not bound by
-    its size), cut into slots: batch ``i`` uses slot ``i % count``. Each slot has a semaphore,
-    taken by the worker before it writes and given back by the main process once it has copied
-    the images out, so that a slot is never written while it is read.
+    its size), cut into slots: batch ``i`` uses slot ``i % count``. The main process's images
+    use the slot's memory as their own. Each slot has a semaphore, taken by the worker before
+    it writes and given back once no image in the main process uses the slot any more (the
+    slot's ``memoryview`` is gone: every image mapping it holds a reference), so that a slot is
+    never written while its pixels are in use.
     """
 
     def __init__(self, memory: mmap.mmap, slot_bytes: int, free: list[Any]):
@@ -193,43 +208,53 @@ class _PixelSlots:
             return None
         return cls(memory, slot_bytes, [context.Semaphore(1) for _ in range(count)])
 
+    def take(self, index: int) -> bool:
+        """Take batch ``index``'s slot, waiting up to ``_SLOT_WAIT_SECONDS``; whether it is
+        taken (if so, ``pack`` the batch)."""
+        return bool(self.free[index % len(self.free)].acquire(timeout=_SLOT_WAIT_SECONDS))
+
     def pack(self, index: int, decoded: Iterator[tuple[str, Decoded]]) -> _SlotBatch:
-        """Batch ``index``'s images, each written to its slot as it is decoded if it is a plain
-        RGB image (what ``ImageSource.open`` returns) that fits; the others kept as they are."""
+        """Batch ``index``'s images, each written to its slot (``take`` it first) as it is
+        decoded if it is a plain RGB image (what ``ImageSource.open`` returns) that fits; the
+        others kept as they are."""
         slot = index % len(self.free)
-        self.free[slot].acquire()
         offset, end = slot * self.slot_bytes, (slot + 1) * self.slot_bytes
         batch = _SlotBatch(slot, [], {})
         for key, image in decoded:
             size = _rgb_bytes(image)
             if 0 < size <= end - offset:
                 rgb = cast(Image.Image, image)
-                self._image_at(offset, rgb.size).paste(rgb)
+                _image_at(self.memory, offset, rgb.size).paste(rgb)
                 batch.placed.append((key, rgb.size, rgb.info, offset))
                 offset += size
             else:
                 batch.others[key] = image
         return batch
 
-    def unpack(self, batch: _SlotBatch) -> dict[str, Decoded]:
-        """``batch``'s images by key, copied out of its slot, which is then free again."""
+    def unpack(self, batch: _SlotBatch, copied: Container[str]) -> dict[str, Decoded]:
+        """``batch``'s images by key: those in its slot use the slot's memory, except the
+        ``copied`` ones (kept for later batches: they would hold the slot), copied out."""
+        start = batch.slot * self.slot_bytes
+        slot = memoryview(self.memory)[start : start + self.slot_bytes]
         images: dict[str, Decoded] = {}
         for key, size, info, offset in batch.placed:
-            image = self._image_at(offset, size).copy()
-            image.info = info
-            images[key] = image
-        self.free[batch.slot].release()
+            image = _image_at(slot, offset - start, size)
+            images[key] = image.copy() if key in copied else image
+            images[key].info = info
+        weakref.finalize(slot, self.free[batch.slot].release)
         return images | batch.others
 
-    def _image_at(self, offset: int, size: tuple[int, int]) -> Image.Image:
-        """An RGB image of ``size`` whose pixels are the shared memory from ``offset`` on.
 
-        Pillow keeps RGB pixels in 4 bytes each, so the memory is used as it is, and images are
-        pasted in and copied out with one ``memcpy`` a row. ``Image.frombuffer`` only maps a
-        few other modes, hence Pillow's core function, which takes any.
-        """
-        core = Image.core.map_buffer(self.memory, size, "raw", offset, ("RGB", 0, 1))
-        return Image.new("RGB", (0, 0))._new(core)
+def _image_at(memory: mmap.mmap | memoryview, offset: int, size: tuple[int, int]) -> Image.Image:
+    """An RGB image of ``size`` whose pixels are ``memory`` from ``offset`` on (the image holds
+    a reference to ``memory``).
+
+    Pillow keeps RGB pixels in 4 bytes each, so the memory is used as it is, and an image is
+    pasted in with one ``memcpy`` a row. ``Image.frombuffer`` only maps a few other modes,
+    hence Pillow's core function, which takes any.
+    """
+    core = Image.core.map_buffer(memory, size, "raw", offset, ("RGB", 0, 1))
+    return Image.new("RGB", (0, 0))._new(core)
 
 
 def _rgb_bytes(image: Decoded) -> int:
