@@ -8,9 +8,10 @@ each image in W DataLoader worker processes and handing its pixels to the main p
 post-processing, VQA scoring, appending fsynced records, and ``results.json``.
 
 The baseline is the physical limit of this data path: the same images decoded with PIL
-(``Image.open(path).convert("RGB")``) in a pool of W processes, nothing else, nothing sent back,
-with Pillow's memory block reuse on, as the runner turns it on (``keep_pillow_blocks``; up to
-1.7x faster decoding here, so the baseline has it too).
+(``Image.open(path)``, loaded, converted only if not RGB: ``convert`` would copy RGB pixels, which
+``ImageSource.open`` does not) in a pool of W processes, nothing else, nothing sent back, with
+Pillow's memory block reuse on, as the runner turns it on (``keep_pillow_blocks``; up to 1.7x
+faster decoding here, so the baseline has it too).
 The harness also has its main process (everything but decoding), which the baseline does not;
 the >= 0.8x target applies to every W:
 
@@ -81,7 +82,9 @@ class NullAdapter(ModelAdapter):
 
 def _decode(path: Path) -> None:
     with Image.open(path) as image:
-        image.convert("RGB")
+        image.load()
+        if image.mode != "RGB":
+            image.convert("RGB")
 
 
 def _raw_decoding(paths: list[Path], processes: int) -> None:

@@ -491,6 +491,23 @@ def test_unreadable_images_raise_image_errors_naming_them(tmp_path: Path) -> Non
         ImageFile(corrupt).open()
 
 
+def test_images_open_as_plain_rgb_images_with_their_pixels(tmp_path: Path) -> None:
+    noise = Image.effect_noise((64, 48), 40)
+    noise.convert("RGB").save(tmp_path / "color.jpg", dpi=(150, 150))
+    noise.save(tmp_path / "gray.png")
+    for name in ("color.jpg", "gray.png"):
+        opened = ImageFile(tmp_path / name).open()
+        with Image.open(tmp_path / name) as reference:
+            expected = reference.convert("RGB")
+        assert type(opened) is Image.Image and opened.mode == "RGB"
+        assert (opened.size, opened.tobytes()) == (expected.size, expected.tobytes())
+        assert opened.info == expected.info
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((tmp_path / "color.jpg").read_bytes()[:-200])
+    with pytest.raises(ImageError, match=f"cannot decode image {truncated}: image file is trunc"):
+        ImageFile(truncated).open()
+
+
 def test_dataset_images_are_read_from_their_row(tmp_path: Path) -> None:
     import datasets
 

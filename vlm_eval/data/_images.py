@@ -45,7 +45,9 @@ class ImageSource(ABC):
         data = self.read()
         try:
             with Image.open(io.BytesIO(data)) as image:
-                return image.convert("RGB")
+                image.load()
+                # ``convert`` would copy the pixels of an image already RGB: share them.
+                return image._new(image.im) if image.mode == "RGB" else image.convert("RGB")
         except UnidentifiedImageError:  # its message names an in-memory buffer, not the image
             raise ImageError(
                 f"cannot decode image {self.key}: cannot identify the image format"
