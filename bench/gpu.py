@@ -16,6 +16,8 @@ On ``--samples`` synthetic VQAv2 questions about 640x480 JPEGs (``bench.syntheti
   weights' SHA-256, is reported too.
 - bare loop, batch 32: the same model's ``generate`` (the adapter's arguments) over inputs the
   processor prepared and moved to the device before the timing starts. Target: runner >= 0.95x.
+  Both do the same work: the share of samples whose answers are the same is reported (the
+  batches are the same, so on one device it should be all of them).
 - runner, batch 1, on ``--batch-1-samples`` of the questions. Target: batch 32 >= 5x batch 1.
 
 GPU utilisation is sampled every 0.1 s during each timed run (``torch.cuda.utilization``, which
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import shutil
 import statistics
 import subprocess
@@ -156,6 +159,7 @@ class _BareLoop:
 
     def __init__(self, adapter: HuggingFaceAdapter, task: Task, samples: list[Sample]):
         self.adapter, self.task = adapter, task
+        self.sample_ids = [sample.id for sample in samples]
         self.batches: list[BatchFeature] = []
         for first in range(0, len(samples), BATCH_SIZE):
             prompts = [task.prompt(sample, []) for sample in samples[first : first + BATCH_SIZE]]
@@ -184,6 +188,14 @@ class _BareLoop:
         _synchronize(self.adapter.device)
         return sum(len(batch["input_ids"]) for batch in self.batches)
 
+    def answers(self) -> dict[str, str]:
+        """Sample id -> the decoded answer, from one more (untimed) pass."""
+        texts = []
+        for batch in self.batches:
+            new_tokens = self.generate(batch)[:, batch["input_ids"].shape[1] :]
+            texts += self.adapter.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return dict(zip(self.sample_ids, texts, strict=True))
+
 
 class _Runner:
     """``run_evaluation`` with a loaded adapter at one batch size, into a new folder each time;
@@ -200,14 +212,23 @@ class _Runner:
         self.adapter, self.data_dir, self.output = adapter, data_dir, output
         self.batch, self.limit = batch, limit
         self._runs = itertools.count()
+        self.last_output: Path | None = None
+
+    def answers(self) -> dict[str, str]:
+        """Sample id -> the raw answer, from the records of the last run."""
+        assert self.last_output is not None, "no run yet"
+        with (self.last_output / "samples_vqav2.jsonl").open(encoding="utf-8") as lines:
+            records = [json.loads(line) for line in lines]
+        return {record["sample_id"]: record["raw_output"] for record in records}
 
     def __call__(self) -> dict[str, Any]:
+        self.last_output = self.output / f"run-{next(self._runs)}"
         config = RunConfig(
             model="hf",
             model_args={"pretrained": self.adapter.pretrained},
             tasks=("vqav2",),
             data_dir=self.data_dir,
-            output_dir=self.output / f"run-{next(self._runs)}",
+            output_dir=self.last_output,
             batch_size=self.batch,
             limit=self.limit,
         )
@@ -239,9 +260,10 @@ def _benchmark_size(
     bare = _BareLoop(adapter, task, samples)
     bare.generate(bare.batches[0])  # warm-up: kernels, allocator
     _synchronize(adapter.device)
+    runner = _Runner(adapter, data_dir, runs / "batch-32", BATCH_SIZE, None)
     candidates = {
         "bare_generate_batch_32": bare,
-        "runner_batch_32": _Runner(adapter, data_dir, runs / "batch-32", BATCH_SIZE, None),
+        "runner_batch_32": runner,
         "runner_batch_1": _Runner(adapter, data_dir, runs / "batch-1", 1, args.batch_1_samples),
     }
     timings = interleaved(
@@ -258,6 +280,9 @@ def _benchmark_size(
         else:
             rates[name] = result / timing.seconds
     vs_bare = rates["runner_batch_32"] / rates["bare_generate_batch_32"]
+    bare_answers = bare.answers()
+    runner_answers = runner.answers()
+    same = sum(runner_answers.get(sample_id) == text for sample_id, text in bare_answers.items())
     vs_batch_1 = rates["runner_batch_32"] / rates["runner_batch_1"]
     on_gpu = adapter.device.type == "cuda"
     passed = not on_gpu or (vs_bare >= TARGET_VS_BARE and vs_batch_1 >= TARGET_VS_BATCH_1)
@@ -268,6 +293,7 @@ def _benchmark_size(
         "seconds": {name: round(timing.seconds, 3) for name, timing in timings.items()},
         "samples_per_second": {name: round(rate, 2) for name, rate in rates.items()},
         "runner_vs_bare": round(vs_bare, 3),
+        "runner_answers_same_as_bare_loop": round(same / len(bare_answers), 4),
         "batch_32_vs_batch_1": round(vs_batch_1, 2),
         "targets_apply": on_gpu,
         "passed": passed,
@@ -335,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         summary += [
             SummaryRow(
                 measure=f"{model} on {device_name}: runner vs bare model.generate, batch "
-                f"{BATCH_SIZE}",
+                f"{BATCH_SIZE} ({figures['runner_answers_same_as_bare_loop']:.0%} same answers)",
                 baseline=f"{rates['bare_generate_batch_32']:.1f} samples/s",
                 vlm_eval=f"{rates['runner_batch_32']:.1f} samples/s",
                 ratio=figures["runner_vs_bare"],
