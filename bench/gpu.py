@@ -18,13 +18,18 @@ On ``--samples`` synthetic VQAv2 questions about 640x480 JPEGs (``bench.syntheti
   processor prepared and moved to the device before the timing starts. Target: runner >= 0.95x.
   Both do the same work: the share of samples whose answers are the same is reported (the
   batches are the same, so on one device it should be all of them).
-- runner, batch 1, on ``--batch-1-samples`` of the questions. Target: batch 32 >= 5x batch 1.
+- runner, batch 32, ``prepare_in_workers`` with ``--prepare-workers`` decoding workers (8):
+  the processor runs in the workers instead of a thread of the main process. The target
+  applies to the faster of the two runners (the other says whether to change the default).
+- runner, batch 1, on ``--batch-1-samples`` of the questions. Target: the faster runner at
+  batch 32 >= 5x batch 1.
 
 GPU utilisation is sampled every 0.1 s during each timed run (``torch.cuda.utilization``, which
 needs ``pynvml``, else ``nvidia-smi``). A warm-up generate call precedes the timings. The targets
 apply on CUDA; ``--device cpu --sizes tiny`` is a smoke test. Writes ``bench/results/gpu.json``.
 
     python -m bench.gpu [--device cuda] [--sizes tiny,mid] [--samples 1024] [--dtype auto]
+                        [--prepare-workers 8]
 
 Exits 2 if CUDA is asked for but absent, 1 if a target is missed.
 """
@@ -41,6 +46,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -208,9 +214,10 @@ class _Runner:
         output: Path,
         batch: int,
         limit: int | None,
+        prepare_workers: int | None = None,
     ):
         self.adapter, self.data_dir, self.output = adapter, data_dir, output
-        self.batch, self.limit = batch, limit
+        self.batch, self.limit, self.prepare_workers = batch, limit, prepare_workers
         self._runs = itertools.count()
         self.last_output: Path | None = None
 
@@ -232,6 +239,8 @@ class _Runner:
             batch_size=self.batch,
             limit=self.limit,
         )
+        if self.prepare_workers is not None:
+            config = replace(config, num_workers=self.prepare_workers, prepare_in_workers=True)
         results = run_evaluation(config, adapter=self.adapter)
         _synchronize(self.adapter.device)
         return results["tasks"]["vqav2"]
@@ -254,16 +263,21 @@ def _benchmark_size(
     samples: list[Sample],
     task: Task,
 ) -> dict[str, Any]:
-    """The three timings of one checkpoint, with rates, ratios and utilisation; the runner
-    reads ``data_dir`` and writes into ``runs``."""
+    """The timings of one checkpoint, with rates, ratios and utilisation; the runner reads
+    ``data_dir`` and writes into ``runs``."""
     adapter = HuggingFaceAdapter(pretrained=str(checkpoint), device=args.device, dtype=args.dtype)
     bare = _BareLoop(adapter, task, samples)
     bare.generate(bare.batches[0])  # warm-up: kernels, allocator
     _synchronize(adapter.device)
-    runner = _Runner(adapter, data_dir, runs / "batch-32", BATCH_SIZE, None)
+    runners = {
+        "runner_batch_32": _Runner(adapter, data_dir, runs / "batch-32", BATCH_SIZE, None),
+        "runner_batch_32_prepare_in_workers": _Runner(
+            adapter, data_dir, runs / "batch-32-workers", BATCH_SIZE, None, args.prepare_workers
+        ),
+    }
     candidates = {
         "bare_generate_batch_32": bare,
-        "runner_batch_32": runner,
+        **runners,
         "runner_batch_1": _Runner(adapter, data_dir, runs / "batch-1", 1, args.batch_1_samples),
     }
     timings = interleaved(
@@ -279,21 +293,26 @@ def _benchmark_size(
             rates[f"{name}_whole_call"] = result["data"]["samples"] / timing.seconds
         else:
             rates[name] = result / timing.seconds
-    vs_bare = rates["runner_batch_32"] / rates["bare_generate_batch_32"]
+    vs_bare = {name: rates[name] / rates["bare_generate_batch_32"] for name in runners}
     bare_answers = bare.answers()
-    runner_answers = runner.answers()
-    same = sum(runner_answers.get(sample_id) == text for sample_id, text in bare_answers.items())
-    vs_batch_1 = rates["runner_batch_32"] / rates["runner_batch_1"]
+    same = {}
+    for name, runner in runners.items():
+        answers = runner.answers()
+        agree = sum(answers.get(sample_id) == text for sample_id, text in bare_answers.items())
+        same[name] = round(agree / len(bare_answers), 4)
+    best = max(runners, key=rates.__getitem__)
+    vs_batch_1 = rates[best] / rates["runner_batch_1"]
     on_gpu = adapter.device.type == "cuda"
-    passed = not on_gpu or (vs_bare >= TARGET_VS_BARE and vs_batch_1 >= TARGET_VS_BATCH_1)
+    passed = not on_gpu or (vs_bare[best] >= TARGET_VS_BARE and vs_batch_1 >= TARGET_VS_BATCH_1)
     describe = adapter.describe()
     return {
         "parameters": describe["parameters"],
         "dtype": describe["dtype"],
         "seconds": {name: round(timing.seconds, 3) for name, timing in timings.items()},
         "samples_per_second": {name: round(rate, 2) for name, rate in rates.items()},
-        "runner_vs_bare": round(vs_bare, 3),
-        "runner_answers_same_as_bare_loop": round(same / len(bare_answers), 4),
+        "runner_vs_bare": {name: round(ratio, 3) for name, ratio in vs_bare.items()},
+        "faster_runner": best,
+        "runner_answers_same_as_bare_loop": same,
         "batch_32_vs_batch_1": round(vs_batch_1, 2),
         "targets_apply": on_gpu,
         "passed": passed,
@@ -310,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--batch-1-samples", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--prepare-workers", type=int, default=8, help="workers of the prepare-in-workers runner"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -345,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch_1_samples": args.batch_1_samples,
             "dtype": args.dtype,
             "num_workers": RunConfig.num_workers,
+            "prepare_workers": args.prepare_workers,
             "max_new_tokens": task.generation.max_new_tokens,
             "repeats": args.repeats,
         },
@@ -353,30 +376,40 @@ def main(argv: list[str] | None = None) -> int:
         "models": report,
     }
     summary = []
+    variants = {"runner_batch_32": "", "runner_batch_32_prepare_in_workers": ", prepare in workers"}
     for size, figures in report.items():
         rates = figures["samples_per_second"]
         target_bare = TARGET_VS_BARE if figures["targets_apply"] else None
         target_batch = TARGET_VS_BATCH_1 if figures["targets_apply"] else None
         model = f"{size} Idefics2 ({figures['parameters'] / 1e6:.1f} M, {figures['dtype']})"
-        summary += [
+        for name, variant in variants.items():
+            ratio, same = (
+                figures["runner_vs_bare"][name],
+                figures["runner_answers_same_as_bare_loop"][name],
+            )
+            summary.append(
+                SummaryRow(
+                    measure=f"{model} on {device_name}: runner{variant} vs bare model.generate, "
+                    f"batch {BATCH_SIZE} ({same:.0%} same answers)",
+                    baseline=f"{rates['bare_generate_batch_32']:.1f} samples/s",
+                    vlm_eval=f"{rates[name]:.1f} samples/s",
+                    ratio=ratio,
+                    target=target_bare,
+                    passed=target_bare is None or ratio >= target_bare,
+                )
+            )
+        best = figures["faster_runner"]
+        summary.append(
             SummaryRow(
-                measure=f"{model} on {device_name}: runner vs bare model.generate, batch "
-                f"{BATCH_SIZE} ({figures['runner_answers_same_as_bare_loop']:.0%} same answers)",
-                baseline=f"{rates['bare_generate_batch_32']:.1f} samples/s",
-                vlm_eval=f"{rates['runner_batch_32']:.1f} samples/s",
-                ratio=figures["runner_vs_bare"],
-                target=target_bare,
-                passed=target_bare is None or figures["runner_vs_bare"] >= target_bare,
-            ),
-            SummaryRow(
-                measure=f"{model} on {device_name}: runner batch {BATCH_SIZE} vs batch 1",
+                measure=f"{model} on {device_name}: runner{variants[best]} batch {BATCH_SIZE} vs "
+                "batch 1",
                 baseline=f"{rates['runner_batch_1']:.1f} samples/s",
-                vlm_eval=f"{rates['runner_batch_32']:.1f} samples/s",
+                vlm_eval=f"{rates[best]:.1f} samples/s",
                 ratio=figures["batch_32_vs_batch_1"],
                 target=target_batch,
                 passed=target_batch is None or figures["batch_32_vs_batch_1"] >= target_batch,
-            ),
-        ]
+            )
+        )
     write_result(args.output, result, summary)
     print(f"-> {args.output}")
     return 0 if passed else 1

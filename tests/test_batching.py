@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 from collections.abc import Sequence
@@ -316,19 +317,44 @@ class PreparingAdapter(EchoAdapter):
         return [Generation(text) for text in prepared]
 
 
+def _same(batch: list[ModelInput]) -> list[ModelInput]:
+    return batch
+
+
+def _nothing(batch: list[ModelInput]) -> None:
+    return None
+
+
 def test_the_next_batch_is_prepared_on_a_thread_while_one_generates() -> None:
     adapter = PreparingAdapter(batches=3)
     inputs = _echo_inputs(12)
     batches = [inputs[i : i + 4] for i in range(0, 12, 4)]
     texts = [
         generation.text
-        for batch, prepared in prepare_ahead(adapter, batches, lambda batch: batch)
+        for batch, prepared in prepare_ahead(batches, _same, _nothing, adapter.prepare)
         for chunk in generate_with_backoff(adapter, batch, SETTINGS, BatchSizer(4), prepared)
         for generation in chunk.generations
     ]
     assert texts == [f"prepared {i}" for i in range(12)]
     assert adapter.overlapped == [True, True]
     assert all(name.startswith("vlm-eval-prepare") for name in adapter.prepared_on)
+
+
+def test_batches_a_worker_prepared_are_not_prepared_again() -> None:
+    batches = [(["a"], "prepared by a worker"), (["b"], None), ([], None)]
+    threads: list[list[str]] = []
+
+    def prepare(inputs: list[str]) -> str:
+        threads.append(inputs)
+        return "prepared on the thread"
+
+    def results(prepare: Any) -> list[Any]:
+        ahead = prepare_ahead(batches, lambda b: b[0], lambda b: b[1], prepare)
+        return [None if future is None else future.result() for _, future in ahead]
+
+    assert results(prepare) == ["prepared by a worker", "prepared on the thread", None]
+    assert threads == [["b"]]
+    assert results(None) == ["prepared by a worker", None, None]
 
 
 def test_a_prepared_batch_that_runs_out_of_memory_is_retried_unprepared() -> None:
@@ -339,7 +365,7 @@ def test_a_prepared_batch_that_runs_out_of_memory_is_retried_unprepared() -> Non
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     adapter = PreparedOutOfMemory(EchoAdapter(), fits=2)
-    ((batch, prepared),) = prepare_ahead(adapter, [_echo_inputs(4)], lambda batch: batch)
+    ((batch, prepared),) = prepare_ahead([_echo_inputs(4)], _same, _nothing, adapter.prepare)
     assert prepared is not None
     chunks = list(generate_with_backoff(adapter, batch, SETTINGS, BatchSizer(4), prepared))
     assert [g.text for c in chunks for g in c.generations] == ["0", "1", "2", "3"]
@@ -360,3 +386,47 @@ def test_the_hf_adapter_preparing_ahead_gives_the_same_records(
     run_evaluation(_config(mini_data, tmp_path, ("vqav2",), limit=12, batch_size=2), tiny_adapter)
     records = _records(tmp_path / "samples_vqav2.jsonl")
     assert {r["sample_id"]: r["raw_output"] for r in records} == one_by_one
+
+
+@pytest.mark.parametrize("fails_in_workers", [False, True])
+def test_the_hf_adapter_preparing_in_the_decoding_workers_gives_the_same_records(
+    tiny_adapter: HuggingFaceAdapter,
+    mini_data: Path,
+    tmp_path: Path,
+    one_by_one: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    fails_in_workers: bool,
+) -> None:
+    """The forked decoding workers run the processor and send its tensors: the outputs are
+    those of a sequential batch-1 run, and this process prepares no batch itself unless a
+    worker's ``prepare`` fails."""
+    main_process, prepare = os.getpid(), HuggingFaceAdapter.prepare
+    prepared_here: list[int] = []
+
+    def spy(adapter: HuggingFaceAdapter, inputs: Sequence[ModelInput]) -> Any:
+        if os.getpid() == main_process:
+            prepared_here.append(len(inputs))
+        elif fails_in_workers:
+            raise RuntimeError("processor failure in a worker")
+        return prepare(adapter, inputs)
+
+    monkeypatch.setattr(HuggingFaceAdapter, "prepare", spy)
+    config = _config(
+        mini_data, tmp_path, ("vqav2",), limit=12, batch_size=4, prepare_in_workers=True
+    )
+    results = run_evaluation(config, tiny_adapter)
+    records = _records(tmp_path / "samples_vqav2.jsonl")
+    assert {r["sample_id"]: r["raw_output"] for r in records} == one_by_one
+    assert results["tasks"]["vqav2"]["timing"]["batch_sizes"] == {"4": 3}
+    assert prepared_here == ([4, 4, 4] if fails_in_workers else [])
+
+
+def test_preparing_in_workers_needs_forked_workers_and_an_adapter_that_can(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"needs worker processes started by fork.*num_workers: 0"):
+        _config(mini_data, tmp_path, ("vqav2",), num_workers=0, prepare_in_workers=True)
+    config = _config(mini_data, tmp_path / "run", ("vqav2",), prepare_in_workers=True)
+    with pytest.raises(ValueError, match="the echo adapter prepares its batches in the main"):
+        run_evaluation(config, EchoAdapter())
+    assert not (tmp_path / "run").exists()

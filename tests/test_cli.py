@@ -172,3 +172,16 @@ def test_num_workers_reaches_the_run_config(
     assert (
         "--num-workers INTEGER RANGE Images are decoded in this many worker processes" in help_text
     )
+
+
+def test_prepare_in_workers_reaches_the_run_config_and_needs_workers(
+    cli: CliRunner, mini_data: Path, tmp_path: Path, recorded_run_configs: list[RunConfig]
+) -> None:
+    args = ["run", "--tasks", "vqav2", "--data-dir", str(mini_data), "--output", str(tmp_path)]
+    for extra in (["--prepare-in-workers"], []):
+        result = cli.invoke(main, [*args, *extra])
+        assert result.exit_code == 0, result.output
+    assert [config.prepare_in_workers for config in recorded_run_configs] == [True, False]
+    result = cli.invoke(main, [*args, "--prepare-in-workers", "--num-workers", "0"])
+    assert result.exit_code == 2
+    assert "prepare_in_workers needs worker processes started by fork" in result.output

@@ -23,6 +23,7 @@ from vlm_eval.report import Run, render_markdown
 from vlm_eval.runner import run_evaluation
 from vlm_eval.runner._images import (
     BatchImages,
+    RequestsDecoded,
     _PixelSlots,
     decode_batches,
     order_by_image,
@@ -174,6 +175,46 @@ def test_the_plan_decodes_each_image_for_its_first_batch_and_drops_it_after_its_
     # Requests are grouped by their query image (the last), not by few-shot images.
     c = ImageFile(Path("c.jpg"))
     assert order_by_image([[a, b], [b, a], [c, b], [c], []]) == [0, 2, 1, 3, 4]
+    # Unshared: each batch decodes and drops all of its images.
+    assert plan_images([requests[0:2], requests[2:4], requests[4:]], share=False) == [
+        BatchImages({"a.jpg": a, "b.jpg": b}, ["a.jpg", "b.jpg"]),
+        BatchImages({"a.jpg": a, "b.jpg": b}, ["a.jpg", "b.jpg"]),
+        BatchImages({"a.jpg": a}, ["a.jpg"]),
+    ]
+
+
+def _describe_batch(index: int, requests: RequestsDecoded) -> tuple[int, int, list[Any]]:
+    """A ``BatchPreparer`` for tests: the batch, the process and each request's image sizes
+    (or error); batch 2 cannot be prepared."""
+    if index == 2:
+        raise ValueError("cannot prepare batch 2")
+    described = [r.args[0] if isinstance(r, ImageError) else [i.size for i in r] for r in requests]
+    return index, os.getpid(), described
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_forked_workers_prepare_the_batches_they_decode(num_workers: int, tmp_path: Path) -> None:
+    a, b = _png(tmp_path / "a.png", (4, 3)), _png(tmp_path / "b.png", (2, 2))
+    bad = ImageFile(tmp_path / "bad.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    batches = [[[a], [a, bad]], [[a, b]], [[b]], [[b], [a]]]
+    decoded = list(decode_batches(batches, num_workers, _describe_batch))
+    if not num_workers:  # no worker to prepare them
+        assert [batch.prepared for batch in decoded] == [None] * 4
+        return
+    error = "cannot decode image " + str(tmp_path / "bad.png")
+    prepared = [batch.prepared for batch in decoded]
+    assert [p and (p[0], p[2]) for p in prepared] == [
+        (0, [[(4, 3)], error + ": cannot identify the image format"]),
+        (1, [[(4, 3), (2, 2)]]),
+        None,  # its prepare raised
+        (3, [[(2, 2)], [(4, 3)]]),
+    ]
+    assert os.getpid() not in {p[1] for p in prepared if p}  # prepared in the workers
+    # Each batch decoded its own images: a worker has only those of its batches.
+    first, second = decoded[0].requests[0], decoded[1].requests[0]
+    assert isinstance(first, list) and isinstance(second, list)
+    assert first[0] is not second[0] and first[0].tobytes() == second[0].tobytes()
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -187,16 +228,16 @@ def test_decoded_images_are_shared_then_dropped_and_errors_stay_with_their_reque
     rng = torch.get_rng_state()
     decoded = decode_batches(batches, num_workers)
 
-    first = next(decoded)
+    first = next(decoded).requests
     image, error = first[0][0], first[1]
     assert isinstance(image, Image.Image) and image.size == (4, 3)
     assert isinstance(error, ImageError) and "bad.png" in str(error)
     released = weakref.ref(image)
-    second = next(decoded)
+    second = next(decoded).requests
     assert second[0][0] is image  # decoded once, shared
     assert isinstance(second[1], ImageError) and "missing.png" in str(second[1])
     del first, second, image
-    third = next(decoded)
+    third = next(decoded).requests
     assert released() is None  # no batch after the second needs it
     assert isinstance(third[0], list) and third[0][0].size == (2, 2)
     assert third[1] is error  # an error is not decoded again either
@@ -269,8 +310,8 @@ def test_worker_processes_hand_over_the_images_in_shared_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batches, shared, fitting = _slot_batches(tmp_path, monkeypatch)
-    in_process = [_pixels(requests) for requests in decode_batches(batches, 0)]
-    by_workers = [_pixels(requests) for requests in decode_batches(batches, 2)]
+    in_process = [_pixels(batch.requests) for batch in decode_batches(batches, 0)]
+    by_workers = [_pixels(batch.requests) for batch in decode_batches(batches, 2)]
     assert by_workers == in_process
     assert {image_type for batch in by_workers for r in batch for image_type, *_ in r} == {
         Image.Image
@@ -287,7 +328,9 @@ def test_images_held_by_the_main_process_keep_their_pixels(
     # slot for, and no image held is written over.
     batches, shared, fitting = _slot_batches(tmp_path, monkeypatch)
     held = list(decode_batches(batches, 2))
-    assert [_pixels(r) for r in held] == [_pixels(r) for r in decode_batches(batches, 0)]
+    assert [_pixels(b.requests) for b in held] == [
+        _pixels(b.requests) for b in decode_batches(batches, 0)
+    ]
     assert 0 < len(shared) < len(fitting)
 
 

@@ -135,6 +135,13 @@ def main() -> None:
     help="Images are decoded in this many worker processes, each distinct image once "
     "(0: in the main process).",
 )
+@click.option(
+    "--prepare-in-workers",
+    is_flag=True,
+    help="The image-decoding workers also run the model's processor on their batches, in "
+    "parallel, instead of one thread of the main process (Linux; tensors travel through "
+    "/dev/shm, so give containers room: --shm-size or --ipc=host).",
+)
 @_INCLUDE_PATH
 def run(
     model: str,
@@ -150,6 +157,7 @@ def run(
     batch_size: int | Literal["auto"],
     seed: int,
     num_workers: int,
+    prepare_in_workers: bool,
     include_paths: tuple[Path, ...],
 ) -> None:
     """Evaluate a model on tasks and write a run folder."""
@@ -185,21 +193,25 @@ def run(
         raise click.BadParameter(
             "picks a random subset of --limit N samples", param_hint="--sample-seed"
         )
-    config = RunConfig(
-        model=model,
-        model_args=args,
-        tasks=tuple(task_names),
-        data_dir=data_dir,
-        output_dir=output,
-        limit=limit,
-        sample_seed=sample_seed,
-        num_fewshot=num_fewshot,
-        batch_size=batch_size,
-        seed=seed,
-        task_args=options,
-        num_workers=num_workers,
-        data_args=sources,
-    )
+    try:
+        config = RunConfig(
+            model=model,
+            model_args=args,
+            tasks=tuple(task_names),
+            data_dir=data_dir,
+            output_dir=output,
+            limit=limit,
+            sample_seed=sample_seed,
+            num_fewshot=num_fewshot,
+            batch_size=batch_size,
+            seed=seed,
+            task_args=options,
+            num_workers=num_workers,
+            data_args=sources,
+            prepare_in_workers=prepare_in_workers,
+        )
+    except ValueError as error:  # options that do not go together
+        raise click.UsageError(str(error)) from error
     with process_group():  # under torchrun: rank 0 alone prints the report
         try:
             results = run_evaluation(config)

@@ -56,9 +56,10 @@ class ModelAdapter(ABC):
         """The CPU work of a batch before generation (rendering prompts, processing images).
 
         Where ``prepares_ahead``, the runner prepares the next batch on a background thread
-        while the current one generates, so that the accelerator does not wait for it;
-        ``generate_prepared`` takes the result. It must not change the model. The default
-        prepares nothing.
+        while the current one generates, so that the accelerator does not wait for it; asked
+        to (``RunConfig.prepare_in_workers``), its image-decoding worker processes prepare the
+        batches they decode instead. ``generate_prepared`` takes the result. It must not change
+        the model. The default prepares nothing.
         """
         return list(inputs)
 
@@ -67,6 +68,13 @@ class ModelAdapter(ABC):
         """Whether to ``prepare`` a batch while the previous one generates: worth it when
         generation leaves the CPU cores free (on an accelerator); on the CPU it would only take
         cores from generation. The default: no."""
+        return False
+
+    @property
+    def prepares_in_workers(self) -> bool:
+        """Whether forked image-decoding workers may run ``prepare`` (its result is pickled
+        back; tensors travel through shared memory): only where ``prepare`` uses no
+        accelerator, open connection or other state of this process. The default: no."""
         return False
 
     def generate_prepared(self, prepared: Any, settings: GenerationSettings) -> list[Generation]:

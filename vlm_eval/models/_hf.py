@@ -221,6 +221,12 @@ class HuggingFaceAdapter(ModelAdapter):
         """On an accelerator: image processing then overlaps generation."""
         return self.device.type != "cpu"
 
+    @property
+    def prepares_in_workers(self) -> bool:
+        """Yes: ``prepare`` is the processor's work (and the tokenizer lock is free when the
+        workers are forked: the runner forks them at the start of a task)."""
+        return True
+
     def generate_prepared(
         self, prepared: BatchFeature, settings: GenerationSettings
     ) -> list[Generation]:

@@ -135,27 +135,41 @@ class Chunk:
 
 
 def prepare_ahead(
-    adapter: ModelAdapter,
     batches: Iterable[Batch],
     inputs_of: Callable[[Batch], Sequence[ModelInput]],
+    prepared_of: Callable[[Batch], Any],
+    prepare: Callable[[Sequence[ModelInput]], Any] | None,
 ) -> Iterator[tuple[Batch, Future[Any] | None]]:
-    """Each of ``batches`` with ``adapter.prepare`` of its inputs (``None`` if it has none, or
-    the adapter does not ``prepares_ahead``), started one batch ahead on a background thread: a
-    batch's CPU work (prompt rendering, image processing) overlaps the generation of the batch
-    before it."""
-    if not adapter.prepares_ahead:
-        yield from ((batch, None) for batch in batches)
+    """Each of ``batches`` with its inputs prepared for the model: ``prepared_of(batch)`` if it
+    is not ``None`` (a decoding worker prepared them); else ``prepare`` of its inputs, started
+    one batch ahead on a background thread, so that a batch's CPU work (prompt rendering, image
+    processing) overlaps the generation of the batch before it; else (no ``prepare``, or no
+    inputs) ``None``."""
+    if prepare is None:
+        for batch in batches:
+            prepared = prepared_of(batch)
+            yield batch, None if prepared is None else _done(prepared)
         return
     with ThreadPoolExecutor(1, thread_name_prefix="vlm-eval-prepare") as preparer:
         previous: tuple[Batch, Future[Any] | None] | None = None
         for batch in batches:
-            inputs = inputs_of(batch)
-            current = (batch, preparer.submit(adapter.prepare, inputs) if inputs else None)
+            inputs, prepared = inputs_of(batch), prepared_of(batch)
+            if prepared is not None:
+                current = (batch, _done(prepared))
+            else:
+                current = (batch, preparer.submit(prepare, inputs) if inputs else None)
             if previous is not None:
                 yield previous
             previous = current
         if previous is not None:
             yield previous
+
+
+def _done(value: Any) -> Future[Any]:
+    """A future that already holds ``value``."""
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future
 
 
 def generate_with_backoff(

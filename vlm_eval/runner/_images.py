@@ -2,8 +2,9 @@
 
 ``plan_images`` assigns every image (by key) to the first batch that needs it, which decodes it,
 and to the last one, after which the main process drops it; ``decode_batches`` carries out the
-plan. ``order_by_image`` puts requests about the same image next to each other, so that an image
-is rarely kept across many batches.
+plan, and may have the workers prepare each batch for the model too. ``order_by_image`` puts
+requests about the same image next to each other, so that an image is rarely kept across many
+batches.
 
 Forked workers hand the pixels of decoded RGB images to the main process through shared memory
 (``_PixelSlots``), where they stay: pickling them through a pipe costs about as much as decoding
@@ -16,7 +17,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import weakref
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any, cast
@@ -32,6 +33,12 @@ RequestImages = Sequence[ImageSource]
 
 Decoded = Image.Image | ImageError
 """A decoded image, or why it could not be decoded."""
+
+RequestsDecoded = list[list[Image.Image] | ImageError]
+"""Each request's decoded images, or the error of its first bad image."""
+
+BatchPreparer = Callable[[int, RequestsDecoded], Any]
+"""Prepares batch ``index`` for the model from its requests' decoded images (in a worker)."""
 
 _PREFETCH_BATCHES = 2
 """Batches each worker decodes ahead: enough to hide decoding, few enough to bound memory."""
@@ -63,6 +70,19 @@ def keep_pillow_blocks() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """One batch from ``decode_batches``.
+
+    Attributes:
+        requests: Each request's decoded images, or the error of its first bad image.
+        prepared: What a worker's ``prepare`` made of the batch; ``None`` if none did.
+    """
+
+    requests: RequestsDecoded
+    prepared: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class BatchImages:
     """What happens to images around one batch.
 
@@ -89,8 +109,19 @@ def order_by_image(requests: Sequence[RequestImages]) -> list[int]:
     return sorted(range(len(requests)), key=ranks.__getitem__)
 
 
-def plan_images(batches: Sequence[Sequence[RequestImages]]) -> list[BatchImages]:
-    """For each batch (a request's images each), the images it decodes and those it releases."""
+def plan_images(
+    batches: Sequence[Sequence[RequestImages]], *, share: bool = True
+) -> list[BatchImages]:
+    """For each batch (a request's images each), the images it decodes and those it releases.
+
+    ``share=False``: each batch decodes and releases every image it needs, even one that
+    another batch decodes too.
+    """
+    if not share:
+        return [
+            BatchImages(keys := {i.key: i for images in batch for i in images}, list(keys))
+            for batch in batches
+        ]
     sources: dict[str, ImageSource] = {}
     first_use: dict[str, int] = {}
     last_use: dict[str, int] = {}
@@ -106,22 +137,36 @@ def plan_images(batches: Sequence[Sequence[RequestImages]]) -> list[BatchImages]
     return plan
 
 
+def forks_workers(num_workers: int) -> bool:
+    """Whether ``decode_batches`` with ``num_workers`` forks its workers (which can then
+    ``prepare``): some asked for, and ``fork`` is the start method (the Linux default)."""
+    return num_workers > 0 and multiprocessing.get_start_method() == "fork"
+
+
 def decode_batches(
-    batches: Sequence[Sequence[RequestImages]], num_workers: int
-) -> Iterator[list[list[Image.Image] | ImageError]]:
-    """Per batch, in order: each request's decoded images, or the error of its first bad image.
+    batches: Sequence[Sequence[RequestImages]],
+    num_workers: int,
+    prepare: BatchPreparer | None = None,
+) -> Iterator[DecodedBatch]:
+    """Per batch, in order: each request's decoded images (or error), and what was prepared.
 
     Each distinct image (by key) is decoded once, in ``num_workers`` DataLoader worker
     processes (0: in this process), for the first batch that needs it; it is kept here until
     the last batch that needs it. Close the iterator to stop the workers early.
+
+    With ``prepare`` and forked workers (``forks_workers``), each worker also prepares the
+    batches it decodes (``prepare(index, requests)``) and sends the result along; each batch
+    then decodes every image it needs, as a worker has only its own batches' images. Where
+    ``prepare`` raises, ``prepared`` is ``None``.
     """
-    plan = plan_images(batches)
+    prepare = prepare if forks_workers(min(num_workers, len(batches))) else None
+    plan = plan_images(batches, share=prepare is None)
     keep_pillow_blocks()
     workers = min(num_workers, len(plan))
     context = multiprocessing.get_context() if workers else None
     most_decoded = max((len(step.decode) for step in plan), default=0)
     slots = None
-    if context is not None and context.get_start_method() == "fork" and most_decoded:
+    if forks_workers(workers) and context is not None and most_decoded:
         # A slot per batch in flight (the DataLoader keeps workers x prefetch requested) and
         # per batch whose images may still be held here.
         slots = _PixelSlots.create(
@@ -130,7 +175,7 @@ def decode_batches(
             context,
         )
     loader = DataLoader(
-        _BatchDecoder([step.decode for step in plan], slots),
+        _BatchDecoder([step.decode for step in plan], slots, batches, prepare),
         batch_size=None,
         collate_fn=_identity,
         num_workers=workers,
@@ -140,49 +185,66 @@ def decode_batches(
         multiprocessing_context=context,
     )
     images: dict[str, Decoded] = {}
-    for batch, step, decoded in zip(batches, plan, loader, strict=True):
-        if isinstance(decoded, _SlotBatch):
-            assert slots is not None  # only workers that have slots send slot batches
-            decoded = slots.unpack(decoded, copied=step.decode.keys() - set(step.release))
-        images.update(decoded)
-        requests = [
-            _images_or_first_error([images[image.key] for image in request]) for request in batch
-        ]
+    for batch, step, sent in zip(batches, plan, loader, strict=True):
+        if sent.slot is None:
+            images.update(sent.others)
+        else:
+            assert slots is not None  # only workers that have slots use them
+            images.update(slots.unpack(sent, copied=step.decode.keys() - set(step.release)))
+        requests = _requests_decoded(batch, images)
         for key in step.release:
             del images[key]
-        yield requests
+        yield DecodedBatch(requests, sent.prepared)
 
 
 @dataclass(frozen=True, slots=True)
-class _SlotBatch:
-    """A batch's images as a worker sends them: the slot holding the pixels of those placed
-    there, with each one's key, size, ``info`` and offset, and the other images (pickled)."""
+class _SentBatch:
+    """A batch as a worker sends it: the shared memory slot (``None``: none) holding the pixels
+    of the images placed there, with each one's key, size, ``info`` and offset; the other
+    images (pickled); what ``prepare`` made of the batch."""
 
-    slot: int
+    slot: int | None
     placed: list[tuple[str, tuple[int, int], dict[str, Any], int]]
     others: dict[str, Decoded]
+    prepared: Any
 
 
-class _BatchDecoder(Dataset[dict[str, Decoded] | _SlotBatch]):
-    """Item ``i``: the images batch ``i`` decodes, by key (with ``slots``: as a ``_SlotBatch``).
+class _BatchDecoder(Dataset[_SentBatch]):
+    """Item ``i``: the images batch ``i`` decodes (into a slot where ``slots`` has one free),
+    and its ``prepare`` (if any) from ``requests[i]``, its requests' images.
 
     The sources of every batch reach each worker once, with this object (pickled where workers
     are spawned; ``DatasetImage`` sources hold a whole ``datasets.Dataset``); the DataLoader
     only sends indices after that.
     """
 
-    def __init__(self, batches: list[dict[str, ImageSource]], slots: _PixelSlots | None):
-        self.batches = batches
-        self.slots = slots
+    def __init__(
+        self,
+        decodes: list[dict[str, ImageSource]],
+        slots: _PixelSlots | None,
+        requests: Sequence[Sequence[RequestImages]],
+        prepare: BatchPreparer | None,
+    ):
+        self.decodes, self.slots = decodes, slots
+        self.requests, self.prepare = requests, prepare
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self.decodes)
 
-    def __getitem__(self, index: int) -> dict[str, Decoded] | _SlotBatch:
-        decoded = ((key, _decode(source)) for key, source in self.batches[index].items())
+    def __getitem__(self, index: int) -> _SentBatch:
+        decoded: Iterable[tuple[str, Decoded]]
+        decoded = ((key, _decode(source)) for key, source in self.decodes[index].items())
+        prepared = None
+        if self.prepare is not None:
+            images = dict(decoded)
+            decoded = images.items()
+            try:
+                prepared = self.prepare(index, _requests_decoded(self.requests[index], images))
+            except Exception:  # the main process prepares the batch again, and meets the error
+                prepared = None
         if self.slots is not None and self.slots.take(index):
-            return self.slots.pack(index, decoded)
-        return dict(decoded)
+            return self.slots.pack(index, iter(decoded), prepared)
+        return _SentBatch(None, [], dict(decoded), prepared)
 
 
 class _PixelSlots:
@@ -213,13 +275,13 @@ class _PixelSlots:
         taken (if so, ``pack`` the batch)."""
         return bool(self.free[index % len(self.free)].acquire(timeout=_SLOT_WAIT_SECONDS))
 
-    def pack(self, index: int, decoded: Iterator[tuple[str, Decoded]]) -> _SlotBatch:
+    def pack(self, index: int, decoded: Iterator[tuple[str, Decoded]], prepared: Any) -> _SentBatch:
         """Batch ``index``'s images, each written to its slot (``take`` it first) as it is
         decoded if it is a plain RGB image (what ``ImageSource.open`` returns) that fits; the
         others kept as they are."""
         slot = index % len(self.free)
         offset, end = slot * self.slot_bytes, (slot + 1) * self.slot_bytes
-        batch = _SlotBatch(slot, [], {})
+        batch = _SentBatch(slot, [], {}, prepared)
         for key, image in decoded:
             size = _rgb_bytes(image)
             if 0 < size <= end - offset:
@@ -231,9 +293,10 @@ class _PixelSlots:
                 batch.others[key] = image
         return batch
 
-    def unpack(self, batch: _SlotBatch, copied: Container[str]) -> dict[str, Decoded]:
+    def unpack(self, batch: _SentBatch, copied: Container[str]) -> dict[str, Decoded]:
         """``batch``'s images by key: those in its slot use the slot's memory, except the
         ``copied`` ones (kept for later batches: they would hold the slot), copied out."""
+        assert batch.slot is not None
         start = batch.slot * self.slot_bytes
         slot = memoryview(self.memory)[start : start + self.slot_bytes]
         images: dict[str, Decoded] = {}
@@ -273,8 +336,14 @@ def _decode(source: ImageSource) -> Decoded:
         return ImageError(*error.args)
 
 
-def _identity(item: dict[str, Decoded]) -> dict[str, Decoded]:
+def _identity(item: _SentBatch) -> _SentBatch:
     return item
+
+
+def _requests_decoded(
+    requests: Sequence[RequestImages], images: dict[str, Decoded]
+) -> RequestsDecoded:
+    return [_images_or_first_error([images[image.key] for image in r]) for r in requests]
 
 
 def _images_or_first_error(decoded: list[Decoded]) -> list[Image.Image] | ImageError:

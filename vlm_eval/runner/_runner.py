@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PIL.Image import Image
 from tqdm import tqdm
 
 from vlm_eval._run_folder import RESULTS_FILE
@@ -38,7 +38,7 @@ from vlm_eval.runner._distributed import (
     world_size,
 )
 from vlm_eval.runner._fewshot import choose_shots
-from vlm_eval.runner._images import decode_batches
+from vlm_eval.runner._images import DecodedBatch, RequestsDecoded, decode_batches, forks_workers
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._store import (
     JsonlPredictionStore,
@@ -83,6 +83,10 @@ class RunConfig:
         data_args: Task name -> where its data comes from (``--data-args``), as strings.
         sample_seed: With ``limit``: evaluate a random subset of that size drawn with this
             seed (in the data's order) instead of the first ``limit`` samples.
+        prepare_in_workers: The image-decoding workers also run the model's ``prepare`` (its
+            processor) on the batches they decode, instead of a thread of the main process
+            (on an accelerator) or the main process itself. Needs workers started by ``fork``
+            (Linux) and an adapter whose ``prepares_in_workers``.
     """
 
     model: str
@@ -98,9 +102,16 @@ class RunConfig:
     num_workers: int = 2
     data_args: dict[str, dict[str, str]] = field(default_factory=dict)
     sample_seed: int | None = None
+    prepare_in_workers: bool = False
 
     def __post_init__(self) -> None:
         batch_size_limit(self.batch_size)  # a bad batch size fails before the data is read
+        if self.prepare_in_workers and not forks_workers(self.num_workers):
+            raise ValueError(
+                "prepare_in_workers needs worker processes started by fork: num_workers of at "
+                "least 1 on Linux (the start method here: "
+                f"{multiprocessing.get_start_method()}, num_workers: {self.num_workers})"
+            )
         if self.sample_seed is not None and self.limit is None:
             raise ValueError("sample_seed picks a random subset of --limit samples: give a limit")
 
@@ -160,18 +171,29 @@ def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any
 
 def _ready(
     batch: Sequence[tuple[_Request, str]],
-    decoded: Sequence[list[Image] | ImageError],
+    decoded: DecodedBatch,
     failures: dict[str, dict[str, str]],
-) -> tuple[Sequence[tuple[_Request, str]], list[tuple[_Request, str, ModelInput]]]:
-    """``batch`` and the inputs of its requests whose images could be read; the others are
-    added to ``failures``."""
+) -> tuple[Sequence[tuple[_Request, str]], list[tuple[_Request, str, ModelInput]], Any]:
+    """``batch``, the inputs of its requests whose images could be read (the others are added
+    to ``failures``) and what a decoding worker prepared of those inputs."""
     ready = []
-    for (request, key), result in zip(batch, decoded, strict=True):
+    for (request, key), result in zip(batch, decoded.requests, strict=True):
         if isinstance(result, ImageError):
             failures[key] = {"sample_id": request.sample.id, "error": str(result)}
         else:
             ready.append((request, key, ModelInput(request.prompt, result)))
-    return batch, ready
+    return batch, ready, decoded.prepared
+
+
+def _prepare_in_worker(
+    adapter: ModelAdapter,
+    batches: Sequence[Sequence[tuple[_Request, str]]],
+    index: int,
+    decoded: RequestsDecoded,
+) -> Any:
+    """``adapter.prepare`` of the inputs of batch ``index`` (in a decoding worker)."""
+    _, ready, _ = _ready(batches[index], DecodedBatch(decoded), failures={})
+    return adapter.prepare([item for _, _, item in ready]) if ready else None
 
 
 def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
@@ -273,8 +295,11 @@ def _evaluate_task(
     started = time.perf_counter()
     generated = 0
     generation_seconds = 0.0
+    in_workers = config.prepare_in_workers
     images = decode_batches(
-        [[prompt_images(r.prompt) for r, _ in batch] for batch in batches], config.num_workers
+        [[prompt_images(r.prompt) for r, _ in batch] for batch in batches],
+        config.num_workers,
+        partial(_prepare_in_worker, adapter, batches) if in_workers else None,
     )
     with (  # closing the images stops the decoding workers if generation fails
         tqdm(
@@ -287,13 +312,14 @@ def _evaluate_task(
         closing(images),
         closing(
             prepare_ahead(
-                adapter,
                 map(partial(_ready, failures=failures), batches, images),
                 lambda batch: [item for _, _, item in batch[1]],
+                lambda batch: batch[2],
+                adapter.prepare if adapter.prepares_ahead and not in_workers else None,
             )
         ) as ahead,
     ):
-        for (batch, ready), prepared in ahead:
+        for (batch, ready, _), prepared in ahead:
             inputs = [item for _, _, item in ready]
             for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer, prepared):
                 generation_seconds += chunk.seconds
@@ -449,6 +475,11 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     data = {task.name: _task_data(task, config) for task in tasks}
     requests = {task.name: _load_requests(task, data[task.name], config) for task in tasks}
     adapter = adapter or create_model(config.model, config.model_args)
+    if config.prepare_in_workers and not adapter.prepares_in_workers:
+        raise ValueError(
+            f"prepare_in_workers: the {adapter.name} adapter prepares its batches in the main "
+            "process only"
+        )
     for task in tasks:  # a prompt the model cannot take fails the run before any generation
         for request in requests[task.name]:
             adapter.check_prompt(request.prompt)
