@@ -17,7 +17,7 @@ import time
 
 from bench._common import RESULTS_DIR
 
-BENCHMARKS = ("harness_overhead", "tiny_model", "caption_metrics", "vqa_accuracy")
+BENCHMARKS = ("harness_overhead", "feed_rate", "tiny_model", "caption_metrics", "vqa_accuracy")
 
 
 def _table(names: list[str], since: float) -> list[str]:

@@ -24,7 +24,7 @@ from vlm_eval.runner import run_evaluation
 from vlm_eval.runner._images import (
     BatchImages,
     RequestsDecoded,
-    _PixelSlots,
+    _SharedSlots,
     decode_batches,
     order_by_image,
     plan_images,
@@ -276,13 +276,13 @@ def _slot_batches(
     """
     monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_IMAGE", 4000)
     shared: list[str] = []
-    unpack = _PixelSlots.unpack
+    unpack = _SharedSlots.unpack
 
-    def spy(slots: _PixelSlots, batch: Any, copied: Any) -> Any:
+    def spy(slots: _SharedSlots, batch: Any, copied: Any) -> Any:
         shared.extend(key for key, *_ in batch.placed)
         return unpack(slots, batch, copied)
 
-    monkeypatch.setattr(_PixelSlots, "unpack", spy)
+    monkeypatch.setattr(_SharedSlots, "unpack", spy)
     noise = Image.effect_noise((100, 50), 60).convert("RGB")
     noise.crop((0, 0, 40, 30)).save(tmp_path / "small.jpg", dpi=(72, 72))
     noise.save(tmp_path / "large.png")
@@ -410,3 +410,47 @@ def test_a_task_whose_every_image_fails_has_no_scores_and_a_note(
     report = render_markdown([Run("run", tmp_path / "run", results)])
     assert f"| run | {results['model']['pretrained']} | - |" in report
     assert "### run: vqav2, 2 of 2 samples failed" in report
+
+
+def _tensors(index: int, requests: RequestsDecoded) -> dict[str, Any]:
+    """A ``BatchPreparer`` for tests: tensors of several kinds, one too large for the slot."""
+    generator = torch.Generator().manual_seed(index)
+    pixels = torch.rand(len(requests), 3, 4, 5, generator=generator)
+    return {
+        "pixel_values": pixels.to(torch.bfloat16),
+        "mask": pixels > 0.5,
+        "input_ids": torch.arange(index * 10, index * 10 + 7).view(1, 7),
+        "transposed": pixels[:, 0].transpose(1, 2),  # not contiguous
+        "scalar": torch.tensor(float(index)),
+        "large": torch.zeros(2_000_000),  # 8 MB: more than a slot (2 images and 2 requests)
+        "sizes": [[image.size for image in r] for r in requests if isinstance(r, list)],
+    }
+
+
+def test_workers_send_the_prepared_tensors_in_shared_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_PREPARED_REQUEST", 3000)
+    in_slot: list[list[str]] = []
+    unpack = _SharedSlots.unpack
+
+    def spy(slots: _SharedSlots, batch: Any, copied: Any) -> Any:
+        in_slot.append([key for key, *_ in batch.tensors])
+        return unpack(slots, batch, copied)
+
+    monkeypatch.setattr(_SharedSlots, "unpack", spy)
+    images = [_png(tmp_path / f"{i}.png", (3 + i, 2)) for i in range(10)]
+    batches = [[[images[0]], [images[1]]], [[images[2]]]]
+    batches += [[[image]] for image in images[3:]]  # 9 batches through 2 x 2 + 3 slots
+    held = list(decode_batches(batches, 2, _tensors))  # the 8th and 9th find no free slot
+    for index, batch in enumerate(held):
+        expected = _tensors(index, batch.requests)
+        assert batch.prepared.keys() == expected.keys()
+        for key, value in expected.items():
+            if isinstance(value, torch.Tensor):
+                received = batch.prepared[key]
+                assert received.dtype == value.dtype and torch.equal(received, value), key
+            else:
+                assert batch.prepared[key] == value
+    slot_keys = ["pixel_values", "mask", "input_ids", "transposed", "scalar"]
+    assert in_slot == [slot_keys] * 7

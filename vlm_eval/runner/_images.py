@@ -6,19 +6,22 @@ plan, and may have the workers prepare each batch for the model too. ``order_by_
 requests about the same image next to each other, so that an image is rarely kept across many
 batches.
 
-Forked workers hand the pixels of decoded RGB images to the main process through shared memory
-(``_PixelSlots``), where they stay: pickling them through a pipe costs about as much as decoding
-the JPEG, and even a copy out of shared memory is a fifth of the main process's work per image
-(see ``bench/harness_overhead.py``).
+Forked workers hand the pixels of decoded RGB images, and the tensors of the batches they
+prepare, to the main process through shared memory (``_SharedSlots``), where they stay: pickling
+pixels through a pipe costs about as much as decoding the JPEG, and even a copy out of shared
+memory is a fifth of the main process's work per image (see ``bench/harness_overhead.py``);
+tensors sent the DataLoader's way go through fresh ``/dev/shm`` files, faulted in and zeroed
+page by page (``bench/feed_rate.py``).
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import multiprocessing
 import weakref
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any, cast
 
@@ -57,16 +60,12 @@ _SHARED_BYTES_PER_IMAGE = 3 << 20
 layout, which copies faster than packed RGB). A batch's images share its slot, so a few larger
 ones fit; those that do not are pickled. Pages are only allocated as they are written."""
 
-PILLOW_BLOCKS_KEPT = 64
-"""Freed image memory blocks Pillow keeps for reuse (``keep_pillow_blocks``)."""
+_SHARED_BYTES_PER_PREPARED_REQUEST = 8 << 20
+"""Shared memory per request of a batch that workers prepare, for the prepared tensors (8 MiB:
+an Idefics2 request without image splitting, 640x480 in float32, takes 3.9 MiB). Tensors that
+do not fit are sent the DataLoader's way."""
 
-
-def keep_pillow_blocks() -> None:
-    """Let Pillow reuse the memory of freed images (up to ``PILLOW_BLOCKS_KEPT`` blocks; it
-    keeps none by default): a new image then writes to pages already mapped instead of
-    faulting fresh ones in (decoding 640x480 JPEGs in a fresh process: 1.7x faster here; less
-    where the allocator already holds freed memory). Workers forked afterwards inherit it."""
-    Image.core.set_blocks_max(max(Image.core.get_blocks_max(), PILLOW_BLOCKS_KEPT))
+_TENSOR_ALIGNMENT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,18 +160,17 @@ def decode_batches(
     """
     prepare = prepare if forks_workers(min(num_workers, len(batches))) else None
     plan = plan_images(batches, share=prepare is None)
-    keep_pillow_blocks()
     workers = min(num_workers, len(plan))
     context = multiprocessing.get_context() if workers else None
-    most_decoded = max((len(step.decode) for step in plan), default=0)
+    slot_bytes = max((len(step.decode) for step in plan), default=0) * _SHARED_BYTES_PER_IMAGE
+    if prepare is not None:
+        slot_bytes += max(map(len, batches)) * _SHARED_BYTES_PER_PREPARED_REQUEST
     slots = None
-    if forks_workers(workers) and context is not None and most_decoded:
+    if forks_workers(workers) and context is not None and slot_bytes:
         # A slot per batch in flight (the DataLoader keeps workers x prefetch requested) and
         # per batch whose images may still be held here.
-        slots = _PixelSlots.create(
-            min(workers * _PREFETCH_BATCHES + _BATCHES_HELD, len(plan)),
-            most_decoded * _SHARED_BYTES_PER_IMAGE,
-            context,
+        slots = _SharedSlots.create(
+            min(workers * _PREFETCH_BATCHES + _BATCHES_HELD, len(plan)), slot_bytes, context
         )
     loader = DataLoader(
         _BatchDecoder([step.decode for step in plan], slots, batches, prepare),
@@ -201,12 +199,14 @@ def decode_batches(
 class _SentBatch:
     """A batch as a worker sends it: the shared memory slot (``None``: none) holding the pixels
     of the images placed there, with each one's key, size, ``info`` and offset; the other
-    images (pickled); what ``prepare`` made of the batch."""
+    images (pickled); what ``prepare`` made of the batch, less the tensors placed in the slot
+    (``tensors``: each one's key in ``prepared``, dtype, shape and offset)."""
 
     slot: int | None
     placed: list[tuple[str, tuple[int, int], dict[str, Any], int]]
     others: dict[str, Decoded]
     prepared: Any
+    tensors: list[tuple[str, torch.dtype, tuple[int, ...], int]] = field(default_factory=list)
 
 
 class _BatchDecoder(Dataset[_SentBatch]):
@@ -221,7 +221,7 @@ class _BatchDecoder(Dataset[_SentBatch]):
     def __init__(
         self,
         decodes: list[dict[str, ImageSource]],
-        slots: _PixelSlots | None,
+        slots: _SharedSlots | None,
         requests: Sequence[Sequence[RequestImages]],
         prepare: BatchPreparer | None,
     ):
@@ -247,7 +247,7 @@ class _BatchDecoder(Dataset[_SentBatch]):
         return _SentBatch(None, [], dict(decoded), prepared)
 
 
-class _PixelSlots:
+class _SharedSlots:
     """Shared memory in which forked workers put the pixels of the batches they decode.
 
     Anonymous shared memory, inherited by forked workers (no ``/dev/shm`` file, so not bound by
@@ -262,7 +262,7 @@ class _PixelSlots:
         self.memory, self.slot_bytes, self.free = memory, slot_bytes, free
 
     @classmethod
-    def create(cls, count: int, slot_bytes: int, context: BaseContext) -> _PixelSlots | None:
+    def create(cls, count: int, slot_bytes: int, context: BaseContext) -> _SharedSlots | None:
         """``count`` slots of ``slot_bytes``; ``None`` if the memory cannot be mapped."""
         try:
             memory = mmap.mmap(-1, count * slot_bytes)
@@ -277,8 +277,9 @@ class _PixelSlots:
 
     def pack(self, index: int, decoded: Iterator[tuple[str, Decoded]], prepared: Any) -> _SentBatch:
         """Batch ``index``'s images, each written to its slot (``take`` it first) as it is
-        decoded if it is a plain RGB image (what ``ImageSource.open`` returns) that fits; the
-        others kept as they are."""
+        decoded if it is a plain RGB image (what ``ImageSource.open`` returns) that fits, and
+        the tensors among the values of ``prepared`` (a mapping, such as a ``BatchFeature``)
+        that fit after them; the others kept as they are."""
         slot = index % len(self.free)
         offset, end = slot * self.slot_bytes, (slot + 1) * self.slot_bytes
         batch = _SentBatch(slot, [], {}, prepared)
@@ -291,6 +292,16 @@ class _PixelSlots:
                 offset += size
             else:
                 batch.others[key] = image
+        if not isinstance(prepared, MutableMapping):
+            return batch
+        for key, value in prepared.items():
+            offset = -(-offset // _TENSOR_ALIGNMENT) * _TENSOR_ALIGNMENT
+            if isinstance(value, torch.Tensor) and 0 < value.nbytes <= end - offset:
+                _tensor_at(self.memory, offset, value.dtype, value.shape).copy_(value)
+                batch.tensors.append((key, value.dtype, tuple(value.shape), offset))
+                offset += value.nbytes
+        for key, *_ in batch.tensors:
+            prepared[key] = None  # sent in the slot, not pickled
         return batch
 
     def unpack(self, batch: _SentBatch, copied: Container[str]) -> dict[str, Decoded]:
@@ -304,6 +315,8 @@ class _PixelSlots:
             image = _image_at(slot, offset - start, size)
             images[key] = image.copy() if key in copied else image
             images[key].info = info
+        for key, dtype, shape, offset in batch.tensors:
+            batch.prepared[key] = _tensor_at(slot, offset - start, dtype, shape)
         weakref.finalize(slot, self.free[batch.slot].release)
         return images | batch.others
 
@@ -318,6 +331,15 @@ def _image_at(memory: mmap.mmap | memoryview, offset: int, size: tuple[int, int]
     """
     core = Image.core.map_buffer(memory, size, "raw", offset, ("RGB", 0, 1))
     return Image.new("RGB", (0, 0))._new(core)
+
+
+def _tensor_at(
+    memory: mmap.mmap | memoryview, offset: int, dtype: torch.dtype, shape: Sequence[int]
+) -> torch.Tensor:
+    """A tensor of ``dtype`` and ``shape`` whose data is ``memory`` from ``offset`` on (the
+    tensor holds a reference to ``memory``)."""
+    count = math.prod(shape)
+    return torch.frombuffer(memory, dtype=dtype, count=count, offset=offset).view(tuple(shape))
 
 
 def _rgb_bytes(image: Decoded) -> int:

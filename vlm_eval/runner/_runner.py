@@ -39,6 +39,7 @@ from vlm_eval.runner._distributed import (
 )
 from vlm_eval.runner._fewshot import choose_shots
 from vlm_eval.runner._images import DecodedBatch, RequestsDecoded, decode_batches, forks_workers
+from vlm_eval.runner._memory import reuse_freed_memory
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._store import (
     JsonlPredictionStore,
@@ -470,6 +471,7 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
 def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     """``run_evaluation``'s work; the text of ``results.json`` on rank 0, ``None`` elsewhere."""
     started = time.perf_counter()
+    reuse_freed_memory()  # before the decoding workers are forked and threads started
     created = datetime.now(UTC).isoformat(timespec="seconds")
     tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
     data = {task.name: _task_data(task, config) for task in tasks}
