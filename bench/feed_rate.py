@@ -19,7 +19,7 @@ Each candidate runs ``--repeats`` times in turn and the fastest run counts. Repo
 samples/s and each runner's ratio to raw; no target (with the processor on a thread the runner
 has one more busy process than raw). Writes ``bench/results/feed_rate.json``.
 
-    python -m bench.feed_rate [--samples 512] [--num-workers 1,2] [--repeats 2]
+    python -m bench.feed_rate [--samples 1024] [--num-workers 1,2] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--num-workers", default="1,2", help="comma-separated W to measure")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"processor in {w} process(es)",
                     baseline=f"{rates['raw']:.0f} samples/s",
                     vlm_eval=f"{rates[name]:.0f} samples/s",
-                    ratio=c["ratio_to_raw"][name],
+                    ratio=round(c["ratio_to_raw"][name], 2),
                     target=None,
                     passed=True,
                 )
