@@ -271,8 +271,8 @@ def _slot_batches(
 
     A slot takes 3 images of 4000 bytes: the small JPEGs (40x30, 4800 bytes of pixels) and not
     the large one (15000), which is pickled like the grayscale image. 15 batches go through
-    2 x 2 + 3 slots, so that every slot is written again; ``small`` is needed by the last batch
-    too, so it is kept from the first batch to the last.
+    8 slots (2 x 2 + 3, rounded up to a multiple of 2), so that every slot is written again;
+    ``small`` is needed by the last batch too, so it is kept from the first batch to the last.
     """
     monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_IMAGE", 4000)
     shared: list[str] = []
@@ -441,8 +441,8 @@ def test_workers_send_the_prepared_tensors_in_shared_memory(
     monkeypatch.setattr(_SharedSlots, "unpack", spy)
     images = [_png(tmp_path / f"{i}.png", (3 + i, 2)) for i in range(10)]
     batches = [[[images[0]], [images[1]]], [[images[2]]]]
-    batches += [[[image]] for image in images[3:]]  # 9 batches through 2 x 2 + 3 slots
-    held = list(decode_batches(batches, 2, _tensors))  # the 8th and 9th find no free slot
+    batches += [[[image]] for image in images[3:]]  # 9 batches through 8 slots
+    held = list(decode_batches(batches, 2, _tensors))  # the 9th finds no free slot
     for index, batch in enumerate(held):
         expected = _tensors(index, batch.requests)
         assert batch.prepared.keys() == expected.keys()
@@ -453,4 +453,4 @@ def test_workers_send_the_prepared_tensors_in_shared_memory(
             else:
                 assert batch.prepared[key] == value
     slot_keys = ["pixel_values", "mask", "input_ids", "transposed", "scalar"]
-    assert in_slot == [slot_keys] * 7
+    assert in_slot == [slot_keys] * 8

@@ -168,10 +168,11 @@ def decode_batches(
     slots = None
     if forks_workers(workers) and context is not None and slot_bytes:
         # A slot per batch in flight (the DataLoader keeps workers x prefetch requested) and
-        # per batch whose images may still be held here.
-        slots = _SharedSlots.create(
-            min(workers * _PREFETCH_BATCHES + _BATCHES_HELD, len(plan)), slot_bytes, context
-        )
+        # per batch whose images may still be held here, rounded up to a multiple of the
+        # workers: the DataLoader deals batches to the workers in turn, so that each worker
+        # then has slots of its own, whose pages it alone faults in.
+        count = -(-(workers * _PREFETCH_BATCHES + _BATCHES_HELD) // workers) * workers
+        slots = _SharedSlots.create(min(count, len(plan)), slot_bytes, context)
     loader = DataLoader(
         _BatchDecoder([step.decode for step in plan], slots, batches, prepare),
         batch_size=None,
