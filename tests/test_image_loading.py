@@ -263,11 +263,25 @@ class GrayImage(ImageSource):
             return image.convert("L")
 
 
+def _unpacked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The batches that will come out of shared memory slots, in order (filled as the main
+    process unpacks them)."""
+    unpacked: list[Any] = []
+    unpack = _SharedSlots.unpack
+
+    def spy(slots: _SharedSlots, batch: Any, copied: Any) -> Any:
+        unpacked.append(batch)
+        return unpack(slots, batch, copied)
+
+    monkeypatch.setattr(_SharedSlots, "unpack", spy)
+    return unpacked
+
+
 def _slot_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Any, list[str], list[str]]:
-    """Batches of images for 2 workers, the keys of the images that the workers hand over
-    through shared memory (filled as the main process unpacks them) and those that fit a slot.
+) -> tuple[Any, list[Any], list[str]]:
+    """Batches of images for 2 workers, the batches that come out of shared memory slots
+    (``_unpacked``) and the keys of the images that fit a slot.
 
     A slot takes 3 images of 4000 bytes: the small JPEGs (40x30, 4800 bytes of pixels) and not
     the large one (15000), which is pickled like the grayscale image. 15 batches go through
@@ -275,14 +289,7 @@ def _slot_batches(
     ``small`` is needed by the last batch too, so it is kept from the first batch to the last.
     """
     monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_IMAGE", 4000)
-    shared: list[str] = []
-    unpack = _SharedSlots.unpack
-
-    def spy(slots: _SharedSlots, batch: Any, copied: Any) -> Any:
-        shared.extend(key for key, *_ in batch.placed)
-        return unpack(slots, batch, copied)
-
-    monkeypatch.setattr(_SharedSlots, "unpack", spy)
+    unpacked = _unpacked(monkeypatch)
     noise = Image.effect_noise((100, 50), 60).convert("RGB")
     noise.crop((0, 0, 40, 30)).save(tmp_path / "small.jpg", dpi=(72, 72))
     noise.save(tmp_path / "large.png")
@@ -294,7 +301,7 @@ def _slot_batches(
         crops.append(ImageFile(tmp_path / f"crop{left}.jpg"))
     batches = [[[small], [large, gray]], [[small]], [[gray], [small]], [[large]]]
     batches += [[[crop]] for crop in crops] + [[[small]]]
-    return batches, shared, [small.key] + [crop.key for crop in crops]
+    return batches, unpacked, [small.key] + [crop.key for crop in crops]
 
 
 def _pixels(requests: list[list[Image.Image] | ImageError]) -> list[Any]:
@@ -309,7 +316,7 @@ def _pixels(requests: list[list[Image.Image] | ImageError]) -> list[Any]:
 def test_worker_processes_hand_over_the_images_in_shared_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batches, shared, fitting = _slot_batches(tmp_path, monkeypatch)
+    batches, unpacked, fitting = _slot_batches(tmp_path, monkeypatch)
     in_process = [_pixels(batch.requests) for batch in decode_batches(batches, 0)]
     by_workers = [_pixels(batch.requests) for batch in decode_batches(batches, 2)]
     assert by_workers == in_process
@@ -318,7 +325,7 @@ def test_worker_processes_hand_over_the_images_in_shared_memory(
     }
     # Every image that fits came through a slot: no worker found its slot taken (the kept
     # ``small`` was copied out, or its slot would have stayed taken until the last batch).
-    assert shared == fitting
+    assert [key for batch in unpacked for key, *_ in batch.placed] == fitting
 
 
 def test_images_held_by_the_main_process_keep_their_pixels(
@@ -326,12 +333,12 @@ def test_images_held_by_the_main_process_keep_their_pixels(
 ) -> None:
     # Holding every batch holds every slot: the workers pickle the batches they find no free
     # slot for, and no image held is written over.
-    batches, shared, fitting = _slot_batches(tmp_path, monkeypatch)
+    batches, unpacked, fitting = _slot_batches(tmp_path, monkeypatch)
     held = list(decode_batches(batches, 2))
     assert [_pixels(b.requests) for b in held] == [
         _pixels(b.requests) for b in decode_batches(batches, 0)
     ]
-    assert 0 < len(shared) < len(fitting)
+    assert 0 < sum(len(batch.placed) for batch in unpacked) < len(fitting)
 
 
 def test_unreadable_images_fail_their_samples_and_the_run_goes_on(
@@ -431,14 +438,7 @@ def test_workers_send_the_prepared_tensors_in_shared_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("vlm_eval.runner._images._SHARED_BYTES_PER_PREPARED_REQUEST", 3000)
-    in_slot: list[list[str]] = []
-    unpack = _SharedSlots.unpack
-
-    def spy(slots: _SharedSlots, batch: Any, copied: Any) -> Any:
-        in_slot.append([key for key, *_ in batch.tensors])
-        return unpack(slots, batch, copied)
-
-    monkeypatch.setattr(_SharedSlots, "unpack", spy)
+    unpacked = _unpacked(monkeypatch)
     images = [_png(tmp_path / f"{i}.png", (3 + i, 2)) for i in range(10)]
     batches = [[[images[0]], [images[1]]], [[images[2]]]]
     batches += [[[image]] for image in images[3:]]  # 9 batches through 8 slots
@@ -453,4 +453,4 @@ def test_workers_send_the_prepared_tensors_in_shared_memory(
             else:
                 assert batch.prepared[key] == value
     slot_keys = ["pixel_values", "mask", "input_ids", "transposed", "scalar"]
-    assert in_slot == [slot_keys] * 8
+    assert [[key for key, *_ in batch.tensors] for batch in unpacked] == [slot_keys] * 8
