@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vlm_eval._files import write_atomically
 from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import ImageError, Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
@@ -45,7 +46,6 @@ from vlm_eval.runner._store import (
     JsonlPredictionStore,
     SampleRecord,
     WriteError,
-    write_atomically,
 )
 from vlm_eval.tasks import (
     Prompt,

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
+from vlm_eval._files import jsonl_line, jsonl_lines, write_atomically
 from vlm_eval.data import DataFormatError
 
 _PART = re.compile(r"\.rank(\d+)$")
@@ -155,11 +156,13 @@ class _JsonlFile:
         if not self.path.exists():
             return []
         items: list[Any] = []
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, start=1):
+        lines = list(jsonl_lines(self.path.read_bytes()))
+        for number, line in lines:
             try:
+                if line is None:
+                    raise ValueError("not UTF-8 text")
                 items.append(json.loads(line))
-            except json.JSONDecodeError as error:
+            except (ValueError, RecursionError) as error:
                 if number == len(lines):
                     break
                 raise DataFormatError(self.path, f"line {number}", None, str(error)) from error
@@ -168,13 +171,13 @@ class _JsonlFile:
     def replace(self, items: Iterable[Any]) -> None:
         self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, map(_line, items))
+        write_atomically(self.path, map(jsonl_line, items))
 
     def append(self, items: Iterable[Any]) -> None:
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._stream = self.path.open("a", encoding="utf-8")
-        self._stream.writelines(map(_line, items))
+        self._stream.writelines(map(jsonl_line, items))
         self._stream.flush()
         os.fsync(self._stream.fileno())
 
@@ -182,25 +185,6 @@ class _JsonlFile:
         if self._stream is not None:
             stream, self._stream = self._stream, None
             stream.close()
-
-
-def write_atomically(path: Path, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` to a temporary file, fsync it and rename it to ``path``: a crash or a
-    full disk leaves the previous file (or none), never a truncated one.
-
-    Raises:
-        OSError: If writing fails; the temporary file is removed.
-    """
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as stream:
-            stream.writelines(chunks)
-            stream.flush()
-            os.fsync(stream.fileno())
-        partial.replace(path)
-    except OSError:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def saved_predictions(output_dir: Path) -> dict[str, int]:
@@ -211,7 +195,3 @@ def saved_predictions(output_dir: Path) -> dict[str, int]:
         task = _PART.sub("", path.stem).removeprefix("samples_")
         counts[task] += path.read_bytes().count(b"\n")
     return dict(counts)
-
-
-def _line(item: Any) -> str:
-    return json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n"
