@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -168,12 +169,13 @@ class FullDisk:
 
 
 def fill_disk(monkeypatch: pytest.MonkeyPatch, name: str, room: int) -> None:
-    """Writing files called ``name`` fails with ENOSPC past ``room`` lines."""
+    """Writing files whose name matches ``name`` (a glob) fails with ENOSPC past ``room``
+    lines."""
     real_open = Path.open
 
     def open_(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         stream = real_open(path, mode, *args, **kwargs)
-        return FullDisk(stream, room) if path.name == name and "r" not in mode else stream
+        return FullDisk(stream, room) if fnmatch(path.name, name) and "r" not in mode else stream
 
     monkeypatch.setattr(Path, "open", open_)
 
@@ -230,7 +232,7 @@ def test_a_full_disk_when_writing_results_keeps_the_previous_results_file(
 ) -> None:
     run_evaluation(_config(mini_data, tmp_path), tiny_adapter)
     previous = (tmp_path / "results.json").read_bytes()
-    fill_disk(monkeypatch, "results.json.partial", 0)
+    fill_disk(monkeypatch, ".results.json.*.partial", 0)
     with pytest.raises(WriteError) as caught:
         run_evaluation(_config(mini_data, tmp_path), tiny_adapter)
     assert str(caught.value) == (
@@ -240,7 +242,7 @@ def test_a_full_disk_when_writing_results_keeps_the_previous_results_file(
     )
     assert (tmp_path / "results.json").read_bytes() == previous
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "results.json", "samples_vqav2.jsonl", "timing_vqav2.jsonl"
+        ".lock", "results.json", "samples_vqav2.jsonl", "timing_vqav2.jsonl"
     ]  # fmt: skip
 
 

@@ -23,9 +23,10 @@ def write_atomically(path: Path, chunks: Iterable[str]) -> None:
         OSError: If writing fails; the temporary file is removed.
     """
     descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(descriptor)
     partial = Path(name)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
+        with partial.open("w", encoding="utf-8", newline="") as stream:
             stream.writelines(chunks)
             stream.flush()
             os.fsync(stream.fileno())

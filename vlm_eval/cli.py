@@ -165,7 +165,13 @@ def run(
 
     from vlm_eval.models import MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
-    from vlm_eval.runner import RunConfig, WriteError, run_evaluation, saved_predictions
+    from vlm_eval.runner import (
+        RunConfig,
+        RunFolderBusyError,
+        WriteError,
+        run_evaluation,
+        saved_predictions,
+    )
     from vlm_eval.runner._distributed import process_group, rank
     from vlm_eval.tasks import resolve_data_args, resolve_task_args, resolve_task_names
 
@@ -215,6 +221,8 @@ def run(
     with process_group():  # under torchrun: rank 0 alone prints the report
         try:
             results = run_evaluation(config)
+        except RunFolderBusyError as error:
+            raise click.ClickException(str(error)) from error
         except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
             saved = {task: count for task, count in saved_predictions(output).items() if count}
             kept = (
@@ -228,6 +236,16 @@ def run(
         if rank() == 0:
             click.echo(render_markdown([Run(output.name, output, results)]))
             click.echo(f"results: {output / 'results.json'}", err=True)
+        unanswered = [
+            f"{name}: all {task['data']['samples']} samples failed"
+            for name, task in results["tasks"].items()
+            if task["data"].get("failed") == task["data"]["samples"]
+        ]
+        if unanswered:  # a CI job must not pass on a run that produced no prediction
+            raise click.ClickException(
+                f"no predictions for {'; '.join(unanswered)} (the failures are listed in "
+                f"{output / 'results.json'}): fix the inputs and run again"
+            )
 
 
 @main.command("list")

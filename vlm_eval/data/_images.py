@@ -52,8 +52,13 @@ class ImageSource(ABC):
             raise ImageError(
                 f"cannot decode image {self.key}: cannot identify the image format"
             ) from None
-        except (OSError, ValueError) as error:
-            raise ImageError(f"cannot decode image {self.key}: {error}") from error
+        except Exception as error:
+            # A lying header, a truncated file or a decompression bomb (Pillow's pixel limit)
+            # reaches code that raises anything (OSError, DecompressionBombError, SyntaxError,
+            # struct.error, EOFError, MemoryError ...): it fails this image only.
+            raise ImageError(
+                f"cannot decode image {self.key}: {type(error).__name__}: {error}"
+            ) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,8 @@ class ImageFile(ImageSource):
             return self.path.read_bytes()
         except OSError as error:
             raise ImageError(f"cannot read image {self.path}: {error.strerror or error}") from error
+        except ValueError as error:  # a NUL byte in the path (no file can have that name)
+            raise ImageError(f"cannot read image {self.path!r}: {error}") from error
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,8 +53,11 @@ class Record:
         return {field: self.get(field, str) for field in [*required, *found]}
 
     def strings(self, field: str, key: str | None = None) -> tuple[str, ...]:
-        """The list `field` of strings, or of objects whose `key` is a string."""
+        """The non-empty list `field` of strings, or of objects whose `key` is a string (an
+        empty list of references would silently drop its sample from the scores)."""
         items = self.get(field, list)
+        if not items:
+            raise self.error(field, "empty list: a sample needs at least one reference")
         try:  # the common, valid case without a Python-level loop; errors are located below
             texts = items if key is None else list(map(itemgetter(key), items))
             if set(map(type, texts)) <= {str}:

@@ -9,6 +9,7 @@ model work, with errors naming the dataset, the split, the row (by id, else inde
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,9 @@ def samples_from_rows(
         problem = f"missing column; the dataset has {', '.join(dataset.column_names)}"
         raise DataFormatError(source.location, None, image_column, problem, split=split)
     images = dataset.select_columns([image_column]).cast_column(image_column, Image(decode=False))
+    # A local source by its absolute path: image keys (and so cached predictions) do not depend
+    # on how it was spelled.
+    where = source.location if source.kind == "hub" else os.path.abspath(source.location)
     samples = []
     seen: set[int | str] = set()
     for index, values in enumerate(dataset.remove_columns(image_column).to_list()):
@@ -181,8 +185,6 @@ def samples_from_rows(
                 )
             seen.add(row_id)
             label = str(row_id)
-        row = DatasetRow(
-            source.location, data, label, split, images=images, index=index, column=image_column
-        )
+        row = DatasetRow(where, data, label, split, images=images, index=index, column=image_column)
         samples.append(to_sample(row))
     return samples

@@ -7,8 +7,8 @@ import json
 import multiprocessing
 import random
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import closing
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from vlm_eval._files import write_atomically
 from vlm_eval._run_folder import RESULTS_FILE
-from vlm_eval.data import ImageError, Sample
+from vlm_eval.data import DataFormatError, ImageError, Sample
 from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
 from vlm_eval.runner._batching import (
     BatchSize,
@@ -40,6 +40,7 @@ from vlm_eval.runner._distributed import (
 )
 from vlm_eval.runner._fewshot import choose_shots
 from vlm_eval.runner._images import DecodedBatch, RequestsDecoded, decode_batches, forks_workers
+from vlm_eval.runner._lock import RunFolderBusyError, run_folder_lock
 from vlm_eval.runner._memory import reuse_freed_memory
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._store import (
@@ -139,7 +140,11 @@ def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
 
 
 def _load_requests(task: Task, data: TaskData, config: RunConfig) -> list[_Request]:
-    samples = _subset(data.load(task, data.split), config)
+    samples = data.load(task, data.split)
+    if not samples:
+        where = data.source.location if data.split is None else f"split {data.split!r}"
+        raise DataFormatError(data.source.location, None, None, f"{where} holds no samples")
+    samples = _subset(samples, config)
     pool = data.load_pool(task) if config.num_fewshot else []
     requests = []
     for sample in samples:
@@ -273,6 +278,7 @@ def _evaluate_task(
     store = JsonlPredictionStore(
         config.output_dir / f"samples_{task.name}.jsonl",
         config.output_dir / f"timing_{task.name}.jsonl",
+        config.output_dir / f"kept_{task.name}.jsonl",
         part=rank() if distributed else None,
     )
     by_key = dict(zip(keys, requests, strict=True))
@@ -476,6 +482,40 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
     data = {task.name: _task_data(task, config) for task in tasks}
     requests = {task.name: _load_requests(task, data[task.name], config) for task in tasks}
+    with _holding_run_folder(config.output_dir):
+        return _evaluate_tasks(config, adapter, tasks, data, requests, created, started)
+
+
+@contextmanager
+def _holding_run_folder(folder: Path) -> Iterator[None]:
+    """Rank 0 holds the run folder's lock for the duration; every rank fails if it cannot.
+
+    Raises:
+        RunFolderBusyError: If another run holds the folder.
+    """
+    with ExitStack() as held:
+        problem = None
+        if rank() == 0:
+            try:
+                held.enter_context(run_folder_lock(folder))
+            except RunFolderBusyError as error:
+                problem = str(error)
+        problem = broadcast(problem)
+        if problem is not None:
+            raise RunFolderBusyError(problem)
+        yield
+
+
+def _evaluate_tasks(
+    config: RunConfig,
+    adapter: ModelAdapter | None,
+    tasks: Sequence[Task],
+    data: Mapping[str, TaskData],
+    requests: Mapping[str, list[_Request]],
+    created: str,
+    started: float,
+) -> str | None:
+    """``_evaluate``'s work once the data is read and the run folder held."""
     adapter = adapter or create_model(config.model, config.model_args)
     if config.prepare_in_workers and not adapter.prepares_in_workers:
         raise ValueError(
@@ -486,7 +526,6 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
         for request in requests[task.name]:
             adapter.check_prompt(request.prompt)
     model = adapter.describe()
-    config.output_dir.mkdir(parents=True, exist_ok=True)
     task_results = {
         task.name: _evaluate_task(
             task,

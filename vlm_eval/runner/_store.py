@@ -43,12 +43,17 @@ class JsonlPredictionStore:
     files of their own, ``<stem>.rankR.jsonl``, so that no two processes write one file;
     ``load`` reads the part files of any rank too, and ``rewrite`` folds them into ``path``.
 
+    ``kept_path`` holds the records of the folder that the current run does not use (another
+    ``--limit``, other samples, other settings): a run never deletes a prediction, and ``load``
+    reads them back for a later run that needs them.
+
     Attributes:
         saved: Records known to be durable in the file appended to: rewritten or appended.
     """
 
-    def __init__(self, path: Path, timing_path: Path, part: int | None = None):
+    def __init__(self, path: Path, timing_path: Path, kept_path: Path, part: int | None = None):
         self._main = _JsonlFile(path)
+        self._kept = _JsonlFile(kept_path)
         self._main_timing = _JsonlFile(timing_path)
         self._records = self._main if part is None else _JsonlFile(_part_path(path, part))
         self._timing = (
@@ -67,22 +72,33 @@ class JsonlPredictionStore:
         return self._main_timing.path
 
     def load(self) -> list[SampleRecord]:
-        """Every complete record already in the file or a part file; a torn last line (crash)
-        is ignored."""
-        return [record for file in self._with_parts(self._main) for record in file.read()]
+        """Every complete record already in the file, a part file or the kept file; a torn last
+        line (crash) is ignored."""
+        files = [*self._with_parts(self._main), self._kept]
+        return [record for file in files for record in file.read()]
 
     def rewrite(self, records: Iterable[SampleRecord]) -> None:
         """Replace the records by ``records`` and the timing by that of the calls, from the file
         and the part files, that produced any of them, each file atomically; then remove the
-        part files."""
+        part files. Every other record on disk moves to the kept file (first, so that a crash
+        between the two leaves a record twice, never nowhere)."""
         records = list(records)
         keys = {record["request_key"] for record in records}
+        kept: dict[str, Any] = {}
+        for record in self.load():
+            key = record.get("request_key") if isinstance(record, dict) else None
+            if isinstance(key, str) and key not in keys:
+                kept.setdefault(key, record)
         timing_files = self._with_parts(self._main_timing)
         calls: dict[str, Any] = {}  # by content: a crash before the parts were removed repeats them
         for call in (call for file in timing_files for call in file.read()):
-            if isinstance(call, dict) and not keys.isdisjoint(call.get("request_keys", ())):
+            called = call.get("request_keys") if isinstance(call, dict) else None
+            if isinstance(called, list) and any(key in keys for key in called if type(key) is str):
                 calls.setdefault(json.dumps(call, sort_keys=True), call)
         parts = [*self._with_parts(self._main)[1:], *timing_files[1:]]
+        if kept or self._kept.path.exists():
+            with self._writing(self._kept):
+                self._kept.replace(kept.values())
         with self._writing(self._main):
             self._main.replace(records)
         with self._writing(self._main_timing):
@@ -165,7 +181,11 @@ class _JsonlFile:
             except (ValueError, RecursionError) as error:
                 if number == len(lines):
                     break
-                raise DataFormatError(self.path, f"line {number}", None, str(error)) from error
+                problem = (
+                    f"not a JSON record ({error}): this file is written by vlm-eval alone; fix "
+                    "or delete the line and run again (the other predictions are reused)"
+                )
+                raise DataFormatError(self.path, f"on line {number}", None, problem) from error
         return items
 
     def replace(self, items: Iterable[Any]) -> None:

@@ -4,6 +4,7 @@ and splits, recorded in the results."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,9 @@ class TaskData:
         """
         if self.source.kind == "official":
             assert split is not None, "official sources always name their split"
-            return task.load(Path(self.source.location), split)
+            # Absolute, so that image keys (and so cached predictions) do not depend on how
+            # the folder was spelled (``data`` or ``/abs/data``).
+            return task.load(Path(os.path.abspath(self.source.location)), split)
         return samples_from_rows(
             load_split(self.source, split),
             self.source,

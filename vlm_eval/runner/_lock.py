@@ -1,0 +1,73 @@
+"""One run at a time in a run folder: an advisory lock on ``OUTPUT/.lock``, naming its holder."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOCK_FILE = ".lock"
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another run holds the run folder; the message names it (process, host, start, command)."""
+
+
+@contextmanager
+def run_folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock for the duration, creating the folder if needed.
+
+    The lock is an ``flock`` on ``folder/.lock``: the kernel releases it when the process ends,
+    however it ends (a killed run leaves no stale lock). The file says who holds it. A folder
+    made here and left empty (the run failed before writing: a model that does not load) is
+    removed again.
+
+    Raises:
+        RunFolderBusyError: If another process holds it.
+    """
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderBusyError(
+                f"{folder} is in use by another run ({_holder(path)}): wait for it to end, or "
+                "give this run another --output"
+            ) from None
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
+        try:
+            yield
+        finally:
+            if made and [entry.name for entry in folder.iterdir()] == [LOCK_FILE]:
+                path.unlink()
+                folder.rmdir()
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _holder(path: Path) -> str:
+    """What the lock file says of its holder, as text."""
+    try:
+        holder = json.loads(path.read_bytes())
+        return (
+            f"process {holder['pid']} on {holder['host']}, started {holder['started_at']}: "
+            f"{holder['command']}"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its holder did not say who it is in {path}"
