@@ -21,15 +21,23 @@ class DataFormatError(ValueError):
         *,
         split: str | None = None,
     ):
-        where = f"{path}"
+        where = _shown(str(path))
         if split is not None:
             where += f", split {split!r}"
         if record is not None:
-            where += f", record {record}"
+            where += f", record {_shown(str(record))}"
         if field is not None:
-            where += f", field {field!r}"
-        super().__init__(f"{where}: {problem}")
+            where += f", field {_shown(repr(field))}"
+        super().__init__(f"{where}: {_shown(problem, 1000)}")
         self.path = Path(path)
         self.split = split
         self.record = record
         self.field = field
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """``text`` fit for a terminal: escaped (``repr``) if it holds characters that are not
+    printable (control, bidi, line separators, lone surrogates), cut to ``limit`` characters."""
+    if not text.isprintable():
+        text = repr(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

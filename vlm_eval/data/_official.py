@@ -30,6 +30,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(raw)
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         raise DataFormatError(path, None, None, f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise DataFormatError(path, None, None, "not valid JSON: nested too deeply") from None
 
 
 def _records(path: Path, key: str, id_field: str) -> dict[int, Record]:

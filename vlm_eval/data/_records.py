@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -10,6 +11,7 @@ from typing import Any
 
 from vlm_eval.data._errors import DataFormatError
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 
@@ -42,7 +44,15 @@ class Record:
         if isinstance(value, bool) or not isinstance(value, kinds):
             expected = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
             raise self.error(field, f"expected {expected}, got {value!r}")
+        if type(value) is str:
+            self._check_text(field, value)
         return value
+
+    def _check_text(self, field: str, text: str) -> None:
+        """Refuse a lone surrogate (``"\\ud800"`` in a JSON file): not a character, no
+        tokenizer, server or UTF-8 file takes it."""
+        if _LONE_SURROGATE.search(text):
+            raise self.error(field, f"not valid Unicode: a lone surrogate in {text!r}")
 
     def string_fields(self, required: Sequence[str], optional: Sequence[str]) -> dict[str, str]:
         """The string fields named in `required`, and those in `optional` that are present."""
@@ -60,7 +70,7 @@ class Record:
             raise self.error(field, "empty list: a sample needs at least one reference")
         try:  # the common, valid case without a Python-level loop; errors are located below
             texts = items if key is None else list(map(itemgetter(key), items))
-            if set(map(type, texts)) <= {str}:
+            if set(map(type, texts)) <= {str} and not _LONE_SURROGATE.search("".join(texts)):
                 return tuple(texts)
         except (KeyError, TypeError):
             pass
@@ -71,5 +81,6 @@ class Record:
                 where, text = f"{where}.{key}", item.get(key) if isinstance(item, dict) else None
             if not isinstance(text, str):
                 raise self.error(where, f"expected a string, got {text!r}")
+            self._check_text(where, text)
             texts.append(text)
         return tuple(texts)

@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,9 +24,10 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s lock for the duration, creating the folder if needed.
 
     The lock is an ``flock`` on ``folder/.lock``: the kernel releases it when the process ends,
-    however it ends (a killed run leaves no stale lock). The file says who holds it. A folder
-    made here and left empty (the run failed before writing: a model that does not load) is
-    removed again.
+    however it ends (a killed run leaves no stale lock). The file says who holds it. Temporary
+    files that a killed run left (``.*.partial``, see ``write_atomically``) are removed once the
+    lock is held. A folder made here and left empty (the run failed before writing: a model
+    that does not load) is removed again.
 
     Raises:
         RunFolderBusyError: If another process holds it.
@@ -49,8 +50,11 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv),
         }
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
+        with suppress(OSError):  # the name of the holder is a courtesy: a full disk may refuse it
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
+        for stale in folder.glob(".*.partial"):
+            stale.unlink(missing_ok=True)
         try:
             yield
         finally:
