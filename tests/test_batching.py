@@ -17,7 +17,13 @@ from click.testing import CliRunner
 from tests.test_runner import _config, _records
 from vlm_eval.cli import main
 from vlm_eval.data import ImageFile
-from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
+from vlm_eval.models import (
+    Generation,
+    HuggingFaceAdapter,
+    ModelAdapter,
+    ModelInput,
+    PartialGenerationError,
+)
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.runner._batching import (
     BatchSizer,
@@ -208,6 +214,24 @@ def test_other_errors_are_not_retried() -> None:
 
     with pytest.raises(RuntimeError, match="device-side assert"):
         list(generate_with_backoff(Failing(), _echo_inputs(4), SETTINGS, BatchSizer(4)))
+
+
+def test_the_answers_of_a_call_that_failed_come_before_its_error() -> None:
+    class FailingAfterSome(EchoAdapter):
+        def generate(
+            self, inputs: Sequence[ModelInput], settings: GenerationSettings
+        ) -> list[Generation]:
+            answers = super().generate(inputs, settings)
+            error = ConnectionError("request 4 failed")
+            raise PartialGenerationError({i: answers[i] for i in (0, 1, 2, 4)}, error)
+
+    chunks = generate_with_backoff(FailingAfterSome(), _echo_inputs(6), SETTINGS, BatchSizer(6))
+    first, second = next(chunks), next(chunks)
+    assert [(c.start, c.stop) for c in (first, second)] == [(0, 3), (4, 5)]
+    assert first.seconds == pytest.approx(3 * second.seconds)  # the call's time, shared
+    assert [g.text for g in first.generations + second.generations] == ["0", "1", "2", "4"]
+    with pytest.raises(ConnectionError, match="request 4 failed"):
+        next(chunks)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, "x", True, 2.0])

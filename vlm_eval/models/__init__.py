@@ -1,7 +1,12 @@
 """Model adapters: the ``ModelAdapter`` contract, the registry, the Hugging Face adapter with its
 model families, and the OpenAI-compatible server and vLLM adapters."""
 
-from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
+from vlm_eval.models._adapter import (
+    Generation,
+    ModelAdapter,
+    ModelInput,
+    PartialGenerationError,
+)
 from vlm_eval.models._family import (
     ModelFamily,
     ProcessorOptions,
@@ -30,6 +35,7 @@ __all__ = [
     "ModelInput",
     "ModelLoadError",
     "OpenAIAdapter",
+    "PartialGenerationError",
     "ProcessorOptions",
     "PromptError",
     "ServerError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,23 @@ class Generation:
     generated_tokens: int = 0
 
 
+class PartialGenerationError(Exception):
+    """A ``generate`` call that failed after some of its inputs were answered.
+
+    The runner records ``generations`` (answers already paid for, from a server) before it raises
+    ``error`` again.
+
+    Attributes:
+        generations: Index of an input in the batch -> its answer.
+        error: Why the others were not answered.
+    """
+
+    def __init__(self, generations: Mapping[int, Generation], error: BaseException):
+        super().__init__(f"{len(generations)} inputs of the batch were answered before: {error}")
+        self.generations = dict(generations)
+        self.error = error
+
+
 class ModelAdapter(ABC):
     """Base class of model adapters; subclass it and decorate with ``@register_model``.
 
@@ -50,7 +67,11 @@ class ModelAdapter(ABC):
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
     ) -> list[Generation]:
-        """Greedy answers for a batch of inputs, one per input, in order."""
+        """Greedy answers for a batch of inputs, one per input, in order.
+
+        Raises:
+            PartialGenerationError: If it fails after answering some inputs, with their answers.
+        """
 
     def prepare(self, inputs: Sequence[ModelInput]) -> Any:
         """The CPU work of a batch before generation (rendering prompts, processing images).

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 import torch
 
-from vlm_eval.models import Generation, ModelAdapter, ModelInput
+from vlm_eval.models import Generation, ModelAdapter, ModelInput, PartialGenerationError
 from vlm_eval.runner._images import order_by_image
 from vlm_eval.tasks import GenerationSettings, Prompt, prompt_images
 
@@ -184,7 +184,8 @@ def generate_with_backoff(
     ``prepared``, the adapter's ``prepare`` of all of ``inputs``, is used when they are
     generated in one chunk. A chunk that runs out of GPU memory (``torch.cuda.OutOfMemoryError``)
     is retried smaller, down to one input; at one input the error is raised again, saying so.
-    Chunks come in input order and cover every input.
+    Chunks come in input order and cover every input. If a call fails after answering some of
+    its inputs (``PartialGenerationError``), their chunks come first, then its error is raised.
     """
     start = 0
     while start < len(inputs):
@@ -195,8 +196,16 @@ def generate_with_backoff(
         else:
             generate = partial(adapter.generate, inputs[start : start + size], settings)
         prepared = None  # a retry is of smaller chunks
-        generations = _generate_unless_out_of_memory(generate, size)
+        try:
+            generations = _generate_unless_out_of_memory(generate, size)
+        except PartialGenerationError as error:
+            failure = error
+        else:
+            failure = None
         seconds = time.perf_counter() - began
+        if failure is not None:
+            yield from _answered_chunks(start, failure.generations, seconds)
+            raise failure.error
         if generations is None:
             sizer.failed(size)
             # Here, not in the except clause: the error's traceback kept the batch's tensors.
@@ -206,6 +215,22 @@ def generate_with_backoff(
         sizer.fitted(size)
         yield Chunk(start, generations, seconds)
         start += size
+
+
+def _answered_chunks(
+    start: int, generations: dict[int, Generation], seconds: float
+) -> Iterator[Chunk]:
+    """Chunks of the runs of consecutive indices of ``generations`` (of a call generating from
+    ``start``), the call's ``seconds`` shared by their sizes."""
+    runs: list[list[int]] = []
+    for index in sorted(generations):
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    for run in runs:
+        share = seconds * len(run) / len(generations)
+        yield Chunk(start + run[0], [generations[index] for index in run], share)
 
 
 def _generate_unless_out_of_memory(

@@ -1,0 +1,197 @@
+"""A fake OpenAI-compatible chat server on 127.0.0.1 for the openai adapter's tests."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from vlm_eval.models import ModelInput
+from vlm_eval.models._openai import OpenAIAdapter
+from vlm_eval.tasks import ImagePart, Message
+
+SERVED = "fake-vlm"  # the name requests use
+CHECKPOINT = "fake-org/fake-vlm-1"  # what GET /v1/models says is behind it (vLLM's "root")
+
+Scripted = tuple[int, dict[str, str], Any] | None
+"""A response to send instead of ``complete``'s: ``(status, headers, body)``; ``None`` answers
+normally. ``body``: JSON to encode, ``bytes`` to send as they are, or an iterator of ``bytes``
+sent chunked (no Content-Length). ``headers`` override the defaults (Content-Length included)."""
+
+
+def describe_image(image: Image.Image) -> str:
+    """``WxH #rrggbb`` (the colour of the top-left pixel): what the server answers per image."""
+    red, green, blue = image.convert("RGB").getpixel((0, 0))
+    return f"{image.width}x{image.height} #{red:02x}{green:02x}{blue:02x}"
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _decode_image(url: str) -> str:
+    header, _, data = url.partition(",")
+    image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+    if header != f"data:image/{image.format.lower()};base64":
+        raise _BadRequest(f"{header} does not match the {image.format} bytes")
+    return f"{image.format} {describe_image(image)}"
+
+
+def completion(content: Any, **fields: Any) -> dict[str, Any]:
+    """A chat completion answering ``content``, with ``fields`` added or replacing its own."""
+    return {
+        "id": "chatcmpl-0",
+        "object": "chat.completion",
+        "model": SERVED,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            },
+        ],
+        **fields,
+    }
+
+
+def complete(body: dict[str, Any]) -> dict[str, Any]:
+    """A deterministic chat completion: every image decoded (format, size, colour), then the
+    text of the last turn; cut at the request's stop strings, as a real server does."""
+    images, texts = [], []
+    for message in body["messages"]:
+        for part in message["content"]:
+            if part["type"] == "image_url":
+                images.append(_decode_image(part["image_url"]["url"]))
+            else:
+                texts.append(part["text"])
+    last = body["messages"][-1]["content"]
+    answer = "; ".join(images) + " | " + " ".join(p["text"] for p in last if p["type"] == "text")
+    stops = body.get("stop", [])
+    end = min((answer.index(stop) for stop in stops if stop in answer), default=len(answer))
+    usage = {
+        "prompt_tokens": sum(map(len, texts)) + 100 * len(images),
+        "completion_tokens": len(answer[:end].split()),
+    }
+    return completion(answer[:end], usage=usage)
+
+
+class FakeChatServer(ThreadingHTTPServer):
+    """An OpenAI-compatible server on a free loopback port, recording what it receives.
+
+    ``script`` holds responses (``Scripted``) sent first, one per request; then
+    ``POST /v1/chat/completions`` answers with ``complete``, after ``delay`` seconds.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.received: list[dict[str, Any]] = []
+        self.script: list[Scripted] = []
+        self.delay = 0.0
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/v1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FakeChatServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep pytest's output clean
+        pass
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        chunked = isinstance(body, Iterator)
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+        else:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers.setdefault("Content-Length", str(len(data)))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            if not chunked:
+                self.wfile.write(data)
+                return
+            for chunk in body:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/models":
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
+        entry = {"id": SERVED, "object": "model", "root": CHECKPOINT, "owned_by": "test"}
+        return self._send(200, {"object": "list", "data": [entry]})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        server = self.server
+        with server.lock:
+            server.received.append(
+                {"path": self.path, "authorization": self.headers["Authorization"], "body": body}
+            )
+            scripted = server.script.pop(0) if server.script else None
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        try:
+            if scripted:
+                status, headers, payload = scripted
+                return self._send(status, payload, headers)
+            time.sleep(server.delay)
+            if self.path != "/v1/chat/completions":
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            try:
+                return self._send(200, complete(body))
+            except _BadRequest as error:
+                return self._send(400, {"error": {"message": str(error)}})
+        finally:
+            with server.lock:
+                server.in_flight -= 1
+
+
+@contextmanager
+def serving() -> Iterator[FakeChatServer]:
+    """A ``FakeChatServer`` answering on a thread until the block ends."""
+    server = FakeChatServer()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy may intercept loopback requests, and no developer key may leak into them."""
+    for name in ("OPENAI_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def openai_adapter(server: FakeChatServer, **options: Any) -> OpenAIAdapter:
+    return OpenAIAdapter(base_url=server.base_url, model=SERVED, **options)
+
+
+def model_input(question: str, size: tuple[int, int] = (64, 48), colour: str = "red") -> ModelInput:
+    return ModelInput(
+        (Message("user", (ImagePart(Path("q.jpg")), question)),), [Image.new("RGB", size, colour)]
+    )
