@@ -182,7 +182,7 @@ def test_a_record_without_its_score_is_a_clear_error(tmp_path: Path) -> None:
     records.write_text("\n".join(lines) + "\n")
     code, out = _compare(str(run), str(STEPS[1]))
     assert code == 1
-    assert f"{records}, record p003, field 'scores.accuracy': not a number: None" in out
+    assert f"{records}, record on line 4 (sample 'p003'), field 'scores.accuracy': missing" in out
 
 
 def test_a_task_new_could_not_score_fails_the_gate(tmp_path: Path) -> None:

@@ -301,6 +301,28 @@ def _report_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _reason(error: OSError) -> str:
+    """Why a file operation failed, naming the other file involved if any."""
+    other = error.filename2 or error.filename
+    return f"{error.strerror or error}" + (f" ({other})" if other else "")
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a full disk leaves the previous file, whole.
+
+    Raises:
+        click.ClickException: If it cannot be written, naming the file and why.
+    """
+    from vlm_eval._files import write_atomically
+    from vlm_eval.report._document import visible
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, [text])
+    except OSError as error:
+        raise click.ClickException(visible(f"cannot write {path}: {_reason(error)}")) from error
+
+
 def _emit(blocks: list[Any], output_format: str, output: Path | None, title: str) -> str:
     """Render ``blocks`` and write them to ``output`` or standard output; return the markdown."""
     from vlm_eval.report._document import to_markdown
@@ -311,8 +333,7 @@ def _emit(blocks: list[Any], output_format: str, output: Path | None, title: str
     if output is None:
         sys.stdout.write(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        _write_file(output, text)
         click.echo(f"report: {output}", err=True)
     return markdown
 
@@ -372,7 +393,14 @@ def report(
     type=click.FloatRange(min=0),
     metavar="POINTS",
     help="Exit with status 1 when a task's main metric drops by more than POINTS with "
-    "significance (or untestably), for CI gates.",
+    "significance (or untestably), has no score, or is missing from NEW, for CI gates.",
+)
+@click.option(
+    "--allow-missing",
+    "allow_missing",
+    multiple=True,
+    metavar="TASK",
+    help="A task of BASE that NEW may lack without failing the --fail-if-drop gate (repeatable).",
 )
 @click.option(
     "--listed",
@@ -389,6 +417,7 @@ def compare(
     resamples: int,
     bootstrap_seed: int,
     fail_if_drop: float | None,
+    allow_missing: tuple[str, ...],
     listed: int,
 ) -> None:
     """Compare run NEW with run BASE: per-task deltas with paired significance (paired
@@ -396,7 +425,10 @@ def compare(
     $GITHUB_STEP_SUMMARY set, the markdown is appended to it too."""
     from vlm_eval.report import Bootstrap
     from vlm_eval.report._compare import compare_runs, comparison_blocks
+    from vlm_eval.report._document import visible
 
+    if allow_missing and fail_if_drop is None:
+        raise click.BadParameter("applies to the --fail-if-drop gate", param_hint="--allow-missing")
     base_run, new_run = _read_runs([base, new])
     try:
         comparison = compare_runs(
@@ -404,19 +436,35 @@ def compare(
         )
     except DataFormatError as error:
         raise click.ClickException(str(error)) from error
-    blocks = comparison_blocks(comparison, fail_if_drop=fail_if_drop, listed=listed)
+    blocks = comparison_blocks(
+        comparison, fail_if_drop=fail_if_drop, allow_missing=allow_missing, listed=listed
+    )
     markdown = _emit(blocks, output_format, output, "vlm-eval compare")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as file:
-            file.write(markdown + "\n")
-    if fail_if_drop is not None:
-        drops = comparison.drops(fail_if_drop)
-        if drops:
-            raise click.ClickException(
-                f"--fail-if-drop {fail_if_drop:g}: {len(drops)} task(s) failed the gate: "
-                + ", ".join(map(comparison.describe_drop, drops))
+        try:  # appended to, as other steps do: it cannot be replaced atomically
+            with open(summary, "a", encoding="utf-8") as file:
+                file.write(markdown + "\n")
+        except OSError as error:  # said, but the gate alone decides the exit status
+            click.echo(
+                visible(
+                    "Warning: cannot append the comparison to $GITHUB_STEP_SUMMARY "
+                    f"({summary}): {_reason(error)}"
+                ),
+                err=True,
             )
+    failures = [] if fail_if_drop is None else comparison.gate(fail_if_drop, allow_missing)
+    if failures:
+        message = (
+            f"--fail-if-drop {fail_if_drop:g}: {len(failures)} task(s) failed the gate: "
+            + ", ".join(failures)
+        )
+        if comparison.missing(allow_missing):
+            message += (
+                f"; a task that {new_run.label} did not run fails the gate unless "
+                "--allow-missing TASK names it"
+            )
+        raise click.ClickException(visible(message))
 
 
 @main.command()
@@ -556,4 +604,4 @@ def score(
     for metric, reason in result.get("skipped", {}).items():
         click.echo(f"{metric} skipped: {reason}", err=True)
     if json_output is not None:
-        json_output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        _write_file(json_output, json.dumps(result, indent=2) + "\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from vlm_eval.report._report import (
     format_number,
     main_score,
     task_names,
+    text_or_dash,
 )
 from vlm_eval.report._runs import Run, sample_scores
 from vlm_eval.report._statistics import (
@@ -153,6 +154,19 @@ class Comparison:
         """``vqav2 -1.25``, or ``vqav2 (no score)``."""
         return f"{task.task} {_signed(task.delta) if task.new_score is not None else '(no score)'}"
 
+    def missing(self, allowed: Collection[str] = ()) -> tuple[str, ...]:
+        """Tasks BASE ran and NEW did not, but those ``allowed`` to be missing."""
+        return tuple(task for task in self.only_in_base if task not in allowed)
+
+    def gate(self, points: float, allow_missing: Collection[str] = ()) -> list[str]:
+        """Why a CI gate at ``points`` fails, one entry per task (empty: it passes): the
+        ``drops`` and the tasks missing from NEW, unless ``allow_missing`` names them: a gate
+        should not pass what it cannot check."""
+        return [
+            *map(self.describe_drop, self.drops(points)),
+            *(f"{task} (missing from {self.new.label})" for task in self.missing(allow_missing)),
+        ]
+
 
 def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
     def choices(entry: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +182,7 @@ def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
 
     old, now = choices(base), choices(new)
     return tuple(
-        f"{key}: {old.get(key)} vs {now.get(key)}"
+        f"{key}: {text_or_dash(old.get(key))} vs {text_or_dash(now.get(key))}"
         for key in dict.fromkeys([*old, *now])
         if old.get(key) != now.get(key)
     )
@@ -279,11 +293,15 @@ def _flipped_table(samples: Sequence[FlippedSample], base: str, new: str) -> Blo
 
 
 def comparison_blocks(
-    comparison: Comparison, *, fail_if_drop: float | None = None, listed: int = 10
+    comparison: Comparison,
+    *,
+    fail_if_drop: float | None = None,
+    allow_missing: Collection[str] = (),
+    listed: int = 10,
 ) -> list[Block]:
     """The comparison as report blocks: the table of deltas, the gate's outcome when
-    ``fail_if_drop`` is given, protocol differences, and up to ``listed`` flipped samples of
-    each direction per task."""
+    ``fail_if_drop`` is given (see ``Comparison.gate``), protocol differences, and up to
+    ``listed`` flipped samples of each direction per task."""
     base, new = comparison.base.label, comparison.new.label
     blocks: list[Block] = [Heading(f"vlm-eval compare: {base} → {new}", 1)]
     rows = [
@@ -315,16 +333,16 @@ def comparison_blocks(
         )
     )
     if fail_if_drop is not None:
-        drops = comparison.drops(fail_if_drop)
-        outcome = (
-            "FAILED: " + ", ".join(map(comparison.describe_drop, drops)) if drops else "passed"
-        )
+        failures = comparison.gate(fail_if_drop, allow_missing)
+        outcome = "FAILED: " + ", ".join(failures) if failures else "passed"
+        allowed = [task for task in comparison.only_in_base if task in allow_missing]
         blocks.append(
             Paragraph(
                 (
                     f"Gate (--fail-if-drop {fail_if_drop:g}): {outcome}. It fails when a task "
-                    f"drops by more than {fail_if_drop:g} points significantly (or untestably), or "
-                    "has no score.",
+                    f"drops by more than {fail_if_drop:g} points significantly (or untestably), "
+                    f"has no score, or is missing from {new} unless --allow-missing names it"
+                    + (f" (named: {', '.join(allowed)})." if allowed else "."),
                 )
             )
         )

@@ -2,12 +2,23 @@
 
 Every piece of text in a block is plain text (model outputs included): renderers escape it, so
 a ``|``, a newline or a ``<script>`` in an answer can neither break a table nor run in a page.
+
+Characters that would act instead of showing (``visible``) are written as the escape Python
+gives them, ``\\x1b``, ``\\u202e``, ``\\ud800``, ``\\U000e0041``, in markdown and HTML alike: the
+controls (C0, DEL and C1: ESC sequences, BEL, NUL, ...), format characters (bidi embeddings,
+overrides and isolates, U+200E/U+200F, U+061C, zero-width characters), U+2028, U+2029 and lone
+surrogates (categories Cc, Cf, Zl, Zp and Cs). A report printed to a terminal or appended to
+``$GITHUB_STEP_SUMMARY`` can then neither drive the terminal nor reorder what it shows. Tab,
+newline and carriage return are layout: markdown makes them a space, HTML keeps them. In
+markdown source the escape's backslash is itself escaped (``\\\\x1b``), so that it renders as
+``\\x1b``; a literal backslash followed by ``x1b`` in a model's output looks the same.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -73,6 +84,31 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric_from:
     return Table(tuple(header), tuple(tuple(row) for row in rows), numeric_from)
 
 
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_LAYOUT = frozenset("\t\n\r")
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every control, format, separator and surrogate character (categories Cc,
+    Cf, Zl, Zp, Cs; tab, newline and carriage return excepted) written as its Python escape:
+    ``"a\\x1bb"`` -> ``"a\\\\x1bb"``. Both renderers (and the plots) show text through it."""
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        _escape_char(char)
+        if char not in _LAYOUT and unicodedata.category(char) in _HIDDEN_CATEGORIES
+        else char
+        for char in text
+    )
+
+
 # Characters that start markup anywhere; "_" only off word edges (GFM ignores it inside words)
 # and "[" only as a link's "](": escaping them everywhere would clutter the markdown's text.
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*~|]|(?<![^\W_])_|_(?![^\W_])|(?<=\])\(")
@@ -86,7 +122,8 @@ def escape_cell(value: object) -> str:
 
 def _escape_text(text: str) -> str:
     """``text`` escaped for markdown, every run of whitespace made one space."""
-    text = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m[0], html.escape(text, quote=False))
+    text = html.escape(visible(text), quote=False)
+    text = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m[0], text)
     return re.sub(r"\s+", " ", text)
 
 
@@ -96,7 +133,7 @@ def _markdown_inline(parts: Sequence[Inline]) -> str:
         if isinstance(part, Code) and not re.search("[<>&]", part.text):
             # Markdown shows code spans verbatim, so text with HTML characters is escaped as
             # plain text instead. A span cannot hold its delimiter: use a longer backtick run.
-            text = re.sub(r"\s+", " ", part.text).strip()
+            text = re.sub(r"\s+", " ", visible(part.text)).strip()
             longest = max(map(len, re.findall("`+", text)), default=0)
             ticks = "`" * (longest + 1)
             pad = " " if text.startswith("`") or text.endswith("`") else ""

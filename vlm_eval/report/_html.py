@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 from collections.abc import Sequence
 
 from vlm_eval.report._document import (
@@ -21,6 +20,7 @@ from vlm_eval.report._document import (
     Inline,
     Paragraph,
     Table,
+    visible,
 )
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -60,13 +60,11 @@ figcaption { color: #57606a; font-size: 0.9em; margin-top: 0.3em; }
 }
 """
 
-# Characters that are not allowed in an HTML document (all controls but tab, newline, CR).
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
 
 def _text(value: object) -> str:
-    """``value`` as escaped HTML text."""
-    return html.escape(_FORBIDDEN.sub("\ufffd", str(value)), quote=True)
+    """``value`` as escaped HTML text, hidden characters shown as escapes (``visible``): HTML
+    forbids most controls, and bidi controls would reorder the page's text."""
+    return html.escape(visible(str(value)), quote=True)
 
 
 def _inline(parts: Sequence[Inline]) -> str:

@@ -16,6 +16,7 @@ from vlm_eval.report._report import (
     format_number,
     main_metric,
     main_score,
+    model_name,
     task_names,
 )
 from vlm_eval.report._runs import Run, sample_scores
@@ -175,7 +176,7 @@ def leaderboard_blocks(board: Leaderboard, *, title: str = "vlm-eval leaderboard
             [
                 rating.rank,
                 run.label,
-                run.results["model"].get("pretrained", "?"),
+                model_name(run),
                 f"{rating.rating:.1f}",
                 f"[{rating.interval.low:.1f}, {rating.interval.high:.1f}]",
                 format_number(float(np.mean(task_ranks)), 1) if task_ranks else "-",

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
-from vlm_eval.report._document import Figure
+from vlm_eval.report._document import Figure, visible
 
 DPI = 100
 _RC = {"text.usetex": False, "axes.formatter.use_mathtext": False, "font.size": 9.0}
@@ -48,8 +48,9 @@ class CheckpointScore:
 
 
 def _plain(text: str, limit: int | None = _MAX_LABEL) -> str:
-    """``text`` on one line, shortened to ``limit`` characters, safe from mathtext."""
-    text = " ".join(str(text).split())
+    """``text`` on one line, shortened to ``limit`` characters, safe from mathtext, hidden
+    characters shown as escapes."""
+    text = " ".join(visible(str(text)).split())
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "\u2026"
     return text.replace("$", r"\$")

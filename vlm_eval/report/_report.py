@@ -54,6 +54,17 @@ def format_number(value: float | None, digits: int = 2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def text_or_dash(value: object) -> str:
+    """``value`` as text; "—" when it is missing (``None``)."""
+    return "—" if value is None else str(value)
+
+
+def model_name(run: Run) -> str:
+    """What ``run`` evaluated: the checkpoint, or a served model's name; "-" if unrecorded."""
+    model = run.results["model"]
+    return model.get("pretrained") or model.get("model") or "-"
+
+
 def format_interval(interval: Interval | None) -> str:
     """``[low, high]`` with two decimals; empty when there is none."""
     if interval is None:
@@ -106,7 +117,7 @@ def _summary(
     header = ["run", "model", *(f"{name} ({main_metric(runs, name)})" for name in tasks)]
     rows = []
     for run in runs:
-        row: list[object] = [run.label, run.results["model"].get("pretrained", "?")]
+        row: list[object] = [run.label, model_name(run)]
         for name in tasks:
             interval = format_interval(intervals.get((run.label, name)))
             row.append(f"{format_number(main_score(run, name))} {interval}".strip())
@@ -226,16 +237,24 @@ def _failures(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
 
 def _data_source(data: dict[str, Any]) -> list[Inline]:
     """Where a task's samples came from: split `validation` of hub `lmms-lab/VQAv2`."""
-    if "source" not in data:  # older results: official files only
-        return ["split ", Code(data["split"]), " of ", Code(data["dir"])]
-    split: list[Inline] = ["all"] if data["split"] is None else ["split ", Code(data["split"])]
-    revision: list[Inline] = [" at revision ", Code(data["revision"])] if data["revision"] else []
-    return [*split, f" of {data['source']} ", Code(data["location"]), *revision]
+    parts: list[Inline] = ["all"] if data["split"] is None else ["split ", Code(data["split"])]
+    source, location = data.get("source"), data.get("location", data.get("dir"))  # older: dir
+    origin: list[Inline] = [
+        *([f" {source}"] if source else []),
+        *([" ", Code(location)] if location else []),
+    ]
+    if origin:
+        parts += [" of", *origin]
+    if data.get("revision"):
+        parts += [" at revision ", Code(data["revision"])]
+    return parts
 
 
 def _options(options: dict[str, Any]) -> list[Inline]:
     """``, key `value`, key `value```."""
-    return [part for key, value in options.items() for part in (f", {key} ", Code(str(value)))]
+    return [
+        part for key, value in options.items() for part in (f", {key} ", Code(text_or_dash(value)))
+    ]
 
 
 def _command(argv: Sequence[str]) -> str:
@@ -243,32 +262,54 @@ def _command(argv: Sequence[str]) -> str:
     return shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "unknown"
 
 
+def _model_fact(model: dict[str, Any], adapter: str) -> Fact:
+    """What was evaluated, with what the adapter recorded: a checkpoint's architecture, size,
+    dtype, device and weights; a served model's server. Fields it lacks are left out."""
+    name = model.get("pretrained") or model.get("model")
+    parts: list[Inline] = [
+        Code(name) if name else "unnamed model",
+        " (adapter ",
+        Code(adapter),
+        ")",
+    ]
+    if model.get("base_url"):
+        parts += [", served by ", Code(model["base_url"])]
+        served = model.get("server_model")
+        if served and served != name:
+            parts += [" as ", Code(served)]
+    if model.get("architecture"):
+        parts.append(f", {model['architecture']}")
+    if model.get("parameters") is not None:
+        parts.append(f", {model['parameters']:,} parameters")
+    placed = " on ".join(str(model[k]) for k in ("dtype", "device") if model.get(k) is not None)
+    if placed:  # "bfloat16 on cuda"
+        parts.append(f", {placed}")
+    for key, label in (
+        ("weights_sha256", "weights sha256"),
+        ("commit", "commit"),
+        ("family", "family"),
+    ):
+        if model.get(key):
+            parts += [f", {label} ", Code(model[key])]
+    parts += _options(model.get("processor_options", {}))
+    if model.get("image_format"):
+        parts.append(f", images sent as {model['image_format']}")
+    return Fact("model", tuple(parts))
+
+
 def _provenance(run: Run) -> list[Block]:
     results: dict[str, Any] = run.results
-    model, config, prov = results["model"], results["config"], results["provenance"]
+    config, prov = results["config"], results["provenance"]
     hardware = prov["hardware"]
-    devices = ", ".join(hardware.get("cuda_devices", [])) or "no GPU"
-    versions = ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v)
+    limit = "no limit" if config["limit"] is None else f"limit {config['limit']}"
     facts = [
-        Fact(
-            "model",
-            (
-                Code(str(model.get("pretrained"))),
-                " (adapter ",
-                Code(config["model"]),
-                f"), {model.get('architecture')}, {model.get('parameters', 0):,} parameters, "
-                f"{model.get('dtype')} on {model.get('device')}, weights sha256 ",
-                Code(str(model.get("weights_sha256"))),
-                *([", family ", Code(model["family"])] if model.get("family") else []),
-                *_options(model.get("processor_options", {})),
-            ),
-        ),
-        Fact("command", (Code(_command(prov.get("command", []))),)),
+        _model_fact(results["model"], config["model"]),
+        Fact("command", (Code(_command(prov["command"])),)),
         Fact(
             "settings",
             (
                 f"batch size {config['batch_size']}, {config['num_fewshot']}-shot, "
-                f"seed {config['seed']}, limit {config['limit']}",
+                f"seed {config['seed']}, {limit}",
             ),
         ),
     ]
@@ -286,12 +327,18 @@ def _provenance(run: Run) -> list[Block]:
                 tuple(f"note: {key}: {value}" for key, value in entry["scores"]["notes"].items()),
             )
         )
+    versions = ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v)
+    software: list[Inline] = [versions] if versions else []
+    if prov["git_revision"]:
+        software += [f"{'; ' if versions else ''}vlm-eval revision ", Code(prov["git_revision"])]
+    machine = [
+        *([hardware["platform"]] if hardware.get("platform") else []),
+        *([f"{hardware['cpu_count']} CPUs"] if hardware.get("cpu_count") is not None else []),
+        ", ".join(hardware.get("cuda_devices", [])) or "no GPU",
+    ]
     facts += [
-        Fact("software", (f"{versions}; vlm-eval revision ", Code(str(prov["git_revision"])))),
-        Fact(
-            "hardware",
-            (f"{hardware.get('platform')}, {hardware.get('cpu_count')} CPUs, {devices}",),
-        ),
+        Fact("software", tuple(software) or ("—",)),
+        Fact("hardware", (", ".join(machine),)),
         Fact(
             "run",
             (

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_eval._files import jsonl_lines
 from vlm_eval._gc import without_gc_pauses
 from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import DataFormatError
+from vlm_eval.report._schema import (
+    Invalid,
+    check_record,
+    check_results,
+    number,
+    sample_id,
+    shown,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +31,46 @@ class Run:
     results: dict[str, Any]
 
 
+def _read_results(file: Path) -> dict[str, Any]:
+    """The checked results of ``file`` (see ``_schema``)."""
+    if not file.is_file():
+        raise DataFormatError(file, None, None, "no results file: is this a vlm-eval run folder?")
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise DataFormatError(file, None, None, f"cannot read it: {error}") from error
+    except UnicodeDecodeError as error:
+        raise DataFormatError(file, None, None, f"not UTF-8 text (byte {error.start})") from error
+    results = _parse_json(text, file, None)
+    try:
+        check_results(results)
+    except Invalid as error:
+        raise DataFormatError(file, None, error.field, error.problem) from error
+    return results
+
+
+def _parse_json(text: str, file: Path, record: str | None) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        problem = "not valid JSON" if record is None else "not JSON"
+        raise DataFormatError(file, record, None, f"{problem}: {error}") from error
+    except RecursionError as error:
+        raise DataFormatError(file, record, None, "nested too deeply to read") from error
+
+
 def load_runs(paths: list[Path]) -> list[Run]:
     """Read ``results.json`` of each run folder (or the file itself); labels are folder names,
-    made unique with their parent folder when two runs share a name."""
+    made unique with their parent folder when two runs share a name.
+
+    Raises:
+        DataFormatError: If a results file cannot be read, or lacks or malforms a field that
+            reports read (named in the message).
+    """
     loaded = []
     for path in paths:
         file = path / RESULTS_FILE if path.is_dir() else path
-        if not file.is_file():
-            raise DataFormatError(
-                file, None, None, "no results file: is this a vlm-eval run folder?"
-            )
-        try:
-            results = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise DataFormatError(file, None, None, f"not valid JSON: {error}") from error
-        if not isinstance(results.get("tasks"), dict):
-            raise DataFormatError(file, None, "tasks", "missing: not a vlm-eval results file")
-        loaded.append((file.parent, results))
+        loaded.append((file.parent, _read_results(file)))
     names = [folder.name for folder, _ in loaded]
     return [
         Run(
@@ -68,28 +101,33 @@ def records_file(run: Run, task: str) -> Path:
     return run.path / run.results["tasks"][task].get("samples_file", f"samples_{task}.jsonl")
 
 
+def _numbered_records(run: Run, task: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The records of ``task`` in ``run`` with their line numbers; lines split at ``\\n`` only
+    (JSON strings may hold U+2028, U+0085, ... unescaped)."""
+    file = records_file(run, task)
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise DataFormatError(file, None, None, f"cannot read the records: {error}") from error
+    for line, text in jsonl_lines(data):
+        where = f"on line {line}"
+        if text is None:
+            raise DataFormatError(file, where, None, "not UTF-8 text")
+        record = _parse_json(text, file, where)
+        if not isinstance(record, dict):
+            raise DataFormatError(file, where, None, f"not a JSON object: {shown(record)}")
+        yield line, record
+
+
 @without_gc_pauses
 def read_records(run: Run, task: str) -> list[dict[str, Any]]:
     """The records of ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample order.
 
     Raises:
-        DataFormatError: If the file is missing or a line is not a JSON object.
+        DataFormatError: If the file cannot be read or a line is not a JSON object (naming
+            the line).
     """
-    file = records_file(run, task)
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise DataFormatError(file, None, None, f"cannot read the records: {error}") from error
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(file, f"on line {number}", None, f"not JSON: {error}") from error
-        if not isinstance(record, dict):
-            raise DataFormatError(file, f"on line {number}", None, "not a JSON object")
-        records.append(record)
-    return records
+    return [record for _, record in _numbered_records(run, task)]
 
 
 @without_gc_pauses
@@ -99,7 +137,9 @@ def sample_scores(run: Run, task: str) -> SampleScores | None:
     ``sample_score_scale``) or nothing was scored.
 
     Raises:
-        DataFormatError: If a scored record lacks the main metric, or two share a sample id.
+        DataFormatError: If a line is not a record that reports can read (see ``_schema``), a
+            scored record lacks a finite main-metric score, or two records share a sample id;
+            the message names the line and the sample.
     """
     entry = run.results["tasks"][task]
     scale = entry["task"].get("sample_score_scale")
@@ -109,15 +149,22 @@ def sample_scores(run: Run, task: str) -> SampleScores | None:
     file = records_file(run, task)
     scores: dict[str, float] = {}
     records: dict[str, dict[str, Any]] = {}
-    for record in read_records(run, task):
-        sample = str(record.get("sample_id"))
-        if not record.get("references"):
-            continue  # no answers (a test split): not scored
-        value = record.get("scores", {}).get(metric)
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise DataFormatError(file, sample, f"scores.{metric}", f"not a number: {value!r}")
+    for line, record in _numbered_records(run, task):
+        where = f"on line {line}"
+        try:
+            sample_id(record.get("sample_id"), "sample_id")
+            where += f" (sample {shown(record['sample_id'])})"
+            check_record(record)
+            if not record.get("references"):
+                continue  # no answers (a test split): not scored
+            if metric not in record.get("scores", {}):
+                raise Invalid(f"scores.{metric}", "missing")
+            number(record["scores"][metric], f"scores.{metric}")
+        except Invalid as error:
+            raise DataFormatError(file, where, error.field, error.problem) from error
+        sample = str(record["sample_id"])
         if sample in scores:
-            raise DataFormatError(file, sample, "sample_id", "appears twice")
-        scores[sample] = scale * value
+            raise DataFormatError(file, where, "sample_id", "appears twice")
+        scores[sample] = scale * record["scores"][metric]
         records[sample] = record
     return SampleScores(metric, scores, records)
