@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -436,3 +437,40 @@ def test_a_full_disk_stops_the_run_keeping_every_finished_prediction(
     assert sum(adapter.calls) == 30 - complete
     samples = "samples_textvqa.jsonl"
     assert (output / samples).read_bytes() == (reference / samples).read_bytes()
+
+
+def test_a_prompt_longer_than_the_model_takes_fails_its_sample_only(
+    tiny_adapter: ModelAdapter, tmp_path: Path
+) -> None:
+    data = write_textvqa(tmp_path / "data", ["what is it?", "x" * 5000, "and this?"])
+    output = tmp_path / "run"
+    results = run_evaluation(replace(config(data, output), model="hf"), tiny_adapter)
+    (failure,) = results["tasks"]["textvqa"]["failures"]
+    assert failure["sample_id"] == "1"
+    assert (
+        "tokens, more than the 4096 the model takes (max_position_embeddings)" in failure["error"]
+    )
+    records = lines(output / "samples_textvqa.jsonl")
+    alone = run_evaluation(
+        replace(config(data, tmp_path / "alone"), model="hf", batch_size=1), tiny_adapter
+    )
+    assert alone["tasks"]["textvqa"]["failures"] == [failure]
+    assert records == lines(tmp_path / "alone" / "samples_textvqa.jsonl")
+    assert [r["sample_id"] for r in records] == ["0", "2"]
+
+
+def test_special_files_in_the_image_folder_fail_their_samples_without_hanging(
+    tmp_path: Path,
+) -> None:
+    data = write_textvqa(tmp_path / "data", ["a?", "b?", "c?"])
+    images = data / "textvqa" / "train_images"
+    (images / "img1.jpg").unlink()
+    os.mkfifo(images / "img1.jpg")  # reading it would wait for a writer forever
+    (images / "img2.jpg").unlink()
+    (images / "img2.jpg").symlink_to("/dev/zero")  # reading it would never end
+    results = run_evaluation(config(data, tmp_path / "run"), EchoAdapter())
+    failures = {f["sample_id"]: f["error"] for f in results["tasks"]["textvqa"]["failures"]}
+    assert sorted(failures) == ["1", "2"]
+    assert all(
+        error.endswith("a FIFO or a device, not an image file") for error in failures.values()
+    )

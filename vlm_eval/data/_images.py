@@ -7,6 +7,8 @@ distinct image (by ``key``) once, in worker processes, when its batch is prepare
 from __future__ import annotations
 
 import io
+import os
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +54,12 @@ class ImageSource(ABC):
             raise ImageError(
                 f"cannot decode image {self.key}: cannot identify the image format"
             ) from None
+        except (OSError, ValueError) as error:
+            raise ImageError(f"cannot decode image {self.key}: {error}") from error
         except Exception as error:
-            # A lying header, a truncated file or a decompression bomb (Pillow's pixel limit)
-            # reaches code that raises anything (OSError, DecompressionBombError, SyntaxError,
-            # struct.error, EOFError, MemoryError ...): it fails this image only.
+            # A lying header or a decompression bomb (Pillow's pixel limit) reaches code that
+            # raises anything (DecompressionBombError, SyntaxError, struct.error, EOFError,
+            # MemoryError ...): it fails this image only.
             raise ImageError(
                 f"cannot decode image {self.key}: {type(error).__name__}: {error}"
             ) from error
@@ -73,7 +77,14 @@ class ImageFile(ImageSource):
 
     def read(self) -> bytes:
         try:
-            return self.path.read_bytes()
+            # Not blocking: a FIFO in the image folder must not hang the run waiting for a writer.
+            descriptor = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(descriptor, "rb") as file:
+                mode = os.fstat(descriptor).st_mode
+                if not stat.S_ISREG(mode):  # a directory, a FIFO, /dev/zero ...
+                    kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO or a device"
+                    raise ImageError(f"cannot read image {self.path}: {kind}, not an image file")
+                return file.read()
         except OSError as error:
             raise ImageError(f"cannot read image {self.path}: {error.strerror or error}") from error
         except ValueError as error:  # a NUL byte in the path (no file can have that name)

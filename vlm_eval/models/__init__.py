@@ -3,6 +3,7 @@ model families, and the OpenAI-compatible server and vLLM adapters."""
 
 from vlm_eval.models._adapter import (
     Generation,
+    InputError,
     ModelAdapter,
     ModelInput,
     PartialGenerationError,
@@ -30,6 +31,7 @@ __all__ = [
     "MODELS",
     "Generation",
     "HuggingFaceAdapter",
+    "InputError",
     "ModelAdapter",
     "ModelFamily",
     "ModelInput",

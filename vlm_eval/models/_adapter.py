@@ -54,6 +54,20 @@ class PartialGenerationError(Exception):
         self.error = error
 
 
+class InputError(ValueError):
+    """Inputs of a batch that this model cannot take (a prompt longer than its context), found
+    before anything of the batch was generated. The runner fails those samples only (listed in
+    the task's ``failures``, tried again by a re-run) and generates the others.
+
+    Attributes:
+        problems: Index of an input in the batch -> why it cannot be taken.
+    """
+
+    def __init__(self, problems: Mapping[int, str]):
+        super().__init__("; ".join(f"input {i}: {why}" for i, why in sorted(problems.items())))
+        self.problems = dict(problems)
+
+
 class ModelAdapter(ABC):
     """Base class of model adapters; subclass it and decorate with ``@register_model``.
 

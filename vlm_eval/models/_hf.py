@@ -23,7 +23,7 @@ from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import cached_file, extract_commit_hash
 
 import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
-from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
+from vlm_eval.models._adapter import Generation, InputError, ModelAdapter, ModelInput
 from vlm_eval.models._family import ProcessorOptions, family_for
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt
@@ -142,6 +142,10 @@ class HuggingFaceAdapter(ModelAdapter):
         else:
             self.device = next(self.model.parameters()).device
         self.model.eval()
+        # Prompts longer than this fail their sample (``InputError``) instead of the run.
+        self.context_length: int | None = getattr(
+            config.get_text_config(), "max_position_embeddings", None
+        )
         self.image_token_id: int | None = getattr(config, "image_token_id", None)
         if self.image_token_id is None:
             self.image_token_id = getattr(config, "image_token_index", None)
@@ -211,6 +215,16 @@ class HuggingFaceAdapter(ModelAdapter):
                 return_tensors="pt",
                 padding=True,
             )
+        if self.context_length is not None:
+            lengths = encoded["attention_mask"].sum(dim=1).tolist()
+            too_long = {
+                index: f"its prompt has {length} tokens, more than the {self.context_length} "
+                "the model takes (max_position_embeddings)"
+                for index, length in enumerate(lengths)
+                if length > self.context_length
+            }
+            if too_long:
+                raise InputError(too_long)
         for key, value in encoded.items():
             if torch.is_floating_point(value):
                 encoded[key] = value.to(_DTYPES[self.dtype])

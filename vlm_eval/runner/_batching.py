@@ -20,7 +20,13 @@ from typing import Any, Literal, TypeVar
 
 import torch
 
-from vlm_eval.models import Generation, ModelAdapter, ModelInput, PartialGenerationError
+from vlm_eval.models import (
+    Generation,
+    InputError,
+    ModelAdapter,
+    ModelInput,
+    PartialGenerationError,
+)
 from vlm_eval.runner._images import order_by_image
 from vlm_eval.tasks import GenerationSettings, Prompt, prompt_images
 
@@ -186,20 +192,23 @@ def generate_with_backoff(
     is retried smaller, down to one input; at one input the error is raised again, saying so.
     Chunks come in input order and cover every input. If a call fails after answering some of
     its inputs (``PartialGenerationError``), their chunks come first, then its error is raised.
+    An ``InputError`` is raised again with the indices of its inputs in ``inputs``.
     """
     start = 0
     while start < len(inputs):
         size = min(sizer.size, len(inputs) - start)
         began = time.perf_counter()
-        if prepared is not None and size == len(inputs):
-            generate = partial(adapter.generate_prepared, prepared.result(), settings)
-        else:
-            generate = partial(adapter.generate, inputs[start : start + size], settings)
-        prepared = None  # a retry is of smaller chunks
         try:
+            if prepared is not None and size == len(inputs):
+                generate = partial(adapter.generate_prepared, prepared.result(), settings)
+            else:
+                generate = partial(adapter.generate, inputs[start : start + size], settings)
+            prepared = None  # a retry is of smaller chunks
             generations = _generate_unless_out_of_memory(generate, size)
         except PartialGenerationError as error:
             failure = error
+        except InputError as error:  # its indices are into this chunk: make them into inputs
+            raise InputError({start + i: why for i, why in error.problems.items()}) from error
         else:
             failure = None
         seconds = time.perf_counter() - began

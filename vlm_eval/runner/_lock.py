@@ -12,6 +12,8 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vlm_eval.runner._store import WriteError
+
 LOCK_FILE = ".lock"
 
 
@@ -31,11 +33,15 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
 
     Raises:
         RunFolderBusyError: If another process holds it.
+        WriteError: If the folder or its lock file cannot be made.
     """
     made = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise WriteError(path, error, "nothing was written") from error
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

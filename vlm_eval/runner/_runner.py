@@ -20,7 +20,7 @@ from tqdm import tqdm
 from vlm_eval._files import write_atomically
 from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import DataFormatError, ImageError, Sample
-from vlm_eval.models import Generation, ModelAdapter, ModelInput, create_model
+from vlm_eval.models import Generation, InputError, ModelAdapter, ModelInput, create_model
 from vlm_eval.runner._batching import (
     BatchSize,
     BatchSizer,
@@ -107,6 +107,8 @@ class RunConfig:
     prepare_in_workers: bool = False
 
     def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("no task to evaluate: --tasks names none")
         batch_size_limit(self.batch_size)  # a bad batch size fails before the data is read
         if self.prepare_in_workers and not forks_workers(self.num_workers):
             raise ValueError(
@@ -135,7 +137,8 @@ def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
     (in their original order)."""
     if config.limit is None or config.sample_seed is None:
         return samples[: config.limit]
-    chosen = set(random.Random(config.sample_seed).sample(range(len(samples)), config.limit))
+    count = min(config.limit, len(samples))  # a limit over the split's size takes it all
+    chosen = set(random.Random(config.sample_seed).sample(range(len(samples)), count))
     return [sample for index, sample in enumerate(samples) if index in chosen]
 
 
@@ -244,6 +247,45 @@ def _reused(
     }
 
 
+def _generate(
+    task: Task,
+    adapter: ModelAdapter,
+    ready: Sequence[tuple[_Request, str, ModelInput]],
+    sizer: BatchSizer,
+    prepared: Any,
+    failures: dict[str, dict[str, str]],
+) -> Iterator[tuple[list[SampleRecord], float]]:
+    """The records of ``ready``'s inputs, chunk by chunk as they are generated, with the seconds
+    each chunk took. Inputs the model cannot take (``InputError``) are added to ``failures``,
+    and the others generated without them."""
+    while ready:
+        answered = 0
+        inputs = [item for _, _, item in ready]
+        try:
+            for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer, prepared):
+                yield (
+                    [
+                        _record(task, request, key, generation)
+                        for (request, key, _), generation in zip(
+                            ready[chunk.start : chunk.stop], chunk.generations, strict=True
+                        )
+                    ],
+                    chunk.seconds,
+                )
+                answered = chunk.stop
+            return
+        except InputError as error:
+            for index, problem in error.problems.items():
+                request, key, _ = ready[index]
+                failures[key] = {"sample_id": request.sample.id, "error": problem}
+            ready = [
+                item
+                for index, item in enumerate(ready)
+                if index >= answered and index not in error.problems
+            ]
+            prepared = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Shard:
     """What one rank did during a task."""
@@ -327,17 +369,10 @@ def _evaluate_task(
         ) as ahead,
     ):
         for (batch, ready, _), prepared in ahead:
-            inputs = [item for _, _, item in ready]
-            for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer, prepared):
-                generation_seconds += chunk.seconds
-                generated += len(chunk.generations)
-                records = [
-                    _record(task, request, key, generation)
-                    for (request, key, _), generation in zip(
-                        ready[chunk.start : chunk.stop], chunk.generations, strict=True
-                    )
-                ]
-                store.append(records, chunk.seconds)
+            for records, seconds in _generate(task, adapter, ready, sizer, prepared, failures):
+                generation_seconds += seconds
+                generated += len(records)
+                store.append(records, seconds)
                 finished.update((record["request_key"], record) for record in records)
             bar.update(len(batch))
             if failures:
