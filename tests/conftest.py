@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import vlm_eval.demo
+from tests.openai_server import FakeChatServer, clean_environment, serving
 from vlm_eval.demo.tiny import idefics2
 
 MINI_DATA = Path(vlm_eval.demo.__file__).parent / "data"
@@ -86,3 +87,16 @@ def recorded_run_configs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     monkeypatch.setattr("vlm_eval.runner.run_evaluation", run_evaluation)
     return configs
+
+
+@pytest.fixture()
+def openai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy may intercept loopback requests, and no developer key may leak into them."""
+    clean_environment(monkeypatch)
+
+
+@pytest.fixture()
+def server(openai_environment: None) -> Iterator[FakeChatServer]:
+    """A fake OpenAI-compatible server on loopback (tests/openai_server.py)."""
+    with serving() as server:
+        yield server

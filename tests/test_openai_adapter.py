@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,10 @@ from tests.openai_server import (
     CHECKPOINT,
     SERVED,
     FakeChatServer,
-    clean_environment,
     complete,
     describe_image,
     model_input,
     openai_adapter,
-    serving,
 )
 from vlm_eval import ArgumentsError
 from vlm_eval.models import ModelInput, create_model
@@ -33,15 +30,7 @@ from vlm_eval.tasks import GenerationSettings, ImagePart, Message, get_task, loa
 SECRET = "sk-test-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clean_environment(monkeypatch)
-
-
-@pytest.fixture()
-def server() -> Iterator[FakeChatServer]:
-    with serving() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("openai_environment")
 
 
 def test_a_request_carries_the_conversation_and_the_answer_its_usage(

@@ -35,6 +35,8 @@ QUESTION = "What colour is it?"
 HTML = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 BAD_REQUEST: Scripted = (400, {}, {"error": {"message": "image too large"}})
 
+pytestmark = pytest.mark.usefixtures("openai_environment")
+
 
 def _ok(body: Any, headers: dict[str, str] | None = None) -> Scripted:
     return (200, headers or {}, body)

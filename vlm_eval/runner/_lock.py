@@ -28,8 +28,8 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
     The lock is an ``flock`` on ``folder/.lock``: the kernel releases it when the process ends,
     however it ends (a killed run leaves no stale lock). The file says who holds it. Temporary
     files that a killed run left (``.*.partial``, see ``write_atomically``) are removed once the
-    lock is held. A folder made here and left empty (the run failed before writing: a model
-    that does not load) is removed again.
+    lock is held. A run that fails before writing anything (a model that does not load) leaves
+    the folder as it found it: the lock file it made is removed, and the folder if it made it.
 
     Raises:
         RunFolderBusyError: If another process holds it.
@@ -37,6 +37,7 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
     """
     made = not folder.exists()
     path = folder / LOCK_FILE
+    made_lock = not path.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -64,9 +65,10 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            if made and [entry.name for entry in folder.iterdir()] == [LOCK_FILE]:
+            if made_lock and [entry.name for entry in folder.iterdir()] == [LOCK_FILE]:
                 path.unlink()
-                folder.rmdir()
+                if made:
+                    folder.rmdir()
     finally:
         os.close(descriptor)  # releases the lock
 
