@@ -474,3 +474,16 @@ def test_special_files_in_the_image_folder_fail_their_samples_without_hanging(
     assert all(
         error.endswith("a FIFO or a device, not an image file") for error in failures.values()
     )
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_an_image_with_a_malformed_exif_block_is_read_for_its_pixels(
+    num_workers: int, tiny_adapter: ModelAdapter, tmp_path: Path
+) -> None:
+    data = write_textvqa(tmp_path / "data", ["what is it?", "and this?"])
+    image = data / "textvqa" / "train_images" / "img0.jpg"
+    Image.new("RGB", (16, 16), "red").save(image, exif=b"Exif\x00\x00garbage" * 10)
+    options = {"model": "hf", "num_workers": num_workers}
+    results = run_evaluation(replace(config(data, tmp_path / "run"), **options), tiny_adapter)
+    assert results["tasks"]["textvqa"]["failures"] == []
+    assert len(lines(tmp_path / "run" / "samples_textvqa.jsonl")) == 2

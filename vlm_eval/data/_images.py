@@ -49,7 +49,9 @@ class ImageSource(ABC):
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 # ``convert`` would copy the pixels of an image already RGB: share them.
-                return image._new(image.im) if image.mode == "RGB" else image.convert("RGB")
+                rgb = image._new(image.im) if image.mode == "RGB" else image.convert("RGB")
+                _drop_unreadable_exif(rgb)
+                return rgb
         except UnidentifiedImageError:  # its message names an in-memory buffer, not the image
             raise ImageError(
                 f"cannot decode image {self.key}: cannot identify the image format"
@@ -127,3 +129,12 @@ class DatasetImage(ImageSource):
 def as_image_source(image: ImageSource | Path | str) -> ImageSource:
     """``image`` as an ``ImageSource``; a path becomes an ``ImageFile``."""
     return image if isinstance(image, ImageSource) else ImageFile(Path(image))
+
+
+def _drop_unreadable_exif(image: Image.Image) -> None:
+    """Drop a malformed EXIF block from ``image``: processors that honour its orientation
+    (``transformers.image_utils.load_image``) would raise on it, and the pixels are fine."""
+    try:
+        image.getexif()
+    except Exception:  # Pillow's EXIF parser raises SyntaxError, struct.error, ValueError ...
+        image.info.pop("exif", None)
