@@ -487,3 +487,23 @@ def test_an_image_with_a_malformed_exif_block_is_read_for_its_pixels(
     results = run_evaluation(replace(config(data, tmp_path / "run"), **options), tiny_adapter)
     assert results["tasks"]["textvqa"]["failures"] == []
     assert len(lines(tmp_path / "run" / "samples_textvqa.jsonl")) == 2
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda path: path.write_bytes(b'{"a": 1}\ngarbage{\n{"b": 2}\n'), "record on line 2"),
+        (lambda path: path.write_bytes(b'{"a": 1}\n\xff\xfe\n{"b": 2}\n'), "not UTF-8 text"),
+        (lambda path: (path.unlink(), path.mkdir()), "cannot read: [Errno 21] Is a directory"),
+    ],
+)
+def test_a_damaged_records_file_stops_the_resume_naming_file_and_line(
+    damage: Any, message: str, data: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    run_evaluation(config(data, output), EchoAdapter())
+    damage(output / "samples_textvqa.jsonl")
+    with pytest.raises(DataFormatError) as stopped:
+        run_evaluation(config(data, output), EchoAdapter())
+    assert str(stopped.value).startswith(str(output / "samples_textvqa.jsonl"))
+    assert message in str(stopped.value)

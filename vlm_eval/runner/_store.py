@@ -172,7 +172,10 @@ class _JsonlFile:
         if not self.path.exists():
             return []
         items: list[Any] = []
-        lines = list(jsonl_lines(self.path.read_bytes()))
+        try:
+            lines = list(jsonl_lines(self.path.read_bytes()))
+        except OSError as error:
+            raise DataFormatError(self.path, None, None, f"cannot read: {error}") from error
         for number, line in lines:
             try:
                 if line is None:
