@@ -225,10 +225,15 @@ def run(
             raise click.ClickException(str(error)) from error
         except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
             saved = {task: count for task, count in saved_predictions(output).items() if count}
+            in_folder = isinstance(error, DataFormatError) and error.path.parent == output
             kept = (
                 f"{sum(saved.values())} predictions are saved in {output} ("
                 + ", ".join(f"{task}: {count}" for task, count in saved.items())
-                + "); the same command reuses them and computes only the rest"
+                + (
+                    "); once that file is fixed, the same command reuses them"
+                    if in_folder
+                    else "); the same command reuses them and computes only the rest"
+                )
                 if saved
                 else f"no predictions are saved in {output}"
             )

@@ -507,3 +507,22 @@ def test_a_damaged_records_file_stops_the_resume_naming_file_and_line(
         run_evaluation(config(data, output), EchoAdapter())
     assert str(stopped.value).startswith(str(output / "samples_textvqa.jsonl"))
     assert message in str(stopped.value)
+
+
+def test_the_command_line_says_a_damaged_records_file_must_be_fixed_first(
+    data: Path, tmp_path: Path
+) -> None:
+    register_model(EchoAdapter)
+    output = tmp_path / "run"
+    arguments = ["run", "--model", "echo", "--tasks", "textvqa", "--data-dir", str(data)]
+    arguments += ["--num-workers", "0", "--output", str(output)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    (output / "samples_textvqa.jsonl").write_text('{"a": 1}\n{\n{"b": 2}\n')
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 1 and result.exception is not None
+    assert result.output == (
+        f"Error: {output / 'samples_textvqa.jsonl'}, record on line 2: not a JSON record "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)): fix or "
+        f"delete this line\n3 predictions are saved in {output} (textvqa: 3); once that file is "
+        "fixed, the same command reuses them\n"
+    )

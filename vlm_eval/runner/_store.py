@@ -184,10 +184,7 @@ class _JsonlFile:
             except (ValueError, RecursionError) as error:
                 if number == len(lines):
                     break
-                problem = (
-                    f"not a JSON record ({error}): this file is written by vlm-eval alone; fix "
-                    "or delete the line and run again (the other predictions are reused)"
-                )
+                problem = f"not a JSON record ({error}): fix or delete this line"
                 raise DataFormatError(self.path, f"on line {number}", None, problem) from error
         return items
 
@@ -216,5 +213,6 @@ def saved_predictions(output_dir: Path) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for path in sorted(output_dir.glob("samples_*.jsonl")):
         task = _PART.sub("", path.stem).removeprefix("samples_")
-        counts[task] += path.read_bytes().count(b"\n")
+        with suppress(OSError):  # unreadable (a directory ...): the error that stopped the run says
+            counts[task] += path.read_bytes().count(b"\n")
     return dict(counts)
