@@ -134,7 +134,9 @@ def as_image_source(image: ImageSource | Path | str) -> ImageSource:
 def _drop_unreadable_exif(image: Image.Image) -> None:
     """Drop a malformed EXIF block from ``image``: processors that honour its orientation
     (``transformers.image_utils.load_image``) would raise on it, and the pixels are fine."""
+    if "exif" not in image.info:
+        return
     try:
         image.getexif()
     except Exception:  # Pillow's EXIF parser raises SyntaxError, struct.error, ValueError ...
-        image.info.pop("exif", None)
+        del image.info["exif"]
