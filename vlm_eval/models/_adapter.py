@@ -116,6 +116,13 @@ class ModelAdapter(ABC):
         """``generate`` for a batch made ready by ``prepare``."""
         return self.generate(prepared, settings)
 
+    @classmethod
+    def takes_chat_prompts(cls, args: Mapping[str, str]) -> bool:
+        """Whether the model that ``args`` (``--model-args``) name can take chat prompts, found
+        before it loads, so that a run asking a base checkpoint for chat stops at once and a run
+        with no ``--protocol`` picks a raw-template one for it. The default: yes."""
+        return True
+
     def check_prompt(self, prompt: Prompt) -> None:
         """Raise ``ValueError`` (``PromptError``) for a prompt this model cannot take, so that a
         run fails before any generation; the default accepts every prompt."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from transformers import AutoProcessor, PretrainedConfig, ProcessorMixin
 
-from vlm_eval.tasks import ImagePart, Prompt
+from vlm_eval.tasks import ImagePart, Prompt, SpecialToken, is_raw
 
 
 class PromptError(ValueError):
@@ -115,16 +115,51 @@ class ModelFamily:
             )
 
     def render(self, processor: ProcessorMixin, prompt: Prompt) -> str:
-        """The prompt as the model's input text: the chat template with a generation prompt."""
+        """The prompt as the model's input text: the chat template with a generation prompt, or
+        for a raw prompt its text (see ``render_raw``)."""
+        if is_raw(prompt):
+            return self.render_raw(processor, prompt)
         return processor.apply_chat_template(
             to_chat_messages(prompt), add_generation_prompt=True, tokenize=False
         )
 
+    def render_raw(self, processor: ProcessorMixin, prompt: Prompt) -> str:
+        """A raw prompt's text: its texts verbatim, ``image_placeholder`` for each image, and
+        special tokens as the tokenizer spells them."""
+        tokenizer = processor.tokenizer
+        texts = []
+        for part in prompt[0].parts:
+            if isinstance(part, ImagePart):
+                texts.append(self.image_placeholder(processor))
+            elif isinstance(part, SpecialToken):
+                special = tokenizer.bos_token if part.name == "bos" else tokenizer.eos_token
+                texts.append(special or "")
+            else:
+                texts.append(part)
+        return "".join(texts)
+
+    def image_placeholder(self, processor: ProcessorMixin) -> str:
+        """The text standing for one image in a raw prompt, which the processor expands into
+        the image's tokens: the processor's ``image_token``.
+
+        Raises:
+            PromptError: If the processor has none.
+        """
+        token = getattr(processor, "image_token", None)
+        if not isinstance(token, str) or not token:
+            raise PromptError(
+                f"{self.name} processors name no image token: raw-template protocols cannot "
+                "place images for this family (use --protocol chat)"
+            )
+        return token
+
     def processor_inputs(
-        self, texts: Sequence[str], images: Sequence[Sequence[Any]]
+        self, texts: Sequence[str], images: Sequence[Sequence[Any]], *, raw: bool = False
     ) -> dict[str, Any]:
-        """Keyword arguments of the processor call for a batch (texts and their images)."""
-        return {"text": list(texts), "images": [list(group) for group in images]}
+        """Keyword arguments of the processor call for a batch (texts and their images). Raw
+        prompts hold their special tokens as text: the tokenizer adds none."""
+        inputs: dict[str, Any] = {"text": list(texts), "images": [list(group) for group in images]}
+        return inputs | {"add_special_tokens": False} if raw else inputs
 
 
 def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:

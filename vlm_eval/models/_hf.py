@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from transformers.utils.hub import cached_file, extract_commit_hash
 
 import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
 from vlm_eval.models._adapter import Generation, InputError, ModelAdapter, ModelInput
-from vlm_eval.models._family import ProcessorOptions, family_for
+from vlm_eval.models._family import ModelFamily, ProcessorOptions, PromptError, family_for
 from vlm_eval.models._registry import register_model
-from vlm_eval.tasks import GenerationSettings, Prompt
+from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -118,10 +118,12 @@ class HuggingFaceAdapter(ModelAdapter):
             min_pixels=min_pixels,
             max_pixels=max_pixels,
         )
-        config = self._load_config()
+        config = _load_config(pretrained, revision, trust_remote_code)
         self.commit = hub_commit(pretrained, revision)
         self.family = family_for(config.model_type).for_checkpoint(config)
-        self.processor = self._load_processor()
+        self.processor = _load_processor(
+            pretrained, revision, trust_remote_code, self.family, self.options
+        )
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         self._tokenizer_lock = threading.Lock()
@@ -155,48 +157,33 @@ class HuggingFaceAdapter(ModelAdapter):
         if self.pad_token_id is None:
             self.pad_token_id = min(self.eos_token_ids) if self.eos_token_ids else 0
 
-    def _load_config(self) -> Any:
-        if self.pretrained.startswith(("/", ".", "~")) and not Path(self.pretrained).exists():
-            raise ModelLoadError(f"{self.pretrained}: cannot load the model: no such folder")
+    @classmethod
+    def takes_chat_prompts(cls, args: Mapping[str, str]) -> bool:
+        """Whether the checkpoint's processor has a chat template (its family needs one): read
+        from its config and processor only, before any weights load. A checkpoint that cannot be
+        read says yes here and fails when it loads, with the reason."""
+        if "pretrained" not in args:
+            return True
+        pretrained, revision = args["pretrained"], args.get("revision")
+        trust = args.get("trust_remote_code", "").lower() in ("1", "true", "yes")
         try:
-            return AutoConfig.from_pretrained(
-                self.pretrained, revision=self.revision, trust_remote_code=self.trust_remote_code
-            )
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"{self.pretrained}: cannot load its config: {error}") from error
+            config = _load_config(pretrained, revision, trust)
+            family = family_for(config.model_type).for_checkpoint(config)
+            processor = _load_processor(pretrained, revision, trust, family, ProcessorOptions())
+        except ModelLoadError:
+            return True
+        return _chat_ready(family, processor)
 
-    def _load_processor(self) -> ProcessorMixin:
-        unsupported = sorted(set(self.options.given()) - self.family.options)
-        if unsupported:
-            supported = ", ".join(sorted(self.family.options)) or "none"
-            raise ModelLoadError(
-                f"{self.pretrained}: {self.family.name} checkpoints do not take "
-                f"{', '.join(unsupported)} (image options they take: {supported})"
-            )
-        try:
-            processor = self.family.load_processor(
-                self.pretrained,
-                revision=self.revision,
-                trust_remote_code=self.trust_remote_code,
-                options=self.options,
-            )
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(
-                f"{self.pretrained}: cannot load its processor: {error}"
-            ) from error
-        if not isinstance(processor, ProcessorMixin) or not hasattr(processor, "image_processor"):
-            raise ModelLoadError(
-                f"{self.pretrained}: AutoProcessor returned {type(processor).__name__}, not a "
-                "processor with an image processor; is this a vision-language checkpoint?"
-            )
-        if self.family.uses_chat_template and not getattr(processor, "chat_template", None):
-            raise ModelLoadError(
-                f"{self.pretrained}: the processor has no chat template; {self.family.name} "
-                "checkpoints are prompted with it"
-            )
-        return processor
+    def _chat_ready(self) -> bool:
+        return _chat_ready(self.family, self.processor)
 
     def check_prompt(self, prompt: Prompt) -> None:
+        if not is_raw(prompt) and not self._chat_ready():
+            raise PromptError(
+                f"{self.pretrained}: the processor has no chat template (a base checkpoint?), "
+                f"and {self.family.name} checkpoints are prompted with it: run a raw-template "
+                "protocol (--protocol idefics2-base; vlm-eval list protocols)"
+            )
         self.family.check_prompt(prompt)
 
     def generate(
@@ -211,7 +198,9 @@ class HuggingFaceAdapter(ModelAdapter):
         with self._tokenizer_lock:
             texts = [self.family.render(self.processor, item.prompt) for item in inputs]
             encoded = self.processor(
-                **self.family.processor_inputs(texts, [item.images for item in inputs]),
+                **self.family.processor_inputs(
+                    texts, [item.images for item in inputs], raw=is_raw(inputs[0].prompt)
+                ),
                 return_tensors="pt",
                 padding=True,
             )
@@ -315,3 +304,52 @@ class HuggingFaceAdapter(ModelAdapter):
             "processor_options": self.options.given(),
             "trust_remote_code": self.trust_remote_code,
         }
+
+
+def _load_config(pretrained: str, revision: str | None, trust_remote_code: bool) -> Any:
+    """The checkpoint's config."""
+    if pretrained.startswith(("/", ".", "~")) and not Path(pretrained).exists():
+        raise ModelLoadError(f"{pretrained}: cannot load the model: no such folder")
+    try:
+        return AutoConfig.from_pretrained(
+            pretrained, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{pretrained}: cannot load its config: {error}") from error
+
+
+def _load_processor(
+    pretrained: str,
+    revision: str | None,
+    trust_remote_code: bool,
+    family: ModelFamily,
+    options: ProcessorOptions,
+) -> ProcessorMixin:
+    """The checkpoint's processor, with the family's image options applied."""
+    unsupported = sorted(set(options.given()) - family.options)
+    if unsupported:
+        supported = ", ".join(sorted(family.options)) or "none"
+        raise ModelLoadError(
+            f"{pretrained}: {family.name} checkpoints do not take "
+            f"{', '.join(unsupported)} (image options they take: {supported})"
+        )
+    try:
+        processor = family.load_processor(
+            pretrained,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            options=options,
+        )
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{pretrained}: cannot load its processor: {error}") from error
+    if not isinstance(processor, ProcessorMixin) or not hasattr(processor, "image_processor"):
+        raise ModelLoadError(
+            f"{pretrained}: AutoProcessor returned {type(processor).__name__}, not a "
+            "processor with an image processor; is this a vision-language checkpoint?"
+        )
+    return processor
+
+
+def _chat_ready(family: ModelFamily, processor: ProcessorMixin) -> bool:
+    """Whether chat prompts can be rendered: the family needs no chat template, or has one."""
+    return not family.uses_chat_template or bool(getattr(processor, "chat_template", None))

@@ -18,9 +18,10 @@ import httpx2
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput, PartialGenerationError
 from vlm_eval.models._chat import ImageFormat, to_openai_messages
+from vlm_eval.models._family import PromptError
 from vlm_eval.models._hf import ModelLoadError
 from vlm_eval.models._registry import register_model
-from vlm_eval.tasks import GenerationSettings
+from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
 _MAX_STOP_STRINGS = 4  # OpenAI refuses more; the others are applied to the returned text
 _FIRST_BACKOFF_SECONDS = 0.5  # doubled after each failed attempt ...
@@ -104,6 +105,13 @@ class OpenAIAdapter(ModelAdapter):
             timeout=timeout,
             limits=httpx2.Limits(max_connections=concurrency),
         )
+
+    def check_prompt(self, prompt: Prompt) -> None:
+        if is_raw(prompt):
+            raise PromptError(
+                "a chat-completions endpoint takes chat messages, not raw-template prompts: "
+                "run this server's model with --protocol chat"
+            )
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings

@@ -8,9 +8,10 @@ from typing import Any
 
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
 from vlm_eval.models._chat import to_openai_messages
+from vlm_eval.models._family import PromptError
 from vlm_eval.models._hf import ModelLoadError, weights_sha256
 from vlm_eval.models._registry import register_model
-from vlm_eval.tasks import GenerationSettings
+from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
 
 @register_model
@@ -72,6 +73,13 @@ class VLLMAdapter(ModelAdapter):
             trust_remote_code=trust_remote_code,
             **options,
         )
+
+    def check_prompt(self, prompt: Prompt) -> None:
+        if is_raw(prompt):
+            raise PromptError(
+                "the vllm adapter sends chat prompts (LLM.chat) only: run raw-template "
+                "protocols with --model hf"
+            )
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings

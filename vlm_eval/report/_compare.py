@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from vlm_eval.report._report import (
     format_interval,
     format_number,
     main_score,
+    protocol_name,
     task_names,
     text_or_dash,
 )
@@ -171,8 +173,12 @@ class Comparison:
 def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
     def choices(entry: dict[str, Any]) -> dict[str, Any]:
         task, data = entry["task"], entry["data"]
+        protocol = task.get("protocol")
+        settings = protocol.items() if isinstance(protocol, dict) else ()
         return {
             "task version": task.get("version"),
+            "protocol": protocol_name(task),
+            **{f"protocol {k}": json.dumps(v) for k, v in settings if k != "name"},
             **{f"scoring {k}": v for k, v in task.get("scoring", {}).items()},
             "split": data.get("split"),
             "data source": data.get("source"),
@@ -181,6 +187,9 @@ def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
         }
 
     old, now = choices(base), choices(new)
+    if old["protocol"] != now["protocol"]:  # then every setting differs: name the protocols only
+        old = {k: v for k, v in old.items() if not k.startswith("protocol ")}
+        now = {k: v for k, v in now.items() if not k.startswith("protocol ")}
     return tuple(
         f"{key}: {text_or_dash(old.get(key))} vs {text_or_dash(now.get(key))}"
         for key in dict.fromkeys([*old, *now])

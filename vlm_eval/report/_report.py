@@ -54,6 +54,13 @@ def format_number(value: float | None, digits: int = 2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def protocol_name(task: dict[str, Any]) -> str | None:
+    """The name of the protocol a task entry of the results records (``None`` before protocols
+    were recorded)."""
+    protocol = task.get("protocol")
+    return protocol.get("name") if isinstance(protocol, dict) else None
+
+
 def text_or_dash(value: object) -> str:
     """``value`` as text; "—" when it is missing (``None``)."""
     return "—" if value is None else str(value)
@@ -257,6 +264,19 @@ def _options(options: dict[str, Any]) -> list[Inline]:
     ]
 
 
+def _recorded(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without those a run did not record (older runs)."""
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _selection(fewshot: Any) -> str:
+    """How a run chose its demonstrations, where not at random: `` (RICES, MODEL)``."""
+    if not isinstance(fewshot, dict) or fewshot.get("selection") != "rices":
+        return ""
+    model = fewshot.get("model")
+    return f" (RICES, {model.get('pretrained')})" if isinstance(model, dict) else " (RICES)"
+
+
 def _command(argv: Sequence[str]) -> str:
     """The command line of a run, as a shell would take it (the program by its name only)."""
     return shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "unknown"
@@ -308,7 +328,8 @@ def _provenance(run: Run) -> list[Block]:
         Fact(
             "settings",
             (
-                f"batch size {config['batch_size']}, {config['num_fewshot']}-shot, "
+                f"batch size {config['batch_size']}, {config['num_fewshot']}-shot"
+                f"{_selection(results.get('fewshot'))}, "
                 f"seed {config['seed']}, {limit}",
             ),
         ),
@@ -322,6 +343,7 @@ def _provenance(run: Run) -> list[Block]:
                 (
                     f"version {entry['task']['version']}, {data['samples']} samples, ",
                     *_data_source(data),
+                    *_options(_recorded({"protocol": protocol_name(entry["task"])})),
                     *_options(entry["task"].get("scoring", {})),
                 ),
                 tuple(f"note: {key}: {value}" for key, value in entry["scores"]["notes"].items()),

@@ -5,13 +5,15 @@ A new task is one file in ``tasks/`` (or in a folder given with ``--include-path
 """
 
 from vlm_eval.tasks._data import DataArgs, TaskData, resolve_data_args, resolve_task_data
-from vlm_eval.tasks._families import CaptionTask, VQATask, demonstration_answer
+from vlm_eval.tasks._families import CaptionTask, VQATask
 from vlm_eval.tasks._prompt import (
     GenerationSettings,
     ImagePart,
     Message,
     Part,
     Prompt,
+    SpecialToken,
+    is_raw,
     prompt_images,
     prompt_to_json,
 )
@@ -37,13 +39,14 @@ __all__ = [
     "Message",
     "Part",
     "Prompt",
+    "SpecialToken",
     "Task",
     "TaskData",
     "TaskScores",
     "VQATask",
     "builtin_tasks_folder",
-    "demonstration_answer",
     "get_task",
+    "is_raw",
     "load_tasks",
     "prompt_images",
     "prompt_to_json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import DatasetRow, Sample
 from vlm_eval.metrics import (
     CORPUS_MEAN_METRICS,
@@ -14,7 +15,8 @@ from vlm_eval.metrics import (
     summarize_vqa_samples,
     vqa_accuracy,
 )
-from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Message, Prompt
+from vlm_eval.protocols import Example, Protocol, TaskKind, get_protocol
+from vlm_eval.tasks._prompt import GenerationSettings, Prompt
 from vlm_eval.tasks._task import Task, TaskScores
 
 
@@ -46,8 +48,12 @@ class VQATask(Task):
     """String columns kept in a row's sample metadata when present, as the official loader keeps
     them."""
 
-    def __init__(self, *, vqa_mode: VQAMode = "normalized") -> None:
+    kind: ClassVar[TaskKind] = "vqa"
+    prompting: Protocol
+
+    def __init__(self, *, vqa_mode: VQAMode = "normalized", protocol: str = "chat") -> None:
         self.vqa_mode = vqa_mode
+        _use_protocol(self, protocol)
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
         """A row with ``question_id``, ``question``, ``image``, ``answers`` (strings, or objects
@@ -73,17 +79,11 @@ class VQATask(Task):
         """``{"question_id", "answer"}``, the EvalAI results format of the VQA challenges."""
         return {"question_id": _official_id(sample.id), "answer": prediction}
 
-    def _question_turn(self, sample: Sample) -> Message:
-        text = self.question_template.format(question=sample.question)
-        return Message("user", (ImagePart(sample.image), text))
-
     def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
-        messages: list[Message] = []
-        for shot in shots:
-            messages.append(self._question_turn(shot))
-            messages.append(Message("assistant", (demonstration_answer(shot),)))
-        messages.append(self._question_turn(sample))
-        return tuple(messages)
+        return _protocol_prompt(self, sample, shots)
+
+    def postprocess(self, text: str) -> str:
+        return self.prompting.cut(self.kind, text, self)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         return {"accuracy": vqa_accuracy(prediction, sample.references, mode=self.vqa_mode)}
@@ -99,7 +99,7 @@ class VQATask(Task):
         return TaskScores(metrics={"accuracy": overall}, breakdowns=breakdowns)
 
     def protocol(self) -> dict[str, Any]:
-        return {"question_template": self.question_template}
+        return {"protocol": self.prompting.describe(self.kind, self)}
 
     def scoring_protocol(self) -> dict[str, Any]:
         return {"vqa_mode": self.vqa_mode, "vqa_metric": VQA_METRIC_REVISION}
@@ -110,11 +110,30 @@ def _official_id(sample_id: str) -> int | str:
     return int(sample_id) if sample_id.isdigit() else sample_id
 
 
-def demonstration_answer(sample: Sample) -> str:
-    """The answer shown for a few-shot demonstration: the official majority answer if known."""
-    if "multiple_choice_answer" in sample.metadata:
-        return sample.metadata["multiple_choice_answer"]
-    return max(sample.references, key=sample.references.count)
+def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
+    """Make ``task`` ask and read answers as the protocol ``name`` says.
+
+    Raises:
+        ArgumentsError: For an unknown protocol (a bad ``--task-args`` value).
+    """
+    try:
+        task.prompting = get_protocol(name)
+    except ValueError as error:
+        raise ArgumentsError(f"task {task.name!r}: {error}") from None
+    task.generation = task.prompting.generation(task.kind, task)
+    task.fewshot_support_size = task.prompting.support_size
+
+
+def _protocol_prompt(
+    task: VQATask | CaptionTask, sample: Sample, shots: Sequence[Sample]
+) -> Prompt:
+    """``task``'s prompt for ``sample`` after ``shots``, as its protocol builds it."""
+    protocol = task.prompting
+    examples = [
+        Example(shot.image, shot.question or "", protocol.demonstration(task.kind, shot))
+        for shot in shots
+    ]
+    return protocol.prompt(task.kind, Example(sample.image, sample.question or ""), examples, task)
 
 
 class CaptionTask(Task):
@@ -125,6 +144,11 @@ class CaptionTask(Task):
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
     instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
     row_id_field: ClassVar[str | None] = "id"
+    kind: ClassVar[TaskKind] = "caption"
+    prompting: Protocol
+
+    def __init__(self, *, protocol: str = "chat") -> None:
+        _use_protocol(self, protocol)
 
     def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
         """``{"image_id", "caption"}``, the COCO caption evaluation server's results format."""
@@ -141,12 +165,10 @@ class CaptionTask(Task):
         )
 
     def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
-        messages: list[Message] = []
-        for shot in shots:
-            messages.append(Message("user", (ImagePart(shot.image), self.instruction)))
-            messages.append(Message("assistant", (shot.references[0],)))
-        messages.append(Message("user", (ImagePart(sample.image), self.instruction)))
-        return tuple(messages)
+        return _protocol_prompt(self, sample, shots)
+
+    def postprocess(self, text: str) -> str:
+        return self.prompting.cut(self.kind, text, self)
 
     def aggregate(
         self,
@@ -175,4 +197,7 @@ class CaptionTask(Task):
         )
 
     def protocol(self) -> dict[str, Any]:
-        return {"instruction": self.instruction, "metric_scale": "x100 (CIDEr 116.0 = 1.160)"}
+        return {
+            "protocol": self.prompting.describe(self.kind, self),
+            "metric_scale": "x100 (CIDEr 116.0 = 1.160)",
+        }

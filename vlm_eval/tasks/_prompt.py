@@ -22,15 +22,27 @@ class ImagePart:
         object.__setattr__(self, "image", as_image_source(self.image))
 
 
-Part = str | ImagePart
-"""A message part: text (``str``) or an image."""
+@dataclass(frozen=True, slots=True)
+class SpecialToken:
+    """A special token of the model's tokenizer in a raw prompt, written as the tokenizer spells
+    it (``bos``: ``<s>`` for Mistral) by the model family."""
+
+    name: Literal["bos", "eos"]
+
+
+Part = str | ImagePart | SpecialToken
+"""A message part: text (``str``), an image, or (raw prompts only) a special token."""
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One turn of a conversation: few-shot demonstrations are user/assistant pairs."""
+    """One turn of a conversation: few-shot demonstrations are user/assistant pairs.
 
-    role: Literal["user", "assistant"]
+    A raw prompt (a text template, no chat template) is one message of role ``raw``: its parts
+    are the text verbatim, the family's image placeholder for each image and special tokens.
+    """
+
+    role: Literal["user", "assistant", "raw"]
     parts: tuple[Part, ...]
 
     @property
@@ -40,7 +52,12 @@ class Message:
 
 
 Prompt = tuple[Message, ...]
-"""A conversation ending with the user turn the model must answer."""
+"""A conversation ending with the user turn the model must answer, or one raw message."""
+
+
+def is_raw(prompt: Prompt) -> bool:
+    """Whether ``prompt`` is a raw text template (one message of role ``raw``)."""
+    return len(prompt) == 1 and prompt[0].role == "raw"
 
 
 def prompt_images(prompt: Prompt) -> list[ImageSource]:
@@ -56,6 +73,8 @@ def prompt_to_json(prompt: Prompt) -> list[dict[str, object]]:
             "content": [
                 {"type": "image", "image": part.image.key}
                 if isinstance(part, ImagePart)
+                else {"type": "special", "token": part.name}
+                if isinstance(part, SpecialToken)
                 else {"type": "text", "text": part}
                 for part in message.parts
             ],

@@ -44,7 +44,8 @@ class Task(ABC):
         name: Registry name used on the command line.
         version: Bumped whenever data handling, prompt or scoring changes results.
         main_metric: Key of ``TaskScores.metrics`` shown in summary tables.
-        generation: Generation settings (max new tokens, stop strings).
+        generation: Generation settings (max new tokens, stop strings); an instance may set
+            its own (its protocol's).
         eval_split: Split evaluated by default (official split name).
         fewshot_split: Split few-shot demonstrations are drawn from.
         hub_dataset: Hugging Face dataset id of the benchmark: the default source of its data.
@@ -55,6 +56,8 @@ class Task(ABC):
         image_column: The column of images in a ``datasets`` split.
         data_folder: Sub-folder of the data directory holding the task's files; defaults to
             ``name`` (set it to share another task's files, as variants of a benchmark do).
+        fewshot_support_size: Demonstrations are drawn from a fixed random subset of this many
+            examples of the few-shot split (seeded with ``--seed``); ``None``: from all of it.
         sample_score_scale: The main metric is this times the mean of the samples' scores
             under ``main_metric`` (from ``score`` or ``TaskScores.sample_scores``); reports
             then give it a bootstrap confidence interval and paired tests. ``None`` (the
@@ -67,7 +70,7 @@ class Task(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     main_metric: ClassVar[str]
-    generation: ClassVar[GenerationSettings]
+    generation: GenerationSettings
     eval_split: ClassVar[str]
     fewshot_split: ClassVar[str]
     hub_dataset: ClassVar[str | None] = None
@@ -77,6 +80,7 @@ class Task(ABC):
     image_column: ClassVar[str] = "image"
     data_folder: ClassVar[str | None] = None
     sample_score_scale: ClassVar[float | None] = None
+    fewshot_support_size: int | None = None
 
     def data_path(self, data_dir: Path) -> Path:
         """The folder of this task's files inside ``data_dir``."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from transformers import ProcessorMixin
 
 from vlm_eval.models._family import ModelFamily, PromptError
-from vlm_eval.tasks import Prompt
+from vlm_eval.tasks import Prompt, is_raw
 
 
 class RawPromptFamily(ModelFamily):
@@ -29,6 +29,12 @@ class RawPromptFamily(ModelFamily):
             PromptError: With more than one image, or with any turn besides the user's question.
         """
         super().check_prompt(prompt)
+        if is_raw(prompt):
+            raise PromptError(
+                f"{self.name} models are prompted in their own format (the processor places the "
+                "image): raw-template protocols are not supported for them (use --protocol chat, "
+                "which gives them that format)"
+            )
         if len(prompt) != 1 or prompt[0].role != "user":
             raise PromptError(
                 f"{self.name} models have no chat template and take a single user turn, this "

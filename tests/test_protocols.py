@@ -1,0 +1,262 @@
+"""Protocols: the prompts each renders for a fixed sample and fixed demonstrations, compared
+byte for byte with strings typed from the protocol's description (Hugging Face's m4 harness:
+VQA template 9, caption template 7, the instructed model's template), on a tiny Idefics2
+checkpoint without a chat template, as every base checkpoint is; and the choice of protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from vlm_eval.cli import main
+from vlm_eval.data import ImageFile, Sample
+from vlm_eval.demo.tiny import idefics2
+from vlm_eval.models import (
+    HuggingFaceAdapter,
+    ModelInput,
+    OpenAIAdapter,
+    PromptError,
+    VLLMAdapter,
+)
+from vlm_eval.runner import RunConfig, run_evaluation
+from vlm_eval.tasks import get_task, load_tasks
+
+INSTRUCTION = "<s>Instruction: provide an answer to the question. Use the image to answer.\n"
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Idefics2 checkpoint without its chat template: a base checkpoint."""
+    folder = idefics2.build(tmp_path_factory.mktemp("base") / "tiny-idefics2-base")
+    (folder / "chat_template.jinja").unlink()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base_adapter(base_checkpoint: Path) -> HuggingFaceAdapter:
+    return HuggingFaceAdapter(pretrained=str(base_checkpoint), device="cpu", dtype="float32")
+
+
+@pytest.fixture(autouse=True)
+def _tasks() -> None:
+    load_tasks()
+
+
+@pytest.fixture()
+def images(tmp_path: Path) -> list[ImageFile]:
+    paths = []
+    for index in range(3):
+        path = tmp_path / f"{index}.png"
+        Image.new("RGB", (20, 20), (80 * index, 0, 0)).save(path)
+        paths.append(ImageFile(path))
+    return paths
+
+
+def _vqa(images: list[ImageFile]) -> tuple[Sample, list[Sample]]:
+    query = Sample("q", images[0], ("a book",) * 10, question="What is on the table?")
+    shots = [
+        Sample("s1", images[1], ("two",) * 6 + ("2",) * 4, question="How many cats?"),
+        Sample("s2", images[2], ("red",) * 7 + ("maroon",) * 3, question="What color is it?"),
+    ]
+    return query, shots
+
+
+def _captions(images: list[ImageFile]) -> tuple[Sample, list[Sample]]:
+    query = Sample("q", images[0], ("A table.",))
+    shots = [Sample("s1", images[1], ("A cat.",)), Sample("s2", images[2], ("A red car.",))]
+    return query, shots
+
+
+def _rendered(adapter: HuggingFaceAdapter, task: str, protocol: str, samples: tuple) -> str:
+    query, shots = samples
+    prompt = get_task(task, {"protocol": protocol}).prompt(query, shots)
+    return adapter.family.render(adapter.processor, prompt)
+
+
+@pytest.mark.parametrize("shots", [0, 2])
+def test_idefics2_base_vqa_prompts_are_template_9(
+    shots: int, base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query, demonstrations = _vqa(images)
+    text = _rendered(base_adapter, "vqav2", "idefics2-base", (query, demonstrations[:shots]))
+    expected = {
+        0: INSTRUCTION + "Image:<image>Question: What is on the table? Answer:",
+        2: INSTRUCTION
+        + "Image:<image>Question: How many cats? Answer: two\n"
+        + "Image:<image>Question: What color is it? Answer: red\n"
+        + "Image:<image>Question: What is on the table? Answer:",
+    }[shots]
+    assert text == expected
+
+
+@pytest.mark.parametrize("shots", [0, 2])
+def test_idefics2_base_caption_prompts_are_template_7(
+    shots: int, base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query, demonstrations = _captions(images)
+    text = _rendered(base_adapter, "coco_caption", "idefics2-base", (query, demonstrations[:shots]))
+    expected = {
+        0: "<s>Image:<image>Caption:",
+        2: "<s>Image:<image>Caption: A cat.\n"
+        "Image:<image>Caption: A red car.\n"
+        "Image:<image>Caption:",
+    }[shots]
+    assert text == expected
+
+
+@pytest.mark.parametrize("shots", [0, 2])
+def test_idefics2_instruct_vqa_prompts_are_the_harness_text(
+    shots: int, base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query, demonstrations = _vqa(images)
+    text = _rendered(base_adapter, "textvqa", "idefics2-instruct", (query, demonstrations[:shots]))
+    turn = "User:<image>{}\nGive a very brief answer.<end_of_utterance>\nAssistant: {}"
+    expected = {
+        0: "<s>" + turn.format("What is on the table?", "<end_of_utterance>"),
+        2: "<s>"
+        + turn.format("How many cats?", "two<end_of_utterance>\n")
+        + turn.format("What color is it?", "red<end_of_utterance>\n")
+        + turn.format("What is on the table?", "<end_of_utterance>"),
+    }[shots]
+    assert text == expected
+
+
+def test_a_raw_prompt_reaches_the_model_with_one_bos_and_the_images_expanded(
+    base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query, shots = _vqa(images)
+    prompt = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, shots[:1])
+    decoded = [image.open() for image in images[:2]]
+    encoded = base_adapter.prepare([ModelInput(prompt, [decoded[1], decoded[0]])])
+    tokenizer = base_adapter.tokenizer
+    ids = encoded["input_ids"][0].tolist()
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
+    assert tokens.count("<image>") == 2 * 64 and tokens.count("<fake_token_around_image>") == 4
+    image = "<fake_token_around_image>" + "<image>" * 64 + "<fake_token_around_image>"
+    text = tokenizer.decode(ids).replace(image, "<IMAGE>")
+    # Decoding puts a space after special tokens: compare without whitespace.
+    assert "".join(text.split()) == "".join(
+        (
+            INSTRUCTION
+            + "Image:<IMAGE>Question: How many cats? Answer: two\n"
+            + "Image:<IMAGE>Question: What is on the table? Answer:"
+        ).split()
+    )
+
+
+def test_questions_are_text_never_template_fields(
+    base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query = Sample("q", images[0], ("x",), question="{bos_token} {answer} {question}?")
+    text = _rendered(base_adapter, "vqav2", "idefics2-base", (query, []))
+    assert text.endswith("Question: {bos_token} {answer} {question}? Answer:")
+    assert text.count("<s>") == 1
+
+
+@pytest.mark.parametrize(
+    ("protocol", "generated", "answer"),
+    [
+        ("idefics2-base", "  two cats\nQuestion: how many dogs?", "two cats"),
+        ("idefics2-base", "blue What is it", "blue"),
+        # The harness joins its stop words into a pattern unescaped: the "|" of "<|im_end|>"
+        # makes "<" alone a stop.
+        ("idefics2-base", "a < b", "a"),
+        ("chat", "two cats\nQuestion: how many dogs?", "two cats"),
+        ("chat", "blue What is it", "blue What is it"),
+    ],
+)
+def test_answers_are_cut_as_the_protocol_says(protocol: str, generated: str, answer: str) -> None:
+    assert get_task("vqav2", {"protocol": protocol}).postprocess(generated) == answer
+
+
+def test_protocols_fix_generation_and_are_recorded() -> None:
+    base = get_task("coco_caption", {"protocol": "idefics2-base"})
+    assert base.generation.max_new_tokens == 15
+    assert base.generation.stop[:2] == ("Caption", "Description")
+    described = base.describe()["protocol"]
+    assert described["name"] == "idefics2-base"
+    assert described["template"] == {
+        "prefix": "{bos_token}",
+        "example": "Image:<image>Caption: {caption}\n",
+    }
+    assert described["support_size"] == 2048
+    chat = get_task("vqav2").describe()["protocol"]
+    assert chat == {
+        "name": "chat",
+        "question_template": "{question}\nAnswer the question using a single word or phrase.",
+    }
+
+
+def test_a_base_checkpoint_refuses_chat_prompts(
+    base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query, _ = _vqa(images)
+    with pytest.raises(PromptError, match="no chat template"):
+        base_adapter.check_prompt(get_task("vqav2").prompt(query, []))
+    base_adapter.check_prompt(get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, []))
+
+
+def test_the_command_line_picks_a_raw_protocol_for_a_base_checkpoint_and_refuses_chat(
+    base_checkpoint: Path, mini_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vlm_eval.models._hf as hf
+
+    loads: list[str] = []
+    real = hf.AutoModelForImageTextToText.from_pretrained
+    monkeypatch.setattr(
+        hf.AutoModelForImageTextToText,
+        "from_pretrained",
+        lambda *args, **kwargs: loads.append("weights") or real(*args, **kwargs),
+    )
+    arguments = [
+        "run", "--model-args", f"pretrained={base_checkpoint},device=cpu,dtype=float32",
+        "--tasks", "vqav2", "--data-dir", str(mini_data), "--limit", "2", "--num-workers", "0",
+    ]  # fmt: skip
+    cli = CliRunner()
+    refused = cli.invoke(main, [*arguments, "--protocol", "chat", "--output", str(tmp_path / "c")])
+    assert refused.exit_code == 1 and loads == []  # before the weights load
+    assert "protocol chat needs a chat template, and the checkpoint has none" in refused.output
+    result = cli.invoke(main, [*arguments, "--output", str(tmp_path / "auto")])
+    assert result.exit_code == 0, result.output
+    assert "idefics2-base" in (tmp_path / "auto" / "results.json").read_text()
+    unknown = cli.invoke(main, [*arguments, "--protocol", "nope", "--output", str(tmp_path / "u")])
+    assert unknown.exit_code == 2 and "unknown protocol 'nope'" in unknown.output
+
+
+def test_list_protocols_names_their_sources() -> None:
+    result = CliRunner().invoke(main, ["list", "protocols"])
+    assert result.exit_code == 0
+    assert "idefics2-base" in result.output and "huggingface/smollm@a041759" in result.output
+
+
+def test_reports_show_the_protocol_and_compare_lists_a_different_one(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    for name, protocol in (("chat", "chat"), ("base", "idefics2-base")):
+        config = RunConfig(
+            model="hf", model_args={}, tasks=("vqav2",), data_dir=mini_data,
+            output_dir=tmp_path / name, limit=3, num_workers=0, protocol=protocol,
+        )  # fmt: skip
+        run_evaluation(config, tiny_adapter)
+    cli = CliRunner()
+    report = cli.invoke(main, ["report", str(tmp_path / "chat"), str(tmp_path / "base")])
+    assert report.exit_code == 0
+    assert "protocol `chat`" in report.output and "protocol `idefics2-base`" in report.output
+    compared = cli.invoke(main, ["compare", str(tmp_path / "chat"), str(tmp_path / "base")])
+    assert compared.exit_code == 0
+    assert "vqav2: protocol: chat vs idefics2-base" in compared.output
+
+
+def test_servers_and_vllm_refuse_raw_prompts(images: list[ImageFile]) -> None:
+    query, _ = _vqa(images)
+    raw = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
+    server = OpenAIAdapter(base_url="http://127.0.0.1:9/v1", model="m")
+    with pytest.raises(PromptError, match="run this server's model with --protocol chat"):
+        server.check_prompt(raw)
+    server.check_prompt(get_task("vqav2").prompt(query, []))
+    with pytest.raises(PromptError, match="run raw-template protocols with --model hf"):
+        VLLMAdapter.check_prompt(object.__new__(VLLMAdapter), raw)

@@ -1,0 +1,29 @@
+"""Protocols: named recipes that fix how a task is put to a model and its answer read back
+(prompt templates, demonstrations, decoding, cutting), so that a score is comparable with the
+paper or harness it names. ``--protocol NAME``; ``vlm-eval list protocols``."""
+
+from vlm_eval.protocols._chat import ChatProtocol
+from vlm_eval.protocols._m4 import Idefics2Base, Idefics2Instruct, TemplateProtocol
+from vlm_eval.protocols._protocol import (
+    Example,
+    Protocol,
+    TaskKind,
+    get_protocol,
+    majority_answer,
+    protocol_names,
+    register_protocol,
+)
+
+__all__ = [
+    "ChatProtocol",
+    "Example",
+    "Idefics2Base",
+    "Idefics2Instruct",
+    "Protocol",
+    "TaskKind",
+    "TemplateProtocol",
+    "get_protocol",
+    "majority_answer",
+    "protocol_names",
+    "register_protocol",
+]

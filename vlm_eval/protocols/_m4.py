@@ -1,0 +1,178 @@
+"""The protocols of Hugging Face's own Idefics2 evaluation harness (m4), from the facts in
+``idefics2_m4.json`` (read from that harness's source; see its ``source``)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from vlm_eval.data import Sample
+from vlm_eval.protocols._protocol import (
+    Example,
+    Protocol,
+    TaskKind,
+    cut_at_pattern,
+    register_protocol,
+)
+from vlm_eval.tasks._prompt import (
+    GenerationSettings,
+    ImagePart,
+    Message,
+    Part,
+    Prompt,
+    SpecialToken,
+)
+
+_FACTS = Path(__file__).with_name("idefics2_m4.json")
+_FIELDS = re.compile(r"(\{bos_token\}|\{eos_token\}|<image>|\{question\}|\{answer\}|\{caption\})")
+
+
+@cache
+def m4_facts() -> dict[str, Any]:
+    """The harness's templates, stop words and notes (``idefics2_m4.json``)."""
+    facts: dict[str, Any] = json.loads(_FACTS.read_text(encoding="utf-8"))
+    return facts
+
+
+class TemplateProtocol(Protocol):
+    """A raw text template per task kind: ``prefix`` then each demonstration's ``example``
+    with its answer, then the query's ``example`` with an empty answer, the whole prompt stripped
+    of surrounding whitespace. ``{bos_token}`` / ``{eos_token}`` are the tokenizer's special
+    tokens and ``<image>`` the model family's image placeholder (Idefics2 without splitting:
+    ``<fake_token_around_image>``, 64 ``<image>``, ``<fake_token_around_image>``). Questions
+    and answers are inserted as text, never read as template fields. Greedy decoding; the
+    output is cut at the first match of the stop words joined into a regular expression.
+
+    Class attributes:
+        templates: Task kind -> ``{"prefix": str | None, "example": str}``.
+        stop_words: Task kind -> the words of the cutting pattern.
+        max_new_tokens: Default number of new tokens.
+    """
+
+    raw = True
+    templates: ClassVar[dict[str, dict[str, str | None]]]
+    stop_words: ClassVar[dict[str, tuple[str, ...]]]
+    max_new_tokens: ClassVar[int]
+
+    def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
+        template = self.templates[kind]
+        parts: list[Part] = []
+        if template["prefix"]:
+            parts += _fill(template["prefix"], query)
+        for example in (*shots, Example(query.image, query.question)):
+            parts += _fill(template["example"] or "", example)
+        return (Message("raw", tuple(_stripped(_joined(parts)))),)
+
+    def demonstration(self, kind: TaskKind, sample: Sample) -> str:
+        """The most common answer (VQA: the references as scored, raw answers for OK-VQA when
+        the task scores raw answers), or a reference caption drawn at random (seeded by the
+        sample's id, so that a prompt is the same in every run)."""
+        if kind == "vqa":
+            return Counter(sample.references).most_common(1)[0][0]
+        return random.Random(sample.id).choice(sample.references)
+
+    def generation(self, kind: TaskKind, task: Any) -> GenerationSettings:
+        return GenerationSettings(self.max_new_tokens, stop=self.stop_words[kind])
+
+    def cut(self, kind: TaskKind, text: str, task: Any) -> str:
+        return cut_at_pattern(text, self.stop_words[kind])
+
+    def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
+        shown = "most common answer" if kind == "vqa" else "a reference caption drawn at random"
+        return {
+            "name": self.name,
+            "source": self.source,
+            "template": self.templates[kind],
+            "stop_words": list(self.stop_words[kind]),
+            "cut": "at the first match of '|'.join(stop_words) as a regular expression, stripped",
+            "max_new_tokens": self.max_new_tokens,
+            "demonstration_answer": shown,
+            "support_size": self.support_size,
+        }
+
+
+def _fill(template: str, example: Example) -> list[Part]:
+    """``template`` with ``example`` in its fields, as prompt parts."""
+    values: dict[str, Part] = {
+        "{bos_token}": SpecialToken("bos"),
+        "{eos_token}": SpecialToken("eos"),
+        "<image>": ImagePart(example.image),
+        "{question}": example.question,
+        "{answer}": example.answer,
+        "{caption}": example.answer,
+    }
+    return [values.get(piece, piece) for piece in _FIELDS.split(template) if piece]
+
+
+def _joined(parts: list[Part]) -> list[Part]:
+    """``parts`` with adjacent texts joined and empty texts dropped."""
+    joined: list[Part] = []
+    for part in parts:
+        if isinstance(part, str) and joined and isinstance(joined[-1], str):
+            joined[-1] += part
+        elif part != "":
+            joined.append(part)
+    return joined
+
+
+def _stripped(parts: list[Part]) -> list[Part]:
+    """``parts`` without whitespace before the first text or after the last one, as the harness
+    strips the whole prompt."""
+    if parts and isinstance(parts[0], str):
+        parts[0] = parts[0].lstrip()
+    if parts and isinstance(parts[-1], str):
+        parts[-1] = parts[-1].rstrip()
+    return [part for part in parts if part != ""]
+
+
+def _m4_template(section: str, template: str) -> dict[str, str | None]:
+    return dict(m4_facts()[section]["templates"][template])
+
+
+def _m4_stop_words(section: str) -> tuple[str, ...]:
+    return tuple(m4_facts()[section]["stop_words"])
+
+
+_SOURCE = "Hugging Face's Idefics2 evaluation harness (m4), huggingface/smollm@a041759"
+
+
+@register_protocol
+class Idefics2Base(TemplateProtocol):
+    """The Idefics2 paper's base-model protocol (8-shot table): VQA template 9, caption
+    template 7 of the harness, 15 new tokens (its scripts use 15 or 40; the paper does not say),
+    demonstrations from a fixed random support set of 2,048 train examples."""
+
+    name = "idefics2-base"
+    summary = "m4 harness raw templates for base checkpoints (VQA template 9, captions 7)"
+    source = _SOURCE
+    support_size = 2048
+    max_new_tokens = 15
+    templates: ClassVar[dict[str, dict[str, str | None]]] = {
+        "vqa": _m4_template("vqa", "9"),
+        "caption": _m4_template("captioning", "7"),
+    }
+    stop_words: ClassVar[dict[str, tuple[str, ...]]] = {
+        "vqa": _m4_stop_words("vqa"),
+        "caption": _m4_stop_words("captioning"),
+    }
+
+
+@register_protocol
+class Idefics2Instruct(Idefics2Base):
+    """The instructed Idefics2's protocol in the same harness, written as text (not through the
+    processor's chat template): ``User:<image>{question}\\nGive a very brief
+    answer.<end_of_utterance>\\nAssistant: {answer}<end_of_utterance>\\n``. The harness gives
+    no caption template for it: captions use the base protocol's template 7."""
+
+    name = "idefics2-instruct"
+    summary = "m4 harness template of the instructed Idefics2, as raw text"
+    templates: ClassVar[dict[str, dict[str, str | None]]] = {
+        "vqa": dict(m4_facts()["idefics2_instruct"]["vqa_template"]["0"]),
+        "caption": _m4_template("captioning", "7"),
+    }

@@ -1,0 +1,124 @@
+"""The protocol contract: everything between a sample and its score that a paper or a peer
+harness fixes (templates, demonstrations, decoding, cutting), named, registered and recorded."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+from vlm_eval.data import ImageSource, Sample
+from vlm_eval.tasks._prompt import GenerationSettings, Prompt
+
+TaskKind = Literal["vqa", "caption"]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A query or a demonstration as a protocol sees it.
+
+    Attributes:
+        image: Its image.
+        question: The question (VQA); empty for captions.
+        answer: A demonstration's answer or caption; empty for the query.
+    """
+
+    image: ImageSource
+    question: str = ""
+    answer: str = ""
+
+
+class Protocol(ABC):
+    """How tasks are put to a model and its answers read back.
+
+    Class attributes:
+        name: Registry name (``--protocol NAME``).
+        summary: One line for ``vlm-eval list protocols``.
+        source: Where its facts come from (a paper, a harness's source at a commit).
+        raw: Prompts are text templates (``Message`` of role ``raw``), not chat turns: the
+            protocol for base checkpoints, which have no chat template.
+        support_size: Demonstrations are drawn from a fixed random subset of this many examples
+            of the few-shot split (seeded with ``--seed``); ``None``: from the whole split.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    source: ClassVar[str]
+    raw: ClassVar[bool] = False
+    support_size: ClassVar[int | None] = None
+
+    @abstractmethod
+    def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
+        """The prompt asking ``query`` after the demonstrations ``shots``; ``task`` (a
+        ``VQATask`` or ``CaptionTask``) gives the task's own texts where the protocol uses them.
+        """
+
+    def demonstration(self, kind: TaskKind, sample: Sample) -> str:
+        """The answer a demonstration shows: the majority answer (VQA), the first reference
+        caption (captions)."""
+        return majority_answer(sample) if kind == "vqa" else sample.references[0]
+
+    @abstractmethod
+    def generation(self, kind: TaskKind, task: Any) -> GenerationSettings:
+        """How answers are generated for ``task``."""
+
+    @abstractmethod
+    def cut(self, kind: TaskKind, text: str, task: Any) -> str:
+        """The answer inside the generated ``text``."""
+
+    @abstractmethod
+    def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
+        """Every setting the protocol fixes for ``task``, for results and reports."""
+
+
+def majority_answer(sample: Sample) -> str:
+    """A VQA demonstration's answer: the official majority answer if known (VQAv2's
+    ``multiple_choice_answer``), else the most common reference (the first of equals)."""
+    if "multiple_choice_answer" in sample.metadata:
+        return sample.metadata["multiple_choice_answer"]
+    return Counter(sample.references).most_common(1)[0][0]
+
+
+def cut_at_strings(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the first of ``stops``, stripped."""
+    for stop in stops:
+        text = text.split(stop, 1)[0]
+    return text.strip()
+
+
+def cut_at_pattern(text: str, words: Sequence[str]) -> str:
+    """``text`` up to the first match of the regular expression ``'|'.join(words)``, stripped:
+    the words are not escaped, as in Hugging Face's m4 harness (a ``|`` inside a word, as in
+    ``<|im_end|>``, is an alternative of the pattern: ``<`` alone then cuts)."""
+    return re.split("|".join(words), text, maxsplit=1)[0].strip()
+
+
+_PROTOCOLS: dict[str, type[Protocol]] = {}
+P = TypeVar("P", bound=type[Protocol])
+
+
+def register_protocol(cls: P) -> P:
+    """Class decorator: make ``cls`` available as ``--protocol cls.name``."""
+    if cls.name in _PROTOCOLS:
+        raise ValueError(f"protocol {cls.name!r} is already registered")
+    _PROTOCOLS[cls.name] = cls
+    return cls
+
+
+def protocol_names() -> list[str]:
+    """The registered protocols' names, in registration order."""
+    return list(_PROTOCOLS)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The protocol registered as ``name``.
+
+    Raises:
+        ValueError: For an unknown name, listing the known ones.
+    """
+    if name not in _PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; known protocols: {', '.join(_PROTOCOLS)}")
+    return _PROTOCOLS[name]()
