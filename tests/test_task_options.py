@@ -1,4 +1,4 @@
-"""Task options (``--task-args``): parsing, VQA modes, OK-VQA stemming, re-scoring cached runs."""
+"""Task options (``--task-args``): parsing, VQA modes, OK-VQA answers, re-scoring cached runs."""
 
 from __future__ import annotations
 
@@ -56,10 +56,10 @@ def test_one_option_goes_to_every_selected_task_that_takes_it() -> None:
         "okvqa": {"vqa_mode": "official"},
     }
     assert resolve_task_args(
-        ["vqa_mode=official", "okvqa:stem_answers=yes,vqa_mode=normalized"], VQA_AND_CAPTIONS
+        ["vqa_mode=official", "okvqa:answers=raw,vqa_mode=normalized"], VQA_AND_CAPTIONS
     ) == {
         "vqav2": {"vqa_mode": "official"},
-        "okvqa": {"vqa_mode": "normalized", "stem_answers": "yes"},
+        "okvqa": {"vqa_mode": "normalized", "answers": "raw"},
     }
 
 
@@ -69,9 +69,9 @@ def test_one_option_goes_to_every_selected_task_that_takes_it() -> None:
         ("textvqa:vqa_mode=official", r"task 'textvqa' is not among --tasks"),
         ("colour=red", r"no selected task takes 'colour'"),
         ("vqa_mode=strict", r"vqa_mode must be one of normalized, official, got 'strict'"),
-        ("okvqa:stem_answers=maybe", r"stem_answers must be true or false, got 'maybe'"),
-        ("vqav2:stem_answers=true", r"task 'vqav2' does not accept stem_answers"),
-        ("okvqa:stem_answers", r"expected key=value, got 'stem_answers'"),
+        ("okvqa:answers=maybe", r"answers must be one of stemmed, raw, got 'maybe'"),
+        ("vqav2:answers=raw", r"task 'vqav2' does not accept answers"),
+        ("okvqa:answers", r"expected key=value, got 'answers'"),
     ],
 )
 def test_bad_task_options_are_refused_with_the_reason(spec: str, message: str) -> None:
@@ -90,14 +90,15 @@ def test_the_cli_reports_bad_task_options_as_usage_errors(mini_data: Path, tmp_p
     assert not list(tmp_path.iterdir())
 
 
-def test_stemmed_okvqa_predictions_match_stemmed_answers() -> None:
+def test_okvqa_predictions_are_stemmed_only_against_stemmed_answers() -> None:
     sample = Sample(id="1", image=Path("x.jpg"), references=("horse",) * 10)
-    plain, stemming = get_task("okvqa"), get_task("okvqa", {"stem_answers": "true"})
+    stemming, raw = get_task("okvqa"), get_task("okvqa", {"answers": "raw"})
     assert stemming.postprocess("Horses\nQuestion: what") == "horse"
     assert stemming.score(sample, stemming.postprocess("Horses"))["accuracy"] == 1.0
-    assert plain.score(sample, plain.postprocess("Horses"))["accuracy"] == 0.0
+    assert raw.postprocess("Horses\nQuestion: what") == "Horses"
     assert stemming.describe()["scoring"]["answer_stemming"] == OKVQA_STEMMING
-    assert "answer_stemming" not in plain.describe()["scoring"]
+    assert "answer_stemming" not in raw.describe()["scoring"]
+    assert raw.describe()["scoring"]["answers"] == "raw"
 
 
 def test_official_mode_task_scores_as_the_official_code() -> None:
@@ -129,7 +130,7 @@ def test_changing_scoring_options_rescores_cached_predictions_without_generating
         "".join(json.dumps(r | {"raw_output": "Blueberries"}) + "\n" for r in cached)
     )
 
-    options = {"vqa_mode": "official", "stem_answers": "true"}
+    options = {"vqa_mode": "official"}
     stemmed = _run(mini_data, tmp_path, tiny_adapter, okvqa=options)
     timing = stemmed["tasks"]["okvqa"]["timing"]
     assert (timing["generated_samples"], timing["reused_samples"]) == (0, 6)
@@ -140,6 +141,10 @@ def test_changing_scoring_options_rescores_cached_predictions_without_generating
     assert [r["scores"]["accuracy"] for r in records] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert stemmed["tasks"]["okvqa"]["scores"]["metrics"]["accuracy"] == pytest.approx(100 / 6)
 
-    plain = _run(mini_data, tmp_path, tiny_adapter)
-    assert plain["tasks"]["okvqa"]["timing"]["generated_samples"] == 0
-    assert plain["tasks"]["okvqa"]["scores"]["metrics"]["accuracy"] == 0.0
+    # Raw answers: the first question's are eight "blueberry", one "blueberries", one "plum".
+    raw = _run(mini_data, tmp_path, tiny_adapter, okvqa={"answers": "raw"})
+    assert raw["tasks"]["okvqa"]["timing"]["generated_samples"] == 0
+    records = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert [r["prediction"] for r in records] == ["Blueberries"] * 6
+    assert [r["scores"]["accuracy"] for r in records] == pytest.approx([0.3] + [0.0] * 5)
+    assert raw["tasks"]["okvqa"]["scores"]["metrics"]["accuracy"] == pytest.approx(30 / 6)

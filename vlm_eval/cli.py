@@ -97,7 +97,7 @@ def main() -> None:
     multiple=True,
     metavar="[TASK:]KEY=VALUE,...",
     help="Task options (repeatable): vqa_mode=official sets every VQA task; "
-    "okvqa:stem_answers=true sets one task. Scoring options re-score reused predictions.",
+    "okvqa:answers=raw sets one task. Scoring options re-score reused predictions.",
 )
 @click.option(
     "--limit",

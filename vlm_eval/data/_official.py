@@ -68,6 +68,8 @@ def load_vqa(
     annotations_file: Path | None,
     image_dir: Path,
     image_name: str,
+    *,
+    answer_field: str = "answer",
 ) -> list[Sample]:
     """Load VQAv2 or OK-VQA questions with their 10 human answers, in the questions file's order.
 
@@ -79,6 +81,8 @@ def load_vqa(
             ``multiple_choice_answer``; TextVQA in this format has no ``answer_type``).
         image_dir: Folder of the images.
         image_name: Image file name pattern, e.g. ``"COCO_val2014_{image_id:012d}.jpg"``.
+        answer_field: The field of each ``answers`` object read as a reference: ``answer``, or
+            ``raw_answer`` (OK-VQA v1.1 keeps the annotator's answer there, ``answer`` stemmed).
     """
     questions = _records(questions_file, "questions", "question_id")
     annotations: dict[int, Record] = {}
@@ -103,7 +107,7 @@ def load_vqa(
             if annotated_image != image_id:
                 problem = f"{annotated_image!r} differs from the question's {image_id!r}"
                 raise annotation.error("image_id", problem)
-            references = annotation.strings("answers", "answer")
+            references = annotation.strings("answers", answer_field)
             metadata |= annotation.string_fields(
                 [], ["answer_type", "question_type", "multiple_choice_answer"]
             )

@@ -79,6 +79,8 @@ class Record:
             where, text = f"{field}[{i}]", item
             if key is not None:
                 where, text = f"{where}.{key}", item.get(key) if isinstance(item, dict) else None
+                if isinstance(item, dict) and key not in item:
+                    raise self.error(where, "missing field")
             if not isinstance(text, str):
                 raise self.error(where, f"expected a string, got {text!r}")
             self._check_text(where, text)
