@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ from click.testing import CliRunner
 from vlm_eval import ArgumentsError
 from vlm_eval.cli import main
 from vlm_eval.data import DataFormatError, read_id_list
-from vlm_eval.models import HuggingFaceAdapter
+from vlm_eval.metrics import normalize_vqa_answer
+from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
 from vlm_eval.report import Run, render_markdown
 from vlm_eval.runner import RunConfig, run_evaluation
-from vlm_eval.tasks import load_tasks
+from vlm_eval.tasks import GenerationSettings, load_tasks
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -65,7 +67,8 @@ def test_a_split_without_answers_writes_the_evalai_submission_file(
         if line
     ]
     assert submission == [
-        {"question_id": int(r["sample_id"]), "answer": r["prediction"]} for r in records
+        {"question_id": int(r["sample_id"]), "answer": normalize_vqa_answer(r["prediction"])}
+        for r in records
     ]
     assert all(r["scores"] == {} and r["references"] == [] for r in records)
     note = entry["scores"]["notes"]["not scored"]
@@ -84,6 +87,50 @@ def test_a_partial_submission_file_is_flagged(
     entry = run_evaluation(config, tiny_adapter)["tasks"]["vqav2"]
     assert "which the server does not accept" in entry["scores"]["notes"]["not scored"]
     assert len(json.loads((tmp_path / "run" / entry["submission_file"]).read_text())) == 3
+
+
+class ConstantAdapter(ModelAdapter):
+    """Answers every prompt with the same text."""
+
+    name = "constant"
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def generate(
+        self, inputs: Sequence[ModelInput], settings: GenerationSettings
+    ) -> list[Generation]:
+        return [Generation(self.answer) for _ in inputs]
+
+    def describe(self) -> dict[str, Any]:
+        return {"adapter": self.name}
+
+
+@pytest.mark.parametrize(
+    ("options", "submitted"),
+    [
+        ({}, "2"),
+        ({"submission_answers": "normalized"}, "2"),
+        ({"submission_answers": "raw"}, "Two."),
+    ],
+)
+def test_submission_answers_are_normalized_as_the_server_does_not_always(
+    test_dev_data: Path, tmp_path: Path, options: dict[str, str], submitted: str
+) -> None:
+    """The server runs the 2021 code, which skips normalization where all 10 answers agree."""
+    output = tmp_path / "run"
+    config = _config(
+        test_dev_data, output, limit=3, data_args={"vqav2": {"split": "test-dev2015"}},
+        task_args={"vqav2": options},
+    )  # fmt: skip
+    entry = run_evaluation(config, ConstantAdapter("Two."))["tasks"]["vqav2"]
+    submission = json.loads((output / entry["submission_file"]).read_text())
+    assert [item["answer"] for item in submission] == [submitted] * 3
+    assert entry["task"]["scoring"]["submission_answers"] == options.get(
+        "submission_answers", "normalized"
+    )
+    records = (output / "samples_vqav2.jsonl").read_text().splitlines()
+    assert [json.loads(line)["prediction"] for line in records] == ["Two."] * 3
 
 
 def _sample_ids(results: dict[str, Any], output: Path) -> list[str]:
