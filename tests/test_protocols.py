@@ -6,6 +6,7 @@ checkpoint without a chat template, as every base checkpoint is; and the choice 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -21,6 +22,8 @@ from vlm_eval.models import (
     PromptError,
     VLLMAdapter,
 )
+from vlm_eval.protocols import Example, TemplateProtocol
+from vlm_eval.protocols._m4 import m4_facts
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import get_task, load_tasks
 
@@ -113,13 +116,14 @@ def test_idefics2_instruct_vqa_prompts_are_the_harness_text(
 ) -> None:
     query, demonstrations = _vqa(images)
     text = _rendered(base_adapter, "textvqa", "idefics2-instruct", (query, demonstrations[:shots]))
-    turn = "User:<image>{}\nGive a very brief answer.<end_of_utterance>\nAssistant: {}"
+    # The harness cuts the query's empty answer and its <end_of_utterance>: it ends "Assistant:".
+    turn = "User:<image>{}\nGive a very brief answer.<end_of_utterance>\nAssistant:{}"
     expected = {
-        0: "<s>" + turn.format("What is on the table?", "<end_of_utterance>"),
+        0: "<s>" + turn.format("What is on the table?", ""),
         2: "<s>"
-        + turn.format("How many cats?", "two<end_of_utterance>\n")
-        + turn.format("What color is it?", "red<end_of_utterance>\n")
-        + turn.format("What is on the table?", "<end_of_utterance>"),
+        + turn.format("How many cats?", " two<end_of_utterance>\n")
+        + turn.format("What color is it?", " red<end_of_utterance>\n")
+        + turn.format("What is on the table?", ""),
     }[shots]
     assert text == expected
 
@@ -260,3 +264,22 @@ def test_servers_and_vllm_refuse_raw_prompts(images: list[ImageFile]) -> None:
     server.check_prompt(get_task("vqav2").prompt(query, []))
     with pytest.raises(PromptError, match="run raw-template protocols with --model hf"):
         VLLMAdapter.check_prompt(object.__new__(VLLMAdapter), raw)
+
+
+def test_demonstrations_end_with_eos_and_the_query_without(
+    base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    class Template6(TemplateProtocol):  # the harness's VQA template 6, not registered
+        name = "template-6"
+        templates: ClassVar[dict[str, dict[str, str | None]]] = {
+            "vqa": m4_facts()["vqa"]["templates"]["6"]
+        }
+        stop_words: ClassVar[dict[str, tuple[str, ...]]] = {"vqa": ("Question",)}
+        max_new_tokens = 15
+
+    shot = Example(images[1], "How many cats?", "two")
+    prompt = Template6().prompt("vqa", Example(images[0], "What is on the table?"), [shot], None)
+    assert base_adapter.family.render(base_adapter.processor, prompt) == (
+        "<s><image>Question: How many cats? Answer: two</s>"
+        "<s><image>Question: What is on the table? Answer:"
+    )

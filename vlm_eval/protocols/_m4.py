@@ -49,13 +49,21 @@ class TemplateProtocol(Protocol):
     and answers are inserted as text, never read as template fields. Greedy decoding; the
     output is cut at the first match of the stop words joined into a regular expression.
 
+    As the harness does (its ``_create_example_prompt`` callers): demonstrations get the
+    tokenizer's EOS for ``{eos_token}``, the query an empty one; the query's example is stripped
+    on its own and, for instruct templates, loses its last ``len(query_cut)`` characters (the
+    empty answer's ``<end_of_utterance>``), so that it ends with ``Assistant:``.
+
     Class attributes:
+        query_cut: Task kind -> the end of the query's example that is cut off (instruct
+            templates).
         templates: Task kind -> ``{"prefix": str | None, "example": str}``.
         stop_words: Task kind -> the words of the cutting pattern.
         max_new_tokens: Default number of new tokens.
     """
 
     raw = True
+    query_cut: ClassVar[dict[str, str]] = {}
     templates: ClassVar[dict[str, dict[str, str | None]]]
     stop_words: ClassVar[dict[str, tuple[str, ...]]]
     max_new_tokens: ClassVar[int]
@@ -64,10 +72,14 @@ class TemplateProtocol(Protocol):
         template = self.templates[kind]
         parts: list[Part] = []
         if template["prefix"]:
-            parts += _fill(template["prefix"], query)
-        for example in (*shots, Example(query.image, query.question)):
-            parts += _fill(template["example"] or "", example)
-        return (Message("raw", tuple(_stripped(_joined(parts)))),)
+            parts += _fill(template["prefix"], query, eos=False)
+        for shot in shots:
+            parts += _fill(template["example"] or "", shot, eos=True)
+        asked = _stripped(_joined(_fill(template["example"] or "", query, eos=False)))
+        cut = self.query_cut.get(kind, "")
+        if cut and asked and isinstance(asked[-1], str):
+            asked[-1] = asked[-1][: -len(cut)].rstrip()
+        return (Message("raw", tuple(_stripped(_joined(parts + asked)))),)
 
     def demonstration(self, kind: TaskKind, sample: Sample) -> str:
         """The most common answer (VQA: the references as scored, raw answers for OK-VQA when
@@ -97,11 +109,12 @@ class TemplateProtocol(Protocol):
         }
 
 
-def _fill(template: str, example: Example) -> list[Part]:
-    """``template`` with ``example`` in its fields, as prompt parts."""
+def _fill(template: str, example: Example, *, eos: bool) -> list[Part]:
+    """``template`` with ``example`` in its fields, as prompt parts; ``{eos_token}`` is the
+    tokenizer's EOS if ``eos``, else empty."""
     values: dict[str, Part] = {
         "{bos_token}": SpecialToken("bos"),
-        "{eos_token}": SpecialToken("eos"),
+        "{eos_token}": SpecialToken("eos") if eos else "",
         "<image>": ImagePart(example.image),
         "{question}": example.question,
         "{answer}": example.answer,
@@ -167,11 +180,13 @@ class Idefics2Base(TemplateProtocol):
 class Idefics2Instruct(Idefics2Base):
     """The instructed Idefics2's protocol in the same harness, written as text (not through the
     processor's chat template): ``User:<image>{question}\\nGive a very brief
-    answer.<end_of_utterance>\\nAssistant: {answer}<end_of_utterance>\\n``. The harness gives
-    no caption template for it: captions use the base protocol's template 7."""
+    answer.<end_of_utterance>\\nAssistant: {answer}<end_of_utterance>\\n``, the query ending
+    with ``Assistant:``. The harness gives no caption template for it: captions use the base
+    protocol's template 7."""
 
     name = "idefics2-instruct"
     summary = "m4 harness template of the instructed Idefics2, as raw text"
+    query_cut: ClassVar[dict[str, str]] = {"vqa": "<end_of_utterance>\n"}
     templates: ClassVar[dict[str, dict[str, str | None]]] = {
         "vqa": dict(m4_facts()["idefics2_instruct"]["vqa_template"]["0"]),
         "caption": _m4_template("captioning", "7"),
