@@ -526,3 +526,15 @@ def test_the_command_line_says_a_damaged_records_file_must_be_fixed_first(
         f"delete this line\n3 predictions are saved in {output} (textvqa: 3); once that file is "
         "fixed, the same command reuses them\n"
     )
+
+
+def test_a_question_holding_the_image_token_fails_its_sample_only(
+    tiny_adapter: ModelAdapter, tmp_path: Path
+) -> None:
+    data = write_textvqa(tmp_path / "data", ["what is it?", "what is <image> here?", "and?"])
+    output = tmp_path / "run"
+    results = run_evaluation(replace(config(data, output), model="hf"), tiny_adapter)
+    (failure,) = results["tasks"]["textvqa"]["failures"]
+    assert failure["sample_id"] == "1"
+    assert failure["error"].startswith("the model's processor refuses it: ")
+    assert [r["sample_id"] for r in lines(output / "samples_textvqa.jsonl")] == ["0", "2"]

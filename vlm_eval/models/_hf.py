@@ -197,13 +197,20 @@ class HuggingFaceAdapter(ModelAdapter):
             self.family.check_prompt(item.prompt)
         with self._tokenizer_lock:
             texts = [self.family.render(self.processor, item.prompt) for item in inputs]
-            encoded = self.processor(
-                **self.family.processor_inputs(
-                    texts, [item.images for item in inputs], raw=is_raw(inputs[0].prompt)
-                ),
-                return_tensors="pt",
-                padding=True,
-            )
+            try:
+                encoded = self._process(texts, inputs)
+            except ValueError as error:
+                # An input the processor refuses (a question holding the model's image token
+                # makes the images and their placeholders disagree) fails its sample only.
+                problems = {}
+                for index, (text, item) in enumerate(zip(texts, inputs, strict=True)):
+                    try:
+                        self._process([text], [item])
+                    except ValueError as refused:
+                        problems[index] = f"the model's processor refuses it: {refused}"
+                if problems:
+                    raise InputError(problems) from error
+                raise
         if self.context_length is not None:
             lengths = encoded["attention_mask"].sum(dim=1).tolist()
             too_long = {
@@ -218,6 +225,16 @@ class HuggingFaceAdapter(ModelAdapter):
             if torch.is_floating_point(value):
                 encoded[key] = value.to(_DTYPES[self.dtype])
         return encoded
+
+    def _process(self, texts: Sequence[str], inputs: Sequence[ModelInput]) -> BatchFeature:
+        """The processor's tensors of the rendered ``texts`` with their inputs' images."""
+        return self.processor(
+            **self.family.processor_inputs(
+                texts, [item.images for item in inputs], raw=is_raw(inputs[0].prompt)
+            ),
+            return_tensors="pt",
+            padding=True,
+        )
 
     @property
     def prepares_ahead(self) -> bool:
