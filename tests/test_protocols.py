@@ -271,11 +271,12 @@ def test_demonstrations_end_with_eos_and_the_query_without(
 ) -> None:
     class Template6(TemplateProtocol):  # the harness's VQA template 6, not registered
         name = "template-6"
-        templates: ClassVar[dict[str, dict[str, str | None]]] = {
-            "vqa": m4_facts()["vqa"]["templates"]["6"]
+        template_sets: ClassVar[dict[str, dict[str, dict[str, str | None]]]] = {
+            "vqa": {"6": m4_facts()["vqa"]["templates"]["6"]}
         }
+        default_templates: ClassVar[dict[str, str]] = {"vqa": "6"}
         stop_words: ClassVar[dict[str, tuple[str, ...]]] = {"vqa": ("Question",)}
-        max_new_tokens = 15
+        default_max_new_tokens = 15
 
     shot = Example(images[1], "How many cats?", "two")
     prompt = Template6().prompt("vqa", Example(images[0], "What is on the table?"), [shot], None)
@@ -283,3 +284,55 @@ def test_demonstrations_end_with_eos_and_the_query_without(
         "<s><image>Question: How many cats? Answer: two</s>"
         "<s><image>Question: What is on the table? Answer:"
     )
+
+
+def test_idefics2_base_scores_ok_vqa_raw_against_raw_unless_told_otherwise(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    def scoring(protocol: str, task_args: dict[str, dict[str, str]]) -> dict[str, str]:
+        config = RunConfig(
+            model="hf", model_args={}, tasks=("okvqa",), data_dir=mini_data, limit=2,
+            output_dir=tmp_path / protocol, num_workers=0, protocol=protocol, task_args=task_args,
+        )  # fmt: skip
+        return run_evaluation(config, tiny_adapter)["tasks"]["okvqa"]["task"]["scoring"]
+
+    assert scoring("idefics2-base", {})["answers"] == "raw"
+    assert scoring("chat", {})["answers"] == "stemmed"
+    assert scoring("idefics2-base", {"okvqa": {"answers": "stemmed"}})["answers"] == "stemmed"
+
+
+def test_protocol_options_choose_the_template_and_the_token_budget(
+    base_adapter: HuggingFaceAdapter, images: list[ImageFile]
+) -> None:
+    query, shots = _vqa(images)
+    spec = "idefics2-base:vqa_template=4;max_new_tokens=40"
+    task = get_task("okvqa", {"protocol": spec})
+    assert task.generation.max_new_tokens == 40
+    assert task.describe()["protocol"]["template_id"] == "4"
+    text = base_adapter.family.render(base_adapter.processor, task.prompt(query, shots[:1]))
+    assert text == (
+        "<s>Image:<image>Question: How many cats? Answer: two\n"
+        "Image:<image>Question: What is on the table? Answer:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--protocol", "idefics2-base", "--protocol-args", "vqa_template=99"],
+         "protocol 'idefics2-base': no vqa template '99'; it has 0, 1, 2"),
+        (["--protocol", "idefics2-base", "--protocol-args", "max_new_tokens=0"],
+         "max_new_tokens must be at least 1"),
+        (["--protocol", "chat", "--protocol-args", "max_new_tokens=5"],
+         "protocol 'chat' does not accept max_new_tokens"),
+        (["--protocol", "idefics2-base", "--protocol-args", "beams"],
+         "--protocol-args: expected key=value, got 'beams'"),
+    ],
+)  # fmt: skip
+def test_bad_protocol_options_are_refused_before_the_data_is_read(
+    arguments: list[str], message: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main, ["run", "--tasks", "vqav2", "--output", str(tmp_path / "x"), *arguments]
+    )
+    assert result.exit_code == 2 and message in result.output

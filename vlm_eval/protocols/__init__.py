@@ -11,6 +11,7 @@ from vlm_eval.protocols._protocol import (
     get_protocol,
     majority_answer,
     protocol_names,
+    protocol_spec,
     register_protocol,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "get_protocol",
     "majority_answer",
     "protocol_names",
+    "protocol_spec",
     "register_protocol",
 ]

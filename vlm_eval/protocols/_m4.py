@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import Sample
 from vlm_eval.protocols._protocol import (
     Example,
@@ -57,16 +58,49 @@ class TemplateProtocol(Protocol):
     Class attributes:
         query_cut: Task kind -> the end of the query's example that is cut off (instruct
             templates).
-        templates: Task kind -> ``{"prefix": str | None, "example": str}``.
+        template_sets: Task kind -> template id -> ``{"prefix": str | None, "example": str}``.
+        default_templates: Task kind -> the id of the template used unless another is asked.
         stop_words: Task kind -> the words of the cutting pattern.
-        max_new_tokens: Default number of new tokens.
+        default_max_new_tokens: New tokens unless another number is asked.
+
+    Args:
+        max_new_tokens: New tokens to generate (default: ``default_max_new_tokens``).
+        vqa_template: The id of the VQA template in ``template_sets``.
+        caption_template: The id of the caption template in ``template_sets``.
     """
 
     raw = True
     query_cut: ClassVar[dict[str, str]] = {}
-    templates: ClassVar[dict[str, dict[str, str | None]]]
+    template_sets: ClassVar[dict[str, dict[str, dict[str, str | None]]]]
+    default_templates: ClassVar[dict[str, str]]
     stop_words: ClassVar[dict[str, tuple[str, ...]]]
-    max_new_tokens: ClassVar[int]
+    default_max_new_tokens: ClassVar[int]
+
+    def __init__(
+        self,
+        *,
+        max_new_tokens: int | None = None,
+        vqa_template: str | None = None,
+        caption_template: str | None = None,
+    ) -> None:
+        self.max_new_tokens = (
+            self.default_max_new_tokens if max_new_tokens is None else max_new_tokens
+        )
+        if self.max_new_tokens < 1:
+            raise ArgumentsError(f"protocol {self.name!r}: max_new_tokens must be at least 1")
+        asked = {"vqa": vqa_template, "caption": caption_template}
+        self.template_ids = {
+            kind: asked[kind] or default for kind, default in self.default_templates.items()
+        }
+        for kind, template in self.template_ids.items():
+            if template not in self.template_sets[kind]:
+                known = ", ".join(self.template_sets[kind])
+                raise ArgumentsError(
+                    f"protocol {self.name!r}: no {kind} template {template!r}; it has {known}"
+                )
+        self.templates = {
+            kind: self.template_sets[kind][template] for kind, template in self.template_ids.items()
+        }
 
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
         template = self.templates[kind]
@@ -100,6 +134,7 @@ class TemplateProtocol(Protocol):
         return {
             "name": self.name,
             "source": self.source,
+            "template_id": self.template_ids[kind],
             "template": self.templates[kind],
             "stop_words": list(self.stop_words[kind]),
             "cut": "at the first match of '|'.join(stop_words) as a regular expression, stripped",
@@ -144,8 +179,8 @@ def _stripped(parts: list[Part]) -> list[Part]:
     return [part for part in parts if part != ""]
 
 
-def _m4_template(section: str, template: str) -> dict[str, str | None]:
-    return dict(m4_facts()[section]["templates"][template])
+def _m4_templates(section: str) -> dict[str, dict[str, str | None]]:
+    return {key: dict(value) for key, value in m4_facts()[section]["templates"].items()}
 
 
 def _m4_stop_words(section: str) -> tuple[str, ...]:
@@ -158,17 +193,25 @@ _SOURCE = "Hugging Face's Idefics2 evaluation harness (m4), huggingface/smollm@a
 @register_protocol
 class Idefics2Base(TemplateProtocol):
     """The Idefics2 paper's base-model protocol (8-shot table): VQA template 9, caption
-    template 7 of the harness, 15 new tokens (its scripts use 15 or 40; the paper does not say),
-    demonstrations from a fixed random support set of 2,048 train examples."""
+    template 7 of the harness (the ids its scripts select; any of its 16 VQA and 9 caption
+    templates with ``vqa_template`` / ``caption_template``), 15 new tokens (its scripts use 15
+    or 40; the paper does not say: ``max_new_tokens``), demonstrations from a fixed random
+    support set of 2,048 train examples, OK-VQA scored raw against raw."""
 
     name = "idefics2-base"
     summary = "m4 harness raw templates for base checkpoints (VQA template 9, captions 7)"
     source = _SOURCE
     support_size = 2048
-    max_new_tokens = 15
-    templates: ClassVar[dict[str, dict[str, str | None]]] = {
-        "vqa": _m4_template("vqa", "9"),
-        "caption": _m4_template("captioning", "7"),
+    default_max_new_tokens = 15
+    # The harness scores OK-VQA's raw answers (HuggingFaceM4/OK-VQA_modif), not the stemmed ones.
+    task_options: ClassVar[dict[str, dict[str, str]]] = {"okvqa": {"answers": "raw"}}
+    template_sets: ClassVar[dict[str, dict[str, dict[str, str | None]]]] = {
+        "vqa": _m4_templates("vqa"),
+        "caption": _m4_templates("captioning"),
+    }
+    default_templates: ClassVar[dict[str, str]] = {
+        "vqa": str(m4_facts()["vqa"]["selected_template_id_in_scripts"]),
+        "caption": str(m4_facts()["captioning"]["selected_template_id_in_scripts"]),
     }
     stop_words: ClassVar[dict[str, tuple[str, ...]]] = {
         "vqa": _m4_stop_words("vqa"),
@@ -187,7 +230,11 @@ class Idefics2Instruct(Idefics2Base):
     name = "idefics2-instruct"
     summary = "m4 harness template of the instructed Idefics2, as raw text"
     query_cut: ClassVar[dict[str, str]] = {"vqa": "<end_of_utterance>\n"}
-    templates: ClassVar[dict[str, dict[str, str | None]]] = {
-        "vqa": dict(m4_facts()["idefics2_instruct"]["vqa_template"]["0"]),
-        "caption": _m4_template("captioning", "7"),
+    template_sets: ClassVar[dict[str, dict[str, dict[str, str | None]]]] = {
+        "vqa": {"0": dict(m4_facts()["idefics2_instruct"]["vqa_template"]["0"])},
+        "caption": _m4_templates("captioning"),
+    }
+    default_templates: ClassVar[dict[str, str]] = {
+        "vqa": "0",
+        "caption": str(m4_facts()["captioning"]["selected_template_id_in_scripts"]),
     }

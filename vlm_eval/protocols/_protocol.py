@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
+from vlm_eval._arguments import ArgumentsError, build_with_arguments, parse_key_values
 from vlm_eval.data import ImageSource, Sample
 from vlm_eval.tasks._prompt import GenerationSettings, Prompt
 
@@ -42,6 +43,8 @@ class Protocol(ABC):
             protocol for base checkpoints, which have no chat template.
         support_size: Demonstrations are drawn from a fixed random subset of this many examples
             of the few-shot split (seeded with ``--seed``); ``None``: from the whole split.
+        task_options: Task name -> the scoring options the protocol fixes for it (OK-VQA's
+            reference field, say), as ``--task-args`` values; options the user gives win.
     """
 
     name: ClassVar[str]
@@ -49,6 +52,7 @@ class Protocol(ABC):
     source: ClassVar[str]
     raw: ClassVar[bool] = False
     support_size: ClassVar[int | None] = None
+    task_options: ClassVar[dict[str, dict[str, str]]] = {}
 
     @abstractmethod
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
@@ -113,12 +117,24 @@ def protocol_names() -> list[str]:
     return list(_PROTOCOLS)
 
 
-def get_protocol(name: str) -> Protocol:
-    """The protocol registered as ``name``.
+def get_protocol(spec: str) -> Protocol:
+    """The protocol ``spec`` names, with its options: ``NAME`` or ``NAME:key=value;key=value``
+    (see ``protocol_spec``).
 
     Raises:
-        ValueError: For an unknown name, listing the known ones.
+        ArgumentsError: For an unknown name (listing the known ones) or option.
     """
+    name, _, options = spec.partition(":")
     if name not in _PROTOCOLS:
-        raise ValueError(f"unknown protocol {name!r}; known protocols: {', '.join(_PROTOCOLS)}")
-    return _PROTOCOLS[name]()
+        raise ArgumentsError(f"unknown protocol {name!r}; known protocols: {', '.join(_PROTOCOLS)}")
+    owner = f"protocol {name!r}"
+    args = parse_key_values(options.replace(";", ","), owner)
+    return build_with_arguments(_PROTOCOLS[name], args, owner, "--protocol-args")
+
+
+def protocol_spec(name: str, options: Mapping[str, str]) -> str:
+    """The spec of protocol ``name`` with ``options`` (``--protocol-args``), for ``get_protocol``
+    and a task's ``protocol`` option."""
+    if not options:
+        return name
+    return f"{name}:" + ";".join(f"{key}={value}" for key, value in options.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import DatasetRow, Sample
@@ -15,9 +15,11 @@ from vlm_eval.metrics import (
     summarize_vqa_samples,
     vqa_accuracy,
 )
-from vlm_eval.protocols import Example, Protocol, TaskKind, get_protocol
 from vlm_eval.tasks._prompt import GenerationSettings, Prompt
 from vlm_eval.tasks._task import Task, TaskScores
+
+if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
+    from vlm_eval.protocols import Protocol, TaskKind
 
 
 class VQATask(Task):
@@ -116,6 +118,8 @@ def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
     Raises:
         ArgumentsError: For an unknown protocol (a bad ``--task-args`` value).
     """
+    from vlm_eval.protocols import get_protocol
+
     try:
         task.prompting = get_protocol(name)
     except ValueError as error:
@@ -128,6 +132,8 @@ def _protocol_prompt(
     task: VQATask | CaptionTask, sample: Sample, shots: Sequence[Sample]
 ) -> Prompt:
     """``task``'s prompt for ``sample`` after ``shots``, as its protocol builds it."""
+    from vlm_eval.protocols import Example
+
     protocol = task.prompting
     examples = [
         Example(shot.image, shot.question or "", protocol.demonstration(task.kind, shot))
