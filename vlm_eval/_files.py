@@ -15,6 +15,15 @@ from typing import Any
 
 
 def write_atomically(path: Path, chunks: Iterable[str]) -> None:
+    """Write the text ``chunks`` (UTF-8) atomically: see ``write_bytes_atomically``.
+
+    Raises:
+        OSError: If writing fails; the temporary file is removed.
+    """
+    _write_atomically(path, chunks, "w", encoding="utf-8", newline="")
+
+
+def write_bytes_atomically(path: Path, chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to a temporary file next to ``path`` (a name of its own: two writers never
     share it), fsync it and rename it to ``path``: a crash or a full disk leaves the previous file
     (or none), never a truncated one.
@@ -22,11 +31,15 @@ def write_atomically(path: Path, chunks: Iterable[str]) -> None:
     Raises:
         OSError: If writing fails; the temporary file is removed.
     """
+    _write_atomically(path, chunks, "wb")
+
+
+def _write_atomically(path: Path, chunks: Iterable[Any], mode: str, **options: Any) -> None:
     descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(descriptor)
     partial = Path(name)
     try:
-        with partial.open("w", encoding="utf-8", newline="") as stream:
+        with partial.open(mode, **options) as stream:
             stream.writelines(chunks)
             stream.flush()
             os.fsync(stream.fileno())

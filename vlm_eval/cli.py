@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
-from vlm_eval._arguments import ArgumentsError
+from vlm_eval._arguments import ArgumentsError, parse_key_values
 from vlm_eval._registry import PluginError, UnknownNameError
 from vlm_eval.data import DataFormatError
 
@@ -119,6 +119,21 @@ def main() -> None:
     "fewshot_split=, pool=FILE) with --seed, never about the query's image.",
 )
 @click.option(
+    "--fewshot-selection",
+    type=click.Choice(["random", "rices"]),
+    default="random",
+    show_default=True,
+    help="How demonstrations are chosen: at random with --seed, or rices: those whose images "
+    "are the most similar to the query's under a CLIP-style model (--fewshot-args).",
+)
+@click.option(
+    "--fewshot-args",
+    default="",
+    metavar="KEY=VALUE,...",
+    help="Options of --fewshot-selection rices: rices_model=HUB_ID_OR_FOLDER (required), "
+    "revision, batch_size (64), device (auto), cache_dir (~/.cache/vlm-eval/rices).",
+)
+@click.option(
     "--batch-size",
     default=8,
     show_default=True,
@@ -154,6 +169,8 @@ def run(
     limit: int | None,
     sample_seed: int | None,
     num_fewshot: int,
+    fewshot_selection: str,
+    fewshot_args: str,
     batch_size: int | Literal["auto"],
     seed: int,
     num_workers: int,
@@ -200,6 +217,10 @@ def run(
             "picks a random subset of --limit N samples", param_hint="--sample-seed"
         )
     try:
+        selection_args = parse_key_values(fewshot_args, "--fewshot-args")
+    except ArgumentsError as error:
+        raise click.BadParameter(str(error), param_hint="--fewshot-args") from error
+    try:
         config = RunConfig(
             model=model,
             model_args=args,
@@ -209,6 +230,8 @@ def run(
             limit=limit,
             sample_seed=sample_seed,
             num_fewshot=num_fewshot,
+            fewshot_selection=fewshot_selection,
+            fewshot_args=selection_args,
             batch_size=batch_size,
             seed=seed,
             task_args=options,

@@ -38,7 +38,7 @@ from vlm_eval.runner._distributed import (
     rank,
     world_size,
 )
-from vlm_eval.runner._fewshot import choose_shots
+from vlm_eval.runner._fewshot import ShotSelector, check_fewshot_selection, shot_selector
 from vlm_eval.runner._images import DecodedBatch, RequestsDecoded, decode_batches, forks_workers
 from vlm_eval.runner._lock import RunFolderBusyError, run_folder_lock
 from vlm_eval.runner._memory import reuse_freed_memory
@@ -89,6 +89,9 @@ class RunConfig:
             processor) on the batches they decode, instead of a thread of the main process
             (on an accelerator) or the main process itself. Needs workers started by ``fork``
             (Linux) and an adapter whose ``prepares_in_workers``.
+        fewshot_selection: How demonstrations are chosen: ``random`` (drawn with ``seed``) or
+            ``rices`` (the most similar images, ``vlm_eval.runner._rices``).
+        fewshot_args: The selection's options (``--fewshot-args``, e.g. ``rices_model``).
     """
 
     model: str
@@ -105,6 +108,8 @@ class RunConfig:
     data_args: dict[str, dict[str, str]] = field(default_factory=dict)
     sample_seed: int | None = None
     prepare_in_workers: bool = False
+    fewshot_selection: str = "random"
+    fewshot_args: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -118,6 +123,7 @@ class RunConfig:
             )
         if self.sample_seed is not None and self.limit is None:
             raise ValueError("sample_seed picks a random subset of --limit samples: give a limit")
+        check_fewshot_selection(self.fewshot_selection, self.fewshot_args, self.num_fewshot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +148,20 @@ def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
     return [sample for index, sample in enumerate(samples) if index in chosen]
 
 
-def _load_requests(task: Task, data: TaskData, config: RunConfig) -> list[_Request]:
+def _load_requests(
+    task: Task, data: TaskData, config: RunConfig, selector: ShotSelector
+) -> list[_Request]:
     samples = data.load(task, data.split)
     if not samples:
         where = data.source.location if data.split is None else f"split {data.split!r}"
         raise DataFormatError(data.source.location, None, None, f"{where} holds no samples")
     samples = _subset(samples, config)
     pool = data.load_pool(task) if config.num_fewshot else []
-    requests = []
-    for sample in samples:
-        shots = choose_shots(sample, pool, config.num_fewshot, seed=config.seed, task=task.name)
-        requests.append(_Request(sample, shots, task.prompt(sample, shots)))
-    return requests
+    shots = selector.select(task.name, samples, pool, config.num_fewshot)
+    return [
+        _Request(sample, demonstrations, task.prompt(sample, demonstrations))
+        for sample, demonstrations in zip(samples, shots, strict=True)
+    ]
 
 
 def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any]) -> list[str]:
@@ -516,9 +524,18 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     created = datetime.now(UTC).isoformat(timespec="seconds")
     tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
     data = {task.name: _task_data(task, config) for task in tasks}
-    requests = {task.name: _load_requests(task, data[task.name], config) for task in tasks}
+    selector = shot_selector(
+        config.fewshot_selection,
+        config.fewshot_args,
+        seed=config.seed,
+        num_workers=config.num_workers,
+    )
+    with closing(selector):  # RICES's image encoder is released before the model loads
+        requests = {t.name: _load_requests(t, data[t.name], config, selector) for t in tasks}
     with _holding_run_folder(config.output_dir):
-        return _evaluate_tasks(config, adapter, tasks, data, requests, created, started)
+        return _evaluate_tasks(
+            config, adapter, tasks, data, requests, created, started, selector.describe()
+        )
 
 
 @contextmanager
@@ -549,6 +566,7 @@ def _evaluate_tasks(
     requests: Mapping[str, list[_Request]],
     created: str,
     started: float,
+    fewshot: dict[str, Any],
 ) -> str | None:
     """``_evaluate``'s work once the data is read and the run folder held."""
     adapter = adapter or create_model(config.model, config.model_args)
@@ -587,6 +605,7 @@ def _evaluate_tasks(
             "output_dir": str(config.output_dir),
         },
         "model": model,
+        "fewshot": fewshot,
         "provenance": collect_provenance(),
         "tasks": task_results,
         "wall_seconds": time.perf_counter() - started,

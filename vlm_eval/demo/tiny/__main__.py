@@ -8,7 +8,7 @@ from vlm_eval.demo.tiny import tiny_builders
 
 def main() -> None:
     """Build the tiny checkpoint of the named architecture into the given folder."""
-    builders = tiny_builders()
+    builders = tiny_builders(encoders=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].strip("`"))
     parser.add_argument("architecture", choices=sorted(builders))
     parser.add_argument("output_dir", type=Path)
