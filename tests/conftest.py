@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,22 @@ def server(openai_environment: None) -> Iterator[FakeChatServer]:
     """A fake OpenAI-compatible server on loopback (tests/openai_server.py)."""
     with serving() as server:
         yield server
+
+
+@pytest.fixture()
+def test_dev_data(mini_data: Path, tmp_path: Path) -> Path:
+    """The mini val questions laid out as VQAv2 test-dev (questions only, images in test2015),
+    with the mini train split for demonstrations."""
+    root = tmp_path / "data"
+    folder = root / "vqav2"
+    (folder / "test2015").mkdir(parents=True)
+    val = mini_data / "vqav2"
+    questions = json.loads((val / "v2_OpenEnded_mscoco_val2014_questions.json").read_text())
+    (folder / "v2_OpenEnded_mscoco_test-dev2015_questions.json").write_text(json.dumps(questions))
+    for image in (val / "val2014").iterdir():
+        name = image.name.replace("val2014", "test2015")
+        shutil.copy(image, folder / "test2015" / name)
+    shutil.copytree(val / "train2014", folder / "train2014")
+    for file in val.glob("*train2014*.json"):
+        shutil.copy(file, folder / file.name)
+    return root

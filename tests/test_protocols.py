@@ -5,6 +5,7 @@ checkpoint without a chat template, as every base checkpoint is; and the choice 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,6 +16,7 @@ from PIL import Image
 from vlm_eval.cli import main
 from vlm_eval.data import ImageFile, Sample
 from vlm_eval.demo.tiny import idefics2
+from vlm_eval.metrics import normalize_vqa_answer
 from vlm_eval.models import (
     HuggingFaceAdapter,
     ModelInput,
@@ -336,3 +338,36 @@ def test_bad_protocol_options_are_refused_before_the_data_is_read(
         main, ["run", "--tasks", "vqav2", "--output", str(tmp_path / "x"), *arguments]
     )
     assert result.exit_code == 2 and message in result.output
+
+
+def test_idefics2_base_8_shot_runs_every_task_and_submits_normalized_test_dev_answers(
+    base_checkpoint: Path, mini_data: Path, test_dev_data: Path, tmp_path: Path
+) -> None:
+    model = f"pretrained={base_checkpoint},device=cpu,dtype=float32"
+    common = ["--model-args", model, "--protocol", "idefics2-base", "--num-fewshot", "8"]
+    common += ["--limit", "2", "--batch-size", "2", "--num-workers", "0"]
+    cli = CliRunner()
+    output = tmp_path / "all"
+    result = cli.invoke(
+        main,
+        ["run", *common, "--tasks", "all", "--data-dir", str(mini_data), "--output", str(output)],
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((output / "results.json").read_text())
+    assert sorted(results["tasks"]) == ["coco_caption", "okvqa", "textvqa", "vqav2"]
+    for name, entry in results["tasks"].items():
+        assert entry["task"]["protocol"]["name"] == "idefics2-base", name
+        assert entry["data"]["scored_samples"] == 2, name
+        assert entry["cost"]["visual_tokens_mean"] == 9 * 64  # 8 demonstrations and the query
+    test_dev = tmp_path / "test-dev"
+    result = cli.invoke(
+        main,
+        ["run", *common, "--tasks", "vqav2", "--data-dir", str(test_dev_data),
+         "--data-args", "split=test-dev2015,fewshot_split=train2014", "--output", str(test_dev)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (test_dev / "samples_vqav2.jsonl").open()]
+    submitted = json.loads((test_dev / "submission_vqav2_test-dev2015.json").read_text())
+    assert [entry["answer"] for entry in submitted] == [
+        normalize_vqa_answer(record["prediction"]) for record in records
+    ]

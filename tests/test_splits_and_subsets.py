@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,21 +32,6 @@ def _config(data_dir: Path, output: Path, **overrides: Any) -> RunConfig:
         model="hf", model_args={}, tasks=("vqav2",), data_dir=data_dir, output_dir=output,
         **settings,
     )  # fmt: skip
-
-
-@pytest.fixture()
-def test_dev_data(mini_data: Path, tmp_path: Path) -> Path:
-    """The mini val questions laid out as VQAv2 test-dev: questions only, images in test2015."""
-    root = tmp_path / "data"
-    folder = root / "vqav2"
-    (folder / "test2015").mkdir(parents=True)
-    val = mini_data / "vqav2"
-    questions = json.loads((val / "v2_OpenEnded_mscoco_val2014_questions.json").read_text())
-    (folder / "v2_OpenEnded_mscoco_test-dev2015_questions.json").write_text(json.dumps(questions))
-    for image in (val / "val2014").iterdir():
-        name = image.name.replace("val2014", "test2015")
-        shutil.copy(image, folder / "test2015" / name)
-    return root
 
 
 def test_a_split_without_answers_writes_the_evalai_submission_file(
