@@ -24,7 +24,7 @@ from vlm_eval.models import (
     PromptError,
     VLLMAdapter,
 )
-from vlm_eval.protocols import Example, TemplateProtocol
+from vlm_eval.protocols import Example, Idefics2Base, TemplateProtocol
 from vlm_eval.protocols._m4 import m4_facts
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import get_task, load_tasks
@@ -371,3 +371,25 @@ def test_idefics2_base_8_shot_runs_every_task_and_submits_normalized_test_dev_an
     assert [entry["answer"] for entry in submitted] == [
         normalize_vqa_answer(record["prediction"]) for record in records
     ]
+
+
+def test_demonstrations_come_from_a_fixed_random_support_set(
+    tiny_adapter: HuggingFaceAdapter,
+    mini_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Idefics2Base, "support_size", 3)
+
+    def shots(seed: int) -> set[str]:
+        config = RunConfig(
+            model="hf", model_args={}, tasks=("vqav2",), data_dir=mini_data, num_fewshot=2,
+            output_dir=tmp_path / str(seed), num_workers=0, protocol="idefics2-base", seed=seed,
+        )  # fmt: skip
+        run_evaluation(config, tiny_adapter)
+        records = (tmp_path / str(seed) / "samples_vqav2.jsonl").open()
+        return {shot for record in map(json.loads, records) for shot in record["shots"]}
+
+    first = shots(1)
+    assert len(first) == 3  # every demonstration is one of the 3 of the support set
+    assert shots(1) <= first and shots(2) != first

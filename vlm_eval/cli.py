@@ -100,6 +100,20 @@ def main() -> None:
     "okvqa:answers=raw sets one task. Scoring options re-score reused predictions.",
 )
 @click.option(
+    "--protocol",
+    metavar="NAME",
+    help="How tasks are asked and answers read back (see `list protocols`): templates, "
+    "demonstrations, decoding, cutting. Default: chat, or idefics2-base for a checkpoint "
+    "without a chat template. One task's own: --task-args TASK:protocol=NAME.",
+)
+@click.option(
+    "--protocol-args",
+    default="",
+    metavar="KEY=VALUE,...",
+    help="Options of the protocol, e.g. idefics2-base: max_new_tokens=40, vqa_template=4, "
+    "caption_template=2 (the harness's template ids).",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=1),
     help="Only N samples per task: the first N, or a random N with --sample-seed.",
@@ -166,6 +180,8 @@ def run(
     data_args: tuple[str, ...],
     output: Path,
     task_args: tuple[str, ...],
+    protocol: str | None,
+    protocol_args: str,
     limit: int | None,
     sample_seed: int | None,
     num_fewshot: int,
@@ -238,6 +254,8 @@ def run(
             num_workers=num_workers,
             data_args=sources,
             prepare_in_workers=prepare_in_workers,
+            protocol=protocol,
+            protocol_args=parse_key_values(protocol_args, "--protocol-args"),
         )
     except ValueError as error:  # options that do not go together
         raise click.UsageError(str(error)) from error
@@ -277,14 +295,20 @@ def run(
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["tasks", "models"]))
+@click.argument("what", type=click.Choice(["tasks", "models", "protocols"]))
 @_INCLUDE_PATH
 def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
-    """List the registered tasks or model adapters, with where they are defined."""
+    """List the registered tasks, model adapters or protocols, with where they come from."""
     from vlm_eval.models import MODELS
+    from vlm_eval.protocols import get_protocol, protocol_names
     from vlm_eval.tasks import TASKS
 
     _load_plugins(include_paths)
+    if what == "protocols":
+        for name in protocol_names():
+            protocol = get_protocol(name)
+            click.echo(f"{name:<18} {protocol.summary}\n{'':<18} source: {protocol.source}")
+        return
     registry = TASKS if what == "tasks" else MODELS
     for name in registry.names():
         cls = registry.get(name)

@@ -20,7 +20,15 @@ from tqdm import tqdm
 from vlm_eval._files import write_atomically
 from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import DataFormatError, ImageError, Sample
-from vlm_eval.models import Generation, InputError, ModelAdapter, ModelInput, create_model
+from vlm_eval.models import (
+    MODELS,
+    Generation,
+    InputError,
+    ModelAdapter,
+    ModelInput,
+    create_model,
+)
+from vlm_eval.protocols import get_protocol, protocol_spec
 from vlm_eval.runner._batching import (
     BatchSize,
     BatchSizer,
@@ -49,10 +57,13 @@ from vlm_eval.runner._store import (
     WriteError,
 )
 from vlm_eval.tasks import (
+    TASKS,
+    CaptionTask,
     Prompt,
     Task,
     TaskData,
     TaskScores,
+    VQATask,
     get_task,
     prompt_images,
     prompt_to_json,
@@ -85,6 +96,12 @@ class RunConfig:
         data_args: Task name -> where its data comes from (``--data-args``), as strings.
         sample_seed: With ``limit``: evaluate a random subset of that size drawn with this
             seed (in the data's order) instead of the first ``limit`` samples.
+        protocol: How every task that takes one is asked and read back (``--protocol``, see
+            ``vlm_eval.protocols``); a task's own ``protocol`` in ``task_args`` wins. ``None``:
+            ``chat`` if the model takes chat prompts, else ``idefics2-base`` (base checkpoints,
+            which have no chat template).
+        protocol_args: Options of that protocol (``--protocol-args``: ``max_new_tokens``,
+            template ids, ...).
         prepare_in_workers: The image-decoding workers also run the model's ``prepare`` (its
             processor) on the batches they decode, instead of a thread of the main process
             (on an accelerator) or the main process itself. Needs workers started by ``fork``
@@ -108,12 +125,16 @@ class RunConfig:
     data_args: dict[str, dict[str, str]] = field(default_factory=dict)
     sample_seed: int | None = None
     prepare_in_workers: bool = False
+    protocol: str | None = None
+    protocol_args: dict[str, str] = field(default_factory=dict)
     fewshot_selection: str = "random"
     fewshot_args: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ValueError("no task to evaluate: --tasks names none")
+        if self.protocol is not None:  # an unknown name or option fails before the data is read
+            get_protocol(protocol_spec(self.protocol, self.protocol_args))
         batch_size_limit(self.batch_size)  # a bad batch size fails before the data is read
         if self.prepare_in_workers and not forks_workers(self.num_workers):
             raise ValueError(
@@ -157,6 +178,10 @@ def _load_requests(
         raise DataFormatError(data.source.location, None, None, f"{where} holds no samples")
     samples = _subset(samples, config)
     pool = data.load_pool(task) if config.num_fewshot else []
+    support = task.fewshot_support_size
+    if support is not None and len(pool) > support:  # a fixed random support set, in data order
+        chosen = set(random.Random(config.seed).sample(range(len(pool)), support))
+        pool = [shot for index, shot in enumerate(pool) if index in chosen]
     shots = selector.select(task.name, samples, pool, config.num_fewshot)
     return [
         _Request(sample, demonstrations, task.prompt(sample, demonstrations))
@@ -522,7 +547,8 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     started = time.perf_counter()
     reuse_freed_memory()  # before the decoding workers are forked and threads started
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    tasks = [get_task(name, config.task_args.get(name)) for name in config.tasks]
+    options = _task_options(config, adapter)
+    tasks = [get_task(name, options.get(name)) for name in config.tasks]
     data = {task.name: _task_data(task, config) for task in tasks}
     selector = shot_selector(
         config.fewshot_selection,
@@ -536,6 +562,39 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
         return _evaluate_tasks(
             config, adapter, tasks, data, requests, created, started, selector.describe()
         )
+
+
+def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, dict[str, str]]:
+    """``config.task_args`` with the protocol of every task that takes one (VQA and caption
+    tasks): its own, else ``config.protocol``, else one that fits the model; and the options
+    that protocol fixes for the task, unless given.
+
+    Raises:
+        ValueError: If a task would be asked chat prompts that the model cannot take (a base
+            checkpoint), before the model loads.
+    """
+    options = {name: dict(config.task_args.get(name, {})) for name in config.tasks}
+    prompted = [name for name in config.tasks if issubclass(TASKS.get(name), VQATask | CaptionTask)]
+    asked = {
+        name: options[name].get("protocol", config.protocol or "").partition(":")[0]
+        for name in prompted
+    }
+    takes_chat = True
+    if any(protocol in ("", "chat") for protocol in asked.values()):
+        kind = MODELS.get(config.model) if adapter is None else type(adapter)
+        takes_chat = kind.takes_chat_prompts(config.model_args)
+    for name in prompted:
+        protocol = asked[name] or ("chat" if takes_chat else "idefics2-base")
+        if protocol == "chat" and not takes_chat:
+            raise ValueError(
+                f"task {name}: protocol chat needs a chat template, and the checkpoint has none "
+                "(a base checkpoint): give it a raw-template protocol, --protocol idefics2-base "
+                "(vlm-eval list protocols)"
+            )
+        options[name].setdefault("protocol", protocol_spec(protocol, config.protocol_args))
+        fixed = get_protocol(options[name]["protocol"]).task_options.get(name, {})
+        options[name] = fixed | options[name]
+    return options
 
 
 @contextmanager
