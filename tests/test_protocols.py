@@ -393,3 +393,18 @@ def test_demonstrations_come_from_a_fixed_random_support_set(
     first = shots(1)
     assert len(first) == 3  # every demonstration is one of the 3 of the support set
     assert shots(1) <= first and shots(2) != first
+
+
+def test_compare_lists_different_demonstrations(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    for shots in (0, 2):
+        config = RunConfig(
+            model="hf", model_args={}, tasks=("vqav2",), data_dir=mini_data, limit=2,
+            output_dir=tmp_path / str(shots), num_workers=0, num_fewshot=shots,
+        )  # fmt: skip
+        run_evaluation(config, tiny_adapter)
+    compared = CliRunner().invoke(main, ["compare", str(tmp_path / "0"), str(tmp_path / "2")])
+    assert compared.exit_code == 0
+    assert "vqav2: demonstrations: 0 vs 2" in compared.output
+    assert "vqav2: demonstration seed: — vs 1234" in compared.output

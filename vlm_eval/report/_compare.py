@@ -170,12 +170,19 @@ class Comparison:
         ]
 
 
-def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
-    def choices(entry: dict[str, Any]) -> dict[str, Any]:
+def _differences(base: Run, new: Run, name: str) -> tuple[str, ...]:
+    def choices(run: Run) -> dict[str, Any]:
+        entry, config = run.results["tasks"][name], run.results["config"]
         task, data = entry["task"], entry["data"]
         protocol = task.get("protocol")
         settings = protocol.items() if isinstance(protocol, dict) else ()
+        selection = run.results.get("fewshot")
         return {
+            "demonstrations": config.get("num_fewshot"),
+            "demonstration selection": (
+                selection.get("selection") if isinstance(selection, dict) else None
+            ),
+            "demonstration seed": config.get("seed") if config.get("num_fewshot") else None,
             "task version": task.get("version"),
             "protocol": protocol_name(task),
             **{f"protocol {k}": json.dumps(v) for k, v in settings if k != "name"},
@@ -198,7 +205,7 @@ def _differences(base: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskComparison:
-    base_entry, new_entry = base.results["tasks"][task], new.results["tasks"][task]
+    base_entry = base.results["tasks"][task]
     base_scores, new_scores = sample_scores(base, task), sample_scores(new, task)
     paired = mcnemar = None
     improved: list[FlippedSample] = []
@@ -242,7 +249,7 @@ def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskC
         # largest change first; stable, so ties keep the sample order
         improved=tuple(sorted(improved, key=lambda f: f.base_score - f.new_score)),
         regressed=tuple(sorted(regressed, key=lambda f: f.new_score - f.base_score)),
-        differences=_differences(base_entry, new_entry),
+        differences=_differences(base, new, task),
     )
 
 
