@@ -8,7 +8,7 @@ from vlm_eval.data import DatasetRow, Sample, load_vqa
 from vlm_eval.metrics import OKVQA_STEMMING, VQAMode, stem_okvqa_answer
 from vlm_eval.tasks import VQATask, register_task
 
-OKVQAAnswers = Literal["stemmed", "raw"]
+OKVQAAnswers = Literal["stemmed", "raw", "mixed"]
 
 
 @register_task
@@ -20,9 +20,11 @@ class OKVQA(VQATask):
     The v1.1 annotations hold each human answer twice: stemmed (``answer``) and as typed
     (``raw_answer``). Option ``answers`` scores like with like: ``stemmed`` (default, as
     OpenFlamingo) stems the predictions and scores them against ``answer``; ``raw`` (as Hugging
-    Face's m4 harness) scores the predictions as they are against ``raw_answer``. Demonstrations
-    answer with the same kind. Rows whose ``answers`` are strings (lmms-lab/OK-VQA) hold the
-    stemmed answers only."""
+    Face's m4 harness) scores the predictions as they are against ``raw_answer``. ``mixed``
+    scores the predictions as they are against the stemmed ``answer``, as lmms-eval does: it
+    biases every score down, and is there only to put a score beside that harness's tables.
+    Demonstrations answer with the same kind as the references. Rows whose ``answers`` are
+    strings (lmms-lab/OK-VQA) hold the stemmed answers only."""
 
     name = "okvqa"
     version = "1.0"
@@ -47,14 +49,14 @@ class OKVQA(VQATask):
             annotations_file=data_dir / f"mscoco_{split}_annotations.json",
             image_dir=data_dir / split,
             image_name=f"COCO_{split}_{{image_id:012d}}.jpg",
-            answer_field="answer" if self.answers == "stemmed" else "raw_answer",
+            answer_field="raw_answer" if self.answers == "raw" else "answer",
         )
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
         """As ``VQATask.sample_from_row``; with ``answers=raw`` the references are the
         ``raw_answer`` of each answer object (rows of strings have none: refused)."""
         sample = super().sample_from_row(row)
-        if self.answers == "stemmed" or not sample.references:
+        if self.answers != "raw" or not sample.references:
             return sample
         if not isinstance(row.data["answers"][0], dict):
             raise row.error(

@@ -15,8 +15,7 @@ from PIL import Image
 
 from vlm_eval.cli import main
 from vlm_eval.data import ImageFile, Sample
-from vlm_eval.demo.tiny import idefics2
-from vlm_eval.metrics import normalize_vqa_answer
+from vlm_eval.metrics import normalize_vqa_answer, vqa_accuracy
 from vlm_eval.models import (
     HuggingFaceAdapter,
     ModelInput,
@@ -30,19 +29,6 @@ from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import get_task, load_tasks
 
 INSTRUCTION = "<s>Instruction: provide an answer to the question. Use the image to answer.\n"
-
-
-@pytest.fixture(scope="module")
-def base_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Idefics2 checkpoint without its chat template: a base checkpoint."""
-    folder = idefics2.build(tmp_path_factory.mktemp("base") / "tiny-idefics2-base")
-    (folder / "chat_template.jinja").unlink()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def base_adapter(base_checkpoint: Path) -> HuggingFaceAdapter:
-    return HuggingFaceAdapter(pretrained=str(base_checkpoint), device="cpu", dtype="float32")
 
 
 @pytest.fixture(autouse=True)
@@ -408,3 +394,56 @@ def test_compare_lists_different_demonstrations(
     assert compared.exit_code == 0
     assert "vqav2: demonstrations: 0 vs 2" in compared.output
     assert "vqav2: demonstration seed: — vs 1234" in compared.output
+
+
+def test_lmms_eval_prompts_are_its_task_configs(images: list[ImageFile]) -> None:
+    query = Sample("q", images[0], ("x",) * 10, question="what does the SIGN say?")
+    suffix = "\nAnswer the question using a single word or phrase."
+    unanswerable = "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
+    expected = {
+        "vqav2": "what does the SIGN say?" + suffix,
+        "textvqa": "What does the sign say?" + suffix,  # str.capitalize()
+        "okvqa": "what does the SIGN say?" + unanswerable + suffix,
+        "coco_caption": "Provide a one-sentence caption for the provided image.",
+    }
+    for name, text in expected.items():
+        (turn,) = get_task(name, {"protocol": "lmms-eval"}).prompt(query, [])
+        assert turn.role == "user" and turn.parts[1] == text, name
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answers", "evalai", "normalized"),
+    [
+        ("2,a", ["2a"] * 10, 1.0, 0.0),  # EvalAI deletes the comma; the official code spaces it
+        ("Not,sure?", ["not sure"] * 3 + ["notsure"] * 7, 1.0, 0.9),
+        ("Two", ["2"] * 10, 1.0, 1.0),
+        ("the dog's", ["dog's"] * 10, 1.0, 1.0),
+    ],
+)
+def test_the_evalai_mode_processes_answers_as_lmms_eval_scores_them(
+    prediction: str, answers: list[str], evalai: float, normalized: float
+) -> None:
+    assert vqa_accuracy(prediction, answers, mode="evalai") == pytest.approx(evalai)
+    assert vqa_accuracy(prediction, answers, mode="normalized") == pytest.approx(normalized)
+
+
+def test_lmms_eval_scores_textvqa_and_okvqa_as_that_harness_does(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    config = RunConfig(
+        model="hf", model_args={}, tasks=("vqav2", "textvqa", "okvqa"), data_dir=mini_data,
+        limit=2, output_dir=tmp_path, num_workers=0, protocol="lmms-eval",
+    )  # fmt: skip
+    tasks = run_evaluation(config, tiny_adapter)["tasks"]
+    assert tasks["vqav2"]["task"]["scoring"]["vqa_mode"] == "normalized"
+    assert tasks["textvqa"]["task"]["scoring"]["vqa_mode"] == "evalai"
+    assert (
+        tasks["okvqa"]["task"]["scoring"] | {"vqa_mode": "evalai", "answers": "mixed"}
+        == (tasks["okvqa"]["task"]["scoring"])
+    )
+    assert "answer_stemming" not in tasks["okvqa"]["task"]["scoring"]
+
+
+def test_ok_vqa_mixed_answers_leave_predictions_unstemmed() -> None:
+    assert get_task("okvqa", {"answers": "mixed"}).postprocess("horses riding") == "horses riding"
+    assert get_task("okvqa", {"answers": "stemmed"}).postprocess("horses riding") == "horse ride"

@@ -68,8 +68,8 @@ def test_one_option_goes_to_every_selected_task_that_takes_it() -> None:
     [
         ("textvqa:vqa_mode=official", r"task 'textvqa' is not among --tasks"),
         ("colour=red", r"no selected task takes 'colour'"),
-        ("vqa_mode=strict", r"vqa_mode must be one of normalized, official, got 'strict'"),
-        ("okvqa:answers=maybe", r"answers must be one of stemmed, raw, got 'maybe'"),
+        ("vqa_mode=strict", r"vqa_mode must be one of normalized, official, evalai, got 'strict'"),
+        ("okvqa:answers=maybe", r"answers must be one of stemmed, raw, mixed, got 'maybe'"),
         ("vqav2:answers=raw", r"task 'vqav2' does not accept answers"),
         ("okvqa:answers", r"expected key=value, got 'answers'"),
     ],

@@ -591,10 +591,11 @@ def leaderboard(
 )
 @click.option(
     "--mode",
-    type=click.Choice(["normalized", "official"]),
+    type=click.Choice(["normalized", "official", "evalai"]),
     default="normalized",
     show_default=True,
-    help="VQA answer normalization: always (normalized) or as the 2021 official code does.",
+    help="VQA answer normalization: always (normalized), as the 2021 official code does "
+    "(official), or as EvalAI's answer processor does (evalai: lmms-eval's TextVQA, OK-VQA).",
 )
 @click.option(
     "--stem-answers",

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
-VQAMode = Literal["normalized", "official"]
+VQAMode = Literal["normalized", "official", "evalai"]
 
 VQA_METRIC_REVISION = "GT-Vision-Lab/VQA vqaEval.py, 2021 revision"
 """The official code reproduced; recorded in results (earlier revisions normalize differently)."""
@@ -70,7 +70,7 @@ _CONTRACTIONS = {
     "youd": "you'd", "youd've": "you'd've", "you'dve": "you'd've", "youll": "you'll",
     "youre": "you're", "youve": "you've",
 }  # fmt: skip
-_MODES: tuple[VQAMode, ...] = ("normalized", "official")
+_MODES: tuple[VQAMode, ...] = ("normalized", "official", "evalai")
 
 
 def _require_string(value: object, name: str) -> None:
@@ -130,10 +130,22 @@ _CLEANED = _StringMemo(_clean_whitespace)
 _NORMALIZED = _StringMemo(lambda text: _process_digit_article(_process_punctuation(text)))
 
 
+def _evalai_tokenize(text: str) -> str:
+    """The first step of EvalAI's answer processor (MMF's ``EvalAIAnswerProcessor``, which
+    lmms-eval scores TextVQA and OK-VQA with): lower-case, delete every ``,`` and ``?``, split
+    ``'s`` off its word, strip; then the official whitespace cleaning."""
+    text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
+    return _clean_whitespace(text)
+
+
+_EVALAI = _StringMemo(lambda text: _NORMALIZED[_evalai_tokenize(text)])
+
+
 def clear_vqa_caches() -> None:
     """Forget every answer normalized so far (for cold-start benchmarks; results never change)."""
     _CLEANED.clear()
     _NORMALIZED.clear()
+    _EVALAI.clear()
 
 
 def normalize_vqa_answer(text: str) -> str:
@@ -187,6 +199,9 @@ def vqa_accuracy(prediction: str, answers: Sequence[str], *, mode: VQAMode = "no
             newlines, tabs and surrounding spaces are cleaned, and the rest of the normalization
             is applied only when the answers are not all the identical string, so ``"Yes"``
             scores 0.0 against ten ``"yes"`` but 1.0 against nine ``"yes"`` and one ``"yeah"``.
+            ``"evalai"`` is EvalAI's answer processor, as lmms-eval scores TextVQA and OK-VQA:
+            the normalization of ``"normalized"`` after lower-casing, deleting every ``,`` and
+            ``?`` and splitting ``'s`` (``"2,a"`` becomes ``"2a"``, not ``"2 a"``).
 
     Returns:
         The accuracy in [0, 1].
@@ -200,11 +215,15 @@ def vqa_accuracy(prediction: str, answers: Sequence[str], *, mode: VQAMode = "no
     try:
         if isinstance(answers, str) or not answers:
             raise ValueError(answers)
-        cleaned = list(map(_CLEANED.__getitem__, answers))
-        target = _CLEANED[prediction]
-        if mode == "normalized" or len(set(cleaned)) > 1:
-            cleaned = list(map(_NORMALIZED.__getitem__, cleaned))
-            target = _NORMALIZED[target]
+        if mode == "evalai":
+            cleaned = list(map(_EVALAI.__getitem__, answers))
+            target = _EVALAI[prediction]
+        else:
+            cleaned = list(map(_CLEANED.__getitem__, answers))
+            target = _CLEANED[prediction]
+            if mode == "normalized" or len(set(cleaned)) > 1:
+                cleaned = list(map(_NORMALIZED.__getitem__, cleaned))
+                target = _NORMALIZED[target]
     except (ValueError, TypeError):
         _validate(prediction, answers)
         raise

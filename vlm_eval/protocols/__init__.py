@@ -2,7 +2,7 @@
 (prompt templates, demonstrations, decoding, cutting), so that a score is comparable with the
 paper or harness it names. ``--protocol NAME``; ``vlm-eval list protocols``."""
 
-from vlm_eval.protocols._chat import ChatProtocol
+from vlm_eval.protocols._chat import ChatProtocol, LmmsEvalProtocol
 from vlm_eval.protocols._m4 import Idefics2Base, Idefics2Instruct, TemplateProtocol
 from vlm_eval.protocols._protocol import (
     Example,
@@ -20,6 +20,7 @@ __all__ = [
     "Example",
     "Idefics2Base",
     "Idefics2Instruct",
+    "LmmsEvalProtocol",
     "Protocol",
     "TaskKind",
     "TemplateProtocol",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from vlm_eval.protocols._protocol import (
     Example,
@@ -34,14 +34,14 @@ class ChatProtocol(Protocol):
         messages.append(self._turn(kind, query, task))
         return tuple(messages)
 
-    @staticmethod
-    def _turn(kind: TaskKind, example: Example, task: Any) -> Message:
-        text = (
-            task.question_template.format(question=example.question)
-            if kind == "vqa"
-            else task.instruction
-        )
-        return Message("user", (ImagePart(example.image), text))
+    def _turn(self, kind: TaskKind, example: Example, task: Any) -> Message:
+        return Message("user", (ImagePart(example.image), self.text(kind, example.question, task)))
+
+    def text(self, kind: TaskKind, question: str, task: Any) -> str:
+        """The text of a user turn: the task's question template or caption instruction."""
+        if kind == "vqa":
+            return str(task.question_template.format(question=question))
+        return str(task.instruction)
 
     def generation(self, kind: TaskKind, task: Any) -> GenerationSettings:
         return type(task).generation
@@ -56,3 +56,47 @@ class ChatProtocol(Protocol):
             else {"instruction": task.instruction}
         )
         return {"name": self.name, **text}
+
+
+_SHORT_ANSWER = "\nAnswer the question using a single word or phrase."
+_UNANSWERABLE = "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
+
+
+@register_protocol
+class LmmsEvalProtocol(ChatProtocol):
+    """lmms-eval's task configs, in the chat template: ``{question}`` then ``\nAnswer the
+    question using a single word or phrase.`` (TextVQA: the question through Python's
+    ``str.capitalize()``; OK-VQA: ``\nWhen the provided information is insufficient, respond
+    with 'Unanswerable'.`` before that line), captions ``Provide a one-sentence caption for the
+    provided image.``; generation as each task's own (16 new tokens for VQA, 64 for captions,
+    cut at the first newline). Scored as that harness scores: VQAv2 with
+    the official normalization always (``vqa_mode=normalized``), TextVQA and OK-VQA through
+    EvalAI's answer processor (``vqa_mode=evalai``), OK-VQA's predictions as generated against
+    the stemmed answers (``answers=mixed``), so that a score stands beside its tables."""
+
+    name = "lmms-eval"
+    summary = "lmms-eval's prompts and scoring, in the chat template"
+    source = "EvolvingLMMs-Lab/lmms-eval task configs (vqav2, textvqa, ok_vqa, coco_cap)"
+    task_options: ClassVar[dict[str, dict[str, str]]] = {
+        "vqav2": {"vqa_mode": "normalized"},
+        "textvqa": {"vqa_mode": "evalai"},
+        "okvqa": {"vqa_mode": "evalai", "answers": "mixed"},
+    }
+
+    def text(self, kind: TaskKind, question: str, task: Any) -> str:
+        if kind == "caption":
+            return "Provide a one-sentence caption for the provided image."
+        if task.name == "textvqa":
+            return question.capitalize() + _SHORT_ANSWER
+        if task.name == "okvqa":
+            return question + _UNANSWERABLE + _SHORT_ANSWER
+        return question + _SHORT_ANSWER
+
+    def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
+        capitalized = kind == "vqa" and task.name == "textvqa"
+        return {
+            "name": self.name,
+            "source": self.source,
+            "text": self.text(kind, "{question}", task),
+            "question": "str.capitalize()" if capitalized else "as given",
+        }
