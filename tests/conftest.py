@@ -38,6 +38,22 @@ def tiny_adapter(tiny_model_dir: Path):
 
 
 @pytest.fixture(scope="session")
+def base_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Idefics2 checkpoint without its chat template: a base checkpoint."""
+    folder = idefics2.build(tmp_path_factory.mktemp("base") / "tiny-idefics2-base")
+    (folder / "chat_template.jinja").unlink()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def base_adapter(base_checkpoint: Path):
+    """The generic HF adapter on the tiny base checkpoint, loaded once (CPU, float32)."""
+    from vlm_eval.models import HuggingFaceAdapter
+
+    return HuggingFaceAdapter(pretrained=str(base_checkpoint), device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
 def mini_data() -> Path:
     """The bundled mini splits (one folder per task, official formats)."""
     return MINI_DATA
