@@ -12,9 +12,17 @@ import pytest
 from PIL import Image
 from transformers import AutoProcessor, Qwen2VLImageProcessorPil
 
+from vlm_eval.data import ImageFile, Sample
 from vlm_eval.demo.tiny import qwen2_5_vl, qwen2_vl
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, ModelLoadError
-from vlm_eval.tasks import GenerationSettings, ImagePart, Message, Prompt
+from vlm_eval.tasks import (
+    GenerationSettings,
+    ImagePart,
+    Message,
+    Prompt,
+    get_task,
+    load_tasks,
+)
 
 BUILDERS = {"qwen2_vl": qwen2_vl.build, "qwen2_5_vl": qwen2_5_vl.build}
 ONE_TOKEN = GenerationSettings(max_new_tokens=1)
@@ -155,3 +163,23 @@ def test_the_published_processor_files_load(checkpoint: Path, tmp_path: Path) ->
         "longest_edge": 3136,
     }
     assert _visual_tokens(adapter, (140, 84)) == 2
+
+
+def test_raw_template_prompts_wrap_each_image_as_the_chat_template_does(
+    adapter: HuggingFaceAdapter,
+) -> None:
+    load_tasks()
+    query = Sample("q", ImageFile(Path("a.jpg")), ("red",) * 10, question="What color is it?")
+    prompt = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
+    # {bos_token} is the tokenizer's BOS text (the published Qwen tokenizers have none: empty).
+    assert adapter.family.render(adapter.processor, prompt) == (
+        adapter.tokenizer.bos_token or ""
+    ) + (
+        "Instruction: provide an answer to the question. Use the image to answer.\n"
+        f"Image:{IMAGE}Question: What color is it? Answer:"
+    )
+    image = Image.new("RGB", (56, 56), "red")
+    encoded = adapter.prepare([ModelInput(prompt, [image])])
+    tokens = adapter.tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist())
+    assert tokens.count("<|image_pad|>") == _visual_tokens(adapter, (56, 56))
+    assert tokens.count("<|vision_start|>") == tokens.count("<|vision_end|>") == 1

@@ -19,6 +19,11 @@ class Qwen2VLFamily(ModelFamily):
     # Qwen2.5-VL's processor differs from Qwen2-VL's only in how it handles videos.
     image_only_processor = Qwen2VLProcessor
 
+    def image_placeholder(self, processor: ProcessorMixin) -> str:
+        """An image in a raw prompt as the chat template writes it: the image pad (which the
+        processor expands into the image's tokens) between the vision start and end tokens."""
+        return f"<|vision_start|>{super().image_placeholder(processor)}<|vision_end|>"
+
     def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
         """Set the bounds of the resized image area.
 
