@@ -6,12 +6,15 @@ back with ``from_pretrained`` exactly as a user's checkpoint would be.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from vlm_eval.data import ImageFile, Sample
 from vlm_eval.demo.tiny import tiny_builders
 from vlm_eval.demo.tiny._inputs import sample_image, sample_inputs, sample_question
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, PromptError
-from vlm_eval.tasks import GenerationSettings, Message, Prompt
+from vlm_eval.tasks import GenerationSettings, Message, Prompt, get_task, load_tasks
 
 SETTINGS = GenerationSettings(max_new_tokens=6)
 
@@ -63,3 +66,21 @@ def test_few_shot_prompts_interleave_images_or_are_refused(adapter: HuggingFaceA
     )
     assert few.visual_tokens == 2 * zero.visual_tokens
     assert few.prompt_tokens > zero.prompt_tokens + zero.visual_tokens
+
+
+def test_raw_template_prompts_place_each_image_or_are_refused(adapter: HuggingFaceAdapter) -> None:
+    """A raw-template protocol's prompt (the m4 harness's, as text) gets the image's tokens
+    where its ``<image>`` stands, as many as a chat prompt gives the same image; families
+    prompted in their own format refuse it."""
+    load_tasks()
+    size = (112, 96)
+    image = sample_image(1, size)
+    query = Sample("q", ImageFile(Path("1.png")), ("red",) * 10, question="What color is it?")
+    raw = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
+    if not adapter.family.uses_chat_template:
+        with pytest.raises(PromptError, match="raw-template protocols are not supported"):
+            adapter.generate([ModelInput(raw, [image])], SETTINGS)
+        return
+    (chat,) = adapter.generate([ModelInput((sample_question(1),), [image])], SETTINGS)
+    (generation,) = adapter.generate([ModelInput(raw, [image])], SETTINGS)
+    assert generation.visual_tokens == chat.visual_tokens > 0
