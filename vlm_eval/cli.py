@@ -114,6 +114,13 @@ def main() -> None:
     "caption_template=2 (the harness's template ids).",
 )
 @click.option(
+    "--templates",
+    metavar="all|ID,...",
+    help="Evaluate each VQA and caption task once per prompt template of its protocol (all), "
+    "or per template id listed (idefics2-base: the harness's 16 VQA and 9 caption templates); "
+    "the report shows the score per template and which differences are significant.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=1),
     help="Only N samples per task: the first N, or a random N with --sample-seed.",
@@ -182,6 +189,7 @@ def run(
     task_args: tuple[str, ...],
     protocol: str | None,
     protocol_args: str,
+    templates: str | None,
     limit: int | None,
     sample_seed: int | None,
     num_fewshot: int,
@@ -256,6 +264,7 @@ def run(
             prepare_in_workers=prepare_in_workers,
             protocol=protocol,
             protocol_args=parse_key_values(protocol_args, "--protocol-args"),
+            templates=_templates(templates),
         )
     except ValueError as error:  # options that do not go together
         raise click.UsageError(str(error)) from error
@@ -292,6 +301,13 @@ def run(
                 f"no predictions for {'; '.join(unanswered)} (the failures are listed in "
                 f"{output / 'results.json'}): fix the inputs and run again"
             )
+
+
+def _templates(value: str | None) -> tuple[str, ...] | Literal["all"] | None:
+    """``--templates``: ``all``, or the template ids listed (in order, once each)."""
+    if value is None or value.strip() == "all":
+        return None if value is None else "all"
+    return tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
 
 
 @main.command("list")

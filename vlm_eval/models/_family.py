@@ -158,7 +158,9 @@ class ModelFamily:
     ) -> dict[str, Any]:
         """Keyword arguments of the processor call for a batch (texts and their images). Raw
         prompts hold their special tokens as text: the tokenizer adds none."""
-        inputs: dict[str, Any] = {"text": list(texts), "images": [list(group) for group in images]}
+        inputs: dict[str, Any] = {"text": list(texts)}
+        if any(images):  # a batch of text-only prompts (a template without image) has none
+            inputs["images"] = [list(group) for group in images]
         return inputs | {"add_special_tokens": False} if raw else inputs
 
 

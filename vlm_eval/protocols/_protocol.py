@@ -45,6 +45,9 @@ class Protocol(ABC):
             of the few-shot split (seeded with ``--seed``); ``None``: from the whole split.
         task_options: Task name -> the scoring options the protocol fixes for it (OK-VQA's
             reference field, say), as ``--task-args`` values; options the user gives win.
+        template_sets: Task kind -> template id -> template, for protocols that hold several
+            prompt templates, one chosen with the option ``<kind>_template``; ``--templates``
+            evaluates each (``template_specs``). Empty: one fixed prompt.
     """
 
     name: ClassVar[str]
@@ -53,6 +56,7 @@ class Protocol(ABC):
     raw: ClassVar[bool] = False
     support_size: ClassVar[int | None] = None
     task_options: ClassVar[dict[str, dict[str, str]]] = {}
+    template_sets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     @abstractmethod
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
@@ -138,3 +142,39 @@ def protocol_spec(name: str, options: Mapping[str, str]) -> str:
     if not options:
         return name
     return f"{name}:" + ";".join(f"{key}={value}" for key, value in options.items())
+
+
+def template_specs(spec: str, kind: TaskKind, templates: Sequence[str] | None) -> dict[str, str]:
+    """Template id -> the spec of protocol ``spec`` with that ``kind`` template, for each of
+    ``templates`` (``None``: every template the protocol holds, in its order): the protocols a
+    template sweep (``--templates``) evaluates.
+
+    Raises:
+        ArgumentsError: If the protocol holds no ``kind`` templates to choose from (``chat``),
+            lacks one of ``templates``, or ``spec`` already chooses the template.
+    """
+    protocol = get_protocol(spec)  # checks the name and options
+    name, _, options = spec.partition(":")
+    held = list(protocol.template_sets.get(kind, {}))
+    if not held:
+        having = [n for n, cls in _PROTOCOLS.items() if cls.template_sets.get(kind)]
+        raise ArgumentsError(
+            f"--templates: protocol {name!r} has no {kind} templates to choose from; "
+            f"protocols that have: {', '.join(having)}"
+        )
+    unknown = [template for template in templates or () if template not in held]
+    if unknown:
+        raise ArgumentsError(
+            f"--templates: protocol {name!r} has no {kind} template {unknown[0]!r}; "
+            f"it has {', '.join(held)}"
+        )
+    option = f"{kind}_template"
+    args = parse_key_values(options.replace(";", ","), f"protocol {name!r}")
+    if option in args:
+        raise ArgumentsError(
+            f"--templates evaluates every template asked: give no {option} option as well"
+        )
+    return {
+        template: protocol_spec(name, args | {option: template})
+        for template in (templates if templates is not None else held)
+    }

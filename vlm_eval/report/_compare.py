@@ -14,19 +14,15 @@ from vlm_eval.report._report import (
     Bootstrap,
     format_interval,
     format_number,
+    format_p,
+    format_signed,
     main_score,
     protocol_name,
     task_names,
     text_or_dash,
 )
 from vlm_eval.report._runs import Run, sample_scores
-from vlm_eval.report._statistics import (
-    McNemarTest,
-    PairedComparison,
-    is_binary,
-    mcnemar_exact,
-    paired_bootstrap,
-)
+from vlm_eval.report._statistics import McNemarTest, PairedComparison, PairedTest, paired_test
 
 _LISTED_REFERENCES = 4
 
@@ -105,15 +101,11 @@ class TaskComparison:
     @property
     def p_value(self) -> float | None:
         """McNemar's for exact-match scores, else the paired bootstrap's; ``None``: untested."""
-        if self.mcnemar is not None:
-            return self.mcnemar.p_value
-        return None if self.paired is None else self.paired.p_value
+        return None if self.paired is None else PairedTest(self.paired, self.mcnemar).p_value
 
     @property
     def test(self) -> str:
-        if self.mcnemar is not None:
-            return "exact McNemar"
-        return "not tested" if self.paired is None else "paired bootstrap"
+        return "not tested" if self.paired is None else PairedTest(self.paired, self.mcnemar).name
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +146,8 @@ class Comparison:
     @staticmethod
     def describe_drop(task: TaskComparison) -> str:
         """``vqav2 -1.25``, or ``vqav2 (no score)``."""
-        return f"{task.task} {_signed(task.delta) if task.new_score is not None else '(no score)'}"
+        change = format_signed(task.delta) if task.new_score is not None else "(no score)"
+        return f"{task.task} {change}"
 
     def missing(self, allowed: Collection[str] = ()) -> tuple[str, ...]:
         """Tasks BASE ran and NEW did not, but those ``allowed`` to be missing."""
@@ -217,16 +210,15 @@ def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskC
         if shared:
             old = [base_scores.scores[s] for s in shared]
             now = [new_scores.scores[s] for s in shared]
-            paired = paired_bootstrap(
+            tested = paired_test(
                 old,
                 now,
+                scale=base_entry["task"]["sample_score_scale"],
                 resamples=bootstrap.resamples,
                 confidence=bootstrap.confidence,
                 seed=bootstrap.seed,
             )
-            scale = base_entry["task"]["sample_score_scale"]
-            if is_binary([v / scale for v in old]) and is_binary([v / scale for v in now]):
-                mcnemar = mcnemar_exact([v / scale for v in old], [v / scale for v in now])
+            paired, mcnemar = tested.bootstrap, tested.mcnemar
             for sample, before, after in zip(shared, old, now, strict=True):
                 if before == after:
                     continue
@@ -267,17 +259,6 @@ def compare_runs(base: Run, new: Run, *, bootstrap: Bootstrap | None = None) -> 
         only_in_new=tuple(task for task in new_tasks if task not in base_tasks),
         bootstrap=bootstrap,
     )
-
-
-def _signed(value: float | None) -> str:
-    text = format_number(value)
-    return text if value is None or text.startswith("-") else f"+{text}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
 
 
 def _verdict(comparison: Comparison, task: TaskComparison) -> str:
@@ -328,9 +309,9 @@ def comparison_blocks(
             t.test,
             format_number(t.base_score),
             format_number(t.new_score),
-            _signed(t.delta),
+            format_signed(t.delta),
             format_interval(t.paired.interval if t.paired else None) or "-",
-            _p(t.p_value),
+            format_p(t.p_value),
             t.paired.samples if t.paired else "-",
         ]
         for t in comparison.tasks

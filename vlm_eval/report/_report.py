@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_eval._gc import without_gc_pauses
+from vlm_eval._run_folder import task_entries
 from vlm_eval.report._document import (
     Block,
     Code,
@@ -54,6 +55,19 @@ def format_number(value: float | None, digits: int = 2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def format_signed(value: float | None) -> str:
+    """``value`` with two decimals and its sign (``+1.25``, ``-0.50``); ``-`` when missing."""
+    text = format_number(value)
+    return text if value is None or text.startswith("-") else f"+{text}"
+
+
+def format_p(value: float | None) -> str:
+    """A p-value: three decimals, two significant digits below 0.001; ``-`` when missing."""
+    if value is None:
+        return "-"
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
 def protocol_name(task: dict[str, Any]) -> str | None:
     """The name of the protocol a task entry of the results records (``None`` before protocols
     were recorded)."""
@@ -80,8 +94,16 @@ def format_interval(interval: Interval | None) -> str:
 
 
 def task_names(runs: Sequence[Run]) -> list[str]:
-    """Every task of ``runs``, in the order the runs asked for them."""
-    return list(dict.fromkeys(name for run in runs for name in run.results["config"]["tasks"]))
+    """Every task entry of ``runs``, in the order the runs asked for them: a task swept over
+    prompt templates (``--templates``) once per template (``vqav2@t4``, see ``task_entries``)."""
+    return list(
+        dict.fromkeys(
+            entry
+            for run in runs
+            for name in run.results["config"]["tasks"]
+            for entry in task_entries(run.results, name)
+        )
+    )
 
 
 def main_metric(runs: Sequence[Run], task: str) -> str:
@@ -334,7 +356,7 @@ def _provenance(run: Run) -> list[Block]:
             ),
         ),
     ]
-    for name in config["tasks"]:
+    for name in task_names([run]):
         entry = results["tasks"][name]
         data = entry["data"]
         facts.append(
@@ -381,7 +403,8 @@ def build_report(
     plots: bool = False,
 ) -> list[Block]:
     """The report of ``runs`` as blocks: main metric per task with its confidence interval,
-    breakdowns, (with ``plots``) figures, cost, failures and provenance."""
+    breakdowns, prompt sensitivity (template sweeps), (with ``plots``) figures, cost, failures
+    and provenance."""
     bootstrap = bootstrap or Bootstrap()
     tasks = task_names(runs)
     intervals = confidence_intervals(runs, tasks, bootstrap)
@@ -394,6 +417,9 @@ def build_report(
     breakdowns = _breakdowns(runs, tasks)
     if breakdowns:
         blocks += [Heading("Breakdowns"), *breakdowns]
+    from vlm_eval.report._templates import sensitivity_blocks  # it reads this module
+
+    blocks += sensitivity_blocks(runs, intervals, bootstrap)
     if plots:
         from vlm_eval.report._figures import report_figures
 

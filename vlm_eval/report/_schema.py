@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+from vlm_eval._run_folder import task_entries
+
 Check = Callable[[Any, str], None]
 """Raises ``Invalid`` unless the value (first argument) at the field (second) is well-formed."""
 
@@ -228,7 +230,9 @@ _RESULTS = _object(
         ),
         "created_at": _text,
         "wall_seconds": number,
-    }
+    },
+    # A template sweep: task -> the template ids of its entries (``template_entry``).
+    {"templates": _map_of(_list_of(_text))},
 )
 
 
@@ -242,8 +246,11 @@ def check_results(results: Any) -> None:
         raise Invalid("tasks", "missing: not a vlm-eval results file")
     _RESULTS(results, "")
     for index, name in enumerate(results["config"]["tasks"]):
-        if name not in results["tasks"]:
-            raise Invalid(f"config.tasks[{index}]", f"task {shown(name)} has no entry in 'tasks'")
+        for entry in task_entries(results, name):
+            if entry not in results["tasks"]:
+                raise Invalid(
+                    f"config.tasks[{index}]", f"task {shown(entry)} has no entry in 'tasks'"
+                )
 
 
 _RECORD = _object(

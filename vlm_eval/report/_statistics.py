@@ -139,6 +139,54 @@ def mcnemar_exact(base: ArrayLike, new: ArrayLike) -> McNemarTest:
     return McNemarTest(base_only=base_only, new_only=new_only, p_value=p_value)
 
 
+@dataclass(frozen=True, slots=True)
+class PairedTest:
+    """The tests ``compare`` runs on two sets of scores of the same samples: the paired
+    bootstrap, and the exact McNemar test where every score is right or wrong."""
+
+    bootstrap: PairedComparison
+    mcnemar: McNemarTest | None
+
+    @property
+    def p_value(self) -> float:
+        """McNemar's for right/wrong scores, else the paired bootstrap's."""
+        return self.bootstrap.p_value if self.mcnemar is None else self.mcnemar.p_value
+
+    @property
+    def name(self) -> str:
+        return "paired bootstrap" if self.mcnemar is None else "exact McNemar"
+
+
+def paired_test(
+    base: ArrayLike,
+    new: ArrayLike,
+    *,
+    scale: float = 1.0,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedTest:
+    """``paired_bootstrap`` of ``new`` against ``base``, and ``mcnemar_exact`` where every
+    score divided by ``scale`` (the scores' scale: 100 for accuracy in percent) is 0 or 1."""
+    bootstrap = paired_bootstrap(base, new, resamples=resamples, confidence=confidence, seed=seed)
+    rights = [np.asarray(scores, dtype=float) / scale for scores in (base, new)]
+    binary = all(is_binary(scores) for scores in rights)
+    return PairedTest(bootstrap, mcnemar_exact(*rights) if binary else None)
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``p_values``, in their order: the ``i``-th smallest
+    becomes ``max over j <= i of min(1, (m - j) * p_(j))`` (``m`` tests, ``j`` from 0); one
+    rejects where the adjusted p-value is below the level, controlling the family-wise error."""
+    order = sorted(range(len(p_values)), key=lambda index: p_values[index])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 def pairwise_wins(scores: ArrayLike) -> NDArray[np.float64]:
     """Win matrix of one task's per-sample scores.
 

@@ -13,12 +13,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tqdm import tqdm
 
+from vlm_eval._arguments import ArgumentsError
 from vlm_eval._files import write_atomically
-from vlm_eval._run_folder import RESULTS_FILE
+from vlm_eval._run_folder import RESULTS_FILE, template_entry
 from vlm_eval.data import DataFormatError, ImageError, Sample
 from vlm_eval.models import (
     MODELS,
@@ -29,6 +30,7 @@ from vlm_eval.models import (
     create_model,
 )
 from vlm_eval.protocols import get_protocol, protocol_spec
+from vlm_eval.protocols._protocol import template_specs
 from vlm_eval.runner._batching import (
     BatchSize,
     BatchSizer,
@@ -109,6 +111,9 @@ class RunConfig:
         fewshot_selection: How demonstrations are chosen: ``random`` (drawn with ``seed``) or
             ``rices`` (the most similar images, ``vlm_eval.runner._rices``).
         fewshot_args: The selection's options (``--fewshot-args``, e.g. ``rices_model``).
+        templates: A template sweep (``--templates``): each VQA and caption task is evaluated
+            once per template of its protocol (``all``), or per template id listed, with the
+            same samples and demonstrations; see ``_template_sweep``. ``None``: once.
     """
 
     model: str
@@ -129,6 +134,7 @@ class RunConfig:
     protocol_args: dict[str, str] = field(default_factory=dict)
     fewshot_selection: str = "random"
     fewshot_args: dict[str, str] = field(default_factory=dict)
+    templates: tuple[str, ...] | Literal["all"] | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -145,6 +151,8 @@ class RunConfig:
         if self.sample_seed is not None and self.limit is None:
             raise ValueError("sample_seed picks a random subset of --limit samples: give a limit")
         check_fewshot_selection(self.fewshot_selection, self.fewshot_args, self.num_fewshot)
+        if self.templates == ():
+            raise ValueError("--templates names no template: give `all` or template ids")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +177,10 @@ def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
     return [sample for index, sample in enumerate(samples) if index in chosen]
 
 
-def _load_requests(
+def _draw(
     task: Task, data: TaskData, config: RunConfig, selector: ShotSelector
-) -> list[_Request]:
+) -> list[tuple[Sample, list[Sample]]]:
+    """The samples of ``task`` to evaluate, each with its demonstrations."""
     samples = data.load(task, data.split)
     if not samples:
         where = data.source.location if data.split is None else f"split {data.split!r}"
@@ -183,10 +192,7 @@ def _load_requests(
         chosen = set(random.Random(config.seed).sample(range(len(pool)), support))
         pool = [shot for index, shot in enumerate(pool) if index in chosen]
     shots = selector.select(task.name, samples, pool, config.num_fewshot)
-    return [
-        _Request(sample, demonstrations, task.prompt(sample, demonstrations))
-        for sample, demonstrations in zip(samples, shots, strict=True)
-    ]
+    return list(zip(samples, shots, strict=True))
 
 
 def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any]) -> list[str]:
@@ -340,6 +346,7 @@ def _stored_generation(record: Any) -> tuple[str, Generation] | None:
 
 
 def _evaluate_task(
+    entry: str,
     task: Task,
     data: TaskData,
     requests: Sequence[_Request],
@@ -348,12 +355,13 @@ def _evaluate_task(
     config: RunConfig,
 ) -> dict[str, Any] | None:
     """Generate what is missing of a task, this rank's share of it, and on rank 0 merge every
-    rank's records and return the task's results (``None`` on the other ranks)."""
+    rank's records and return the task's results (``None`` on the other ranks); ``entry``
+    names its files and results entry (the task's name, or ``template_entry``'s)."""
     distributed = world_size() > 1
     store = JsonlPredictionStore(
-        config.output_dir / f"samples_{task.name}.jsonl",
-        config.output_dir / f"timing_{task.name}.jsonl",
-        config.output_dir / f"kept_{task.name}.jsonl",
+        config.output_dir / f"samples_{entry}.jsonl",
+        config.output_dir / f"timing_{entry}.jsonl",
+        config.output_dir / f"kept_{entry}.jsonl",
         part=rank() if distributed else None,
     )
     by_key = dict(zip(keys, requests, strict=True))
@@ -387,7 +395,7 @@ def _evaluate_task(
         tqdm(
             total=reused + sum(map(len, batches)),
             initial=reused,
-            desc=task.name,
+            desc=entry,
             unit="sample",
             disable=rank() != 0,
         ) as bar,
@@ -432,7 +440,7 @@ def _evaluate_task(
             for record, extra in zip(scored, scores.sample_scores, strict=True):
                 record["scores"] = {**record["scores"], **extra}
     elif ordered:
-        submission, scores = _write_submission(task, data, ordered, samples, config)
+        submission, scores = _write_submission(entry, task, data, ordered, samples, config)
     else:
         scores = TaskScores(
             metrics={},
@@ -472,6 +480,7 @@ def _evaluate_task(
 
 
 def _write_submission(
+    entry: str,
     task: Task,
     data: TaskData,
     ordered: Sequence[SampleRecord],
@@ -480,7 +489,7 @@ def _write_submission(
 ) -> tuple[str, TaskScores]:
     """Write the evaluation server's results file of a split without references."""
     split = data.split or "split"
-    path = config.output_dir / f"submission_{task.name}_{split}.json"
+    path = config.output_dir / f"submission_{entry}_{split}.json"
     entries = [task.submission_entry(samples[r["request_key"]], r["prediction"]) for r in ordered]
     _write_summary(path, json.dumps(entries) + "\n", len(entries))
     note = (
@@ -548,7 +557,20 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     reuse_freed_memory()  # before the decoding workers are forked and threads started
     created = datetime.now(UTC).isoformat(timespec="seconds")
     options = _task_options(config, adapter)
+    sweep = _template_sweep(config, options)
     tasks = [get_task(name, options.get(name)) for name in config.tasks]
+    entries = {
+        entry: task
+        for base in tasks
+        for entry, task in (
+            [
+                (template_entry(base.name, template), get_task(base.name, args))
+                for template, args in sweep[base.name].items()
+            ]
+            if base.name in sweep
+            else [(base.name, base)]
+        )
+    }
     data = {task.name: _task_data(task, config) for task in tasks}
     selector = shot_selector(
         config.fewshot_selection,
@@ -557,11 +579,60 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
         num_workers=config.num_workers,
     )
     with closing(selector):  # RICES's image encoder is released before the model loads
-        requests = {t.name: _load_requests(t, data[t.name], config, selector) for t in tasks}
+        drawn = {t.name: _draw(t, data[t.name], config, selector) for t in tasks}
+    requests = {
+        entry: [
+            _Request(sample, shots, task.prompt(sample, shots))
+            for sample, shots in drawn[task.name]
+        ]
+        for entry, task in entries.items()
+    }
+    recorded = {"templates": {name: list(ids) for name, ids in sweep.items()}} if sweep else {}
     with _holding_run_folder(config.output_dir):
         return _evaluate_tasks(
-            config, adapter, tasks, data, requests, created, started, selector.describe()
+            config,
+            adapter,
+            entries,
+            {entry: data[task.name] for entry, task in entries.items()},
+            requests,
+            created,
+            started,
+            {"fewshot": selector.describe(), **recorded},
         )
+
+
+def _template_sweep(
+    config: RunConfig, options: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """Task -> template id -> the task's options under that template: the VQA and caption
+    tasks ``config.templates`` sweeps (none without it).
+
+    Each (task, template) pair is a task entry of its own (``template_entry``: ``vqav2@t4``),
+    with its own records file, results entry, cache keys (the protocol's template is part of
+    the task's description) and bootstrap interval, so that reports, ``compare`` and
+    leaderboards read it as any task; ``results.json``'s ``templates`` (task -> template ids)
+    groups them back for the report's prompt-sensitivity section.
+
+    Raises:
+        ArgumentsError: If a task's protocol holds no templates to choose from or lacks an id.
+    """
+    if config.templates is None:
+        return {}
+    asked = None if config.templates == "all" else config.templates
+    sweep = {}
+    for name in config.tasks:
+        kind = TASKS.get(name)
+        if issubclass(kind, VQATask | CaptionTask):
+            try:
+                specs = template_specs(options[name]["protocol"], kind.kind, asked)
+            except ArgumentsError as error:
+                raise ArgumentsError(f"task {name}: {error}") from None
+            sweep[name] = {
+                template: {**options[name], "protocol": spec} for template, spec in specs.items()
+            }
+    if not sweep:
+        raise ArgumentsError("--templates: no selected task is asked with prompt templates")
+    return sweep
 
 
 def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, dict[str, str]]:
@@ -620,34 +691,37 @@ def _holding_run_folder(folder: Path) -> Iterator[None]:
 def _evaluate_tasks(
     config: RunConfig,
     adapter: ModelAdapter | None,
-    tasks: Sequence[Task],
+    tasks: Mapping[str, Task],
     data: Mapping[str, TaskData],
     requests: Mapping[str, list[_Request]],
     created: str,
     started: float,
-    fewshot: dict[str, Any],
+    recorded: dict[str, Any],
 ) -> str | None:
-    """``_evaluate``'s work once the data is read and the run folder held."""
+    """``_evaluate``'s work once the data is read and the run folder held: ``tasks``, ``data``
+    and ``requests`` by task entry; ``recorded``: what the results hold besides (``fewshot``,
+    ``templates``)."""
     adapter = adapter or create_model(config.model, config.model_args)
     if config.prepare_in_workers and not adapter.prepares_in_workers:
         raise ValueError(
             f"prepare_in_workers: the {adapter.name} adapter prepares its batches in the main "
             "process only"
         )
-    for task in tasks:  # a prompt the model cannot take fails the run before any generation
-        for request in requests[task.name]:
+    for entry in tasks:  # a prompt the model cannot take fails the run before any generation
+        for request in requests[entry]:
             adapter.check_prompt(request.prompt)
     model = adapter.describe()
     task_results = {
-        task.name: _evaluate_task(
+        entry: _evaluate_task(
+            entry,
             task,
-            data[task.name],
-            requests[task.name],
-            _request_keys(task, requests[task.name], model),
+            data[entry],
+            requests[entry],
+            _request_keys(task, requests[entry], model),
             adapter,
             config,
         )
-        for task in tasks
+        for entry, task in tasks.items()
     }
     if rank() != 0:
         return None
@@ -664,7 +738,7 @@ def _evaluate_tasks(
             "output_dir": str(config.output_dir),
         },
         "model": model,
-        "fewshot": fewshot,
+        **recorded,
         "provenance": collect_provenance(),
         "tasks": task_results,
         "wall_seconds": time.perf_counter() - started,

@@ -1,0 +1,220 @@
+"""Prompt sensitivity (``--templates``): one task entry per template, recorded and reported with
+intervals, mean and spread, and each template tested against the best one."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from vlm_eval.cli import main
+from vlm_eval.models import HuggingFaceAdapter
+from vlm_eval.report import load_runs, render_html, render_markdown
+from vlm_eval.report._statistics import holm_adjusted
+from vlm_eval.runner import RunConfig, run_evaluation
+from vlm_eval.tasks import load_tasks
+
+INSTRUCTION = "Instruction: provide an answer to the question. Use the image to answer."
+
+
+@pytest.fixture(autouse=True)
+def _tasks() -> None:
+    load_tasks()
+
+
+def _text(record: dict[str, Any]) -> str:
+    return "".join(
+        part.get("text", "") for message in record["prompt"] for part in message["content"]
+    )
+
+
+def _records(folder: Path, entry: str) -> list[dict[str, Any]]:
+    lines = (folder / f"samples_{entry}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _row(markdown: str, first: str, after: str = "## Prompt sensitivity") -> list[str]:
+    """The cells of the first table row starting with ``first`` after the line ``after``."""
+    lines = markdown.splitlines()
+    start = lines.index(after)
+    line = next(line for line in lines[start:] if line.startswith(f"| {first} |"))
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def test_each_template_is_a_task_entry_with_its_own_prompts_records_and_scores(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    config = RunConfig(
+        model="hf", model_args={}, tasks=("vqav2",), data_dir=mini_data,
+        output_dir=tmp_path / "sweep", limit=2, num_workers=0, protocol="idefics2-base",
+        templates=("4", "9"),
+    )  # fmt: skip
+    results = run_evaluation(config, tiny_adapter)
+    assert results["templates"] == {"vqav2": ["4", "9"]}
+    assert results["config"]["templates"] == ["4", "9"]
+    assert set(results["tasks"]) == {"vqav2@t4", "vqav2@t9"}
+    for template in ("4", "9"):
+        entry = results["tasks"][f"vqav2@t{template}"]
+        assert entry["task"]["protocol"]["template_id"] == template
+        assert entry["samples_file"] == f"samples_vqav2@t{template}.jsonl"
+    four, nine = (_records(tmp_path / "sweep", f"vqav2@t{t}") for t in ("4", "9"))
+    assert [r["sample_id"] for r in four] == [r["sample_id"] for r in nine]  # paired samples
+    assert {r["request_key"] for r in four}.isdisjoint(r["request_key"] for r in nine)
+    for record in four:  # template 4: no instruction, straight to the image and the question
+        assert INSTRUCTION not in _text(record)
+        assert _text(record).startswith("Image:Question: ")
+    for record in nine:
+        assert _text(record).startswith(f"{INSTRUCTION}\nImage:Question: ")
+
+    report = render_markdown(load_runs([tmp_path / "sweep"]))
+    assert "## Prompt sensitivity" in report
+    summary = _row(report, "sweep")  # run, task, templates, mean, min, max, sd, best, worse
+    scores = [results["tasks"][f"vqav2@t{t}"]["scores"]["metrics"]["accuracy"] for t in "49"]
+    assert summary[:4] == ["sweep", "vqav2 (accuracy)", "2", f"{sum(scores) / 2:.2f}"]
+    assert summary[4:6] == [f"{min(scores):.2f}", f"{max(scores):.2f}"]
+    for template in ("4", "9"):  # template, verdict, test, accuracy, interval, Δ, p, Holm p
+        row = _row(report, template, "### sweep: vqav2 by template")
+        assert (
+            row[3]
+            == f"{results['tasks'][f'vqav2@t{template}']['scores']['metrics']['accuracy']:.2f}"
+        )
+        assert row[4].startswith("[") and row[4].endswith("]")
+    again = run_evaluation(config, tiny_adapter)  # a resumed sweep reuses every prediction
+    assert all(entry["timing"]["generated_samples"] == 0 for entry in again["tasks"].values())
+
+
+def test_all_templates_from_the_command_line(
+    tiny_model_dir: Path, mini_data: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "all"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run", "--model-args", f"pretrained={tiny_model_dir},device=cpu,dtype=float32",
+            "--tasks", "vqav2", "--data-dir", str(mini_data), "--output", str(output),
+            "--limit", "2", "--num-workers", "0", "--protocol", "idefics2-base",
+            "--templates", "all",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((output / "results.json").read_text(encoding="utf-8"))
+    assert results["templates"] == {"vqav2": [str(t) for t in range(16)]}
+    assert len(results["tasks"]) == 16
+    for template in range(16):
+        assert len(_records(output, f"vqav2@t{template}")) == 2
+    # Template 14 (``User: {question} {answer}``) shows no image: a text-only prompt.
+    (text_only,) = _records(output, "vqav2@t14")[0]["prompt"]
+    assert [part["type"] for part in text_only["content"]] == ["special", "text"]
+    assert _row(result.output, "all")[2] == "16"  # the report printed after the run
+
+
+def _write_sweep(folder: Path, correct: dict[str, list[int]]) -> None:
+    """A run folder swept over templates by hand: ``correct``: template -> 0/1 per sample."""
+    folder.mkdir()
+    templates = list(correct)
+    tasks = {}
+    for template, right in correct.items():
+        entry = f"vqav2@t{template}"
+        with (folder / f"samples_{entry}.jsonl").open("w", encoding="utf-8") as file:
+            for index, score in enumerate(right):
+                record = {"sample_id": f"q{index}", "references": ["yes"] * 10,
+                          "scores": {"accuracy": float(score)}, "prediction": "yes"}  # fmt: skip
+                file.write(json.dumps(record) + "\n")
+        tasks[entry] = {
+            "task": {"main_metric": "accuracy", "version": "1", "sample_score_scale": 100.0,
+                     "protocol": {"name": "idefics2-base", "template_id": template}},
+            "data": {"samples": len(right), "split": "val", "scored_samples": len(right)},
+            "scores": {"metrics": {"accuracy": 100.0 * sum(right) / len(right)},
+                       "breakdowns": {}, "notes": {}},
+            "cost": {"visual_tokens_mean": 0, "prompt_tokens_mean": 0,
+                     "generated_tokens_mean": 0},
+            "timing": {"samples_per_second": None},
+            "samples_file": f"samples_{entry}.jsonl",
+        }  # fmt: skip
+    results = {
+        "tasks": tasks,
+        "templates": {"vqav2": templates},
+        "config": {"tasks": ["vqav2"], "model": "hf", "batch_size": 1, "num_fewshot": 0,
+                   "seed": 0, "limit": None},
+        "model": {},
+        "provenance": {"versions": {}, "git_revision": None, "command": [], "hardware": {}},
+        "created_at": "2026-12-04T00:00:00+00:00",
+        "wall_seconds": 1.0,
+    }  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+
+
+def test_templates_are_tested_against_the_best_with_holm_adjusted_p_values(
+    tmp_path: Path,
+) -> None:
+    # 20 samples. Template 0 answers all, 1 the first 10, 2 all but the last: against template 0,
+    # 1 has 10 discordant pairs all one way (exact McNemar p = 2 / 2**10 = 0.001953125), 2 has
+    # one (p = 1). Holm over these 2 tests: 2 * 0.00195 = 0.0039, then max(0.0039, 1 * 1) = 1.
+    _write_sweep(
+        tmp_path / "hand",
+        {"0": [1] * 20, "1": [1] * 10 + [0] * 10, "2": [1] * 19 + [0]},
+    )
+    report = render_markdown(load_runs([tmp_path / "hand"]))
+    # scores 100, 50, 95: mean 81.67; sd sqrt(((55/3)**2 + (95/3)**2 + (40/3)**2) / 2) = 27.54
+    assert _row(report, "hand") == [
+        "hand", "vqav2 (accuracy)", "3", "81.67", "50.00", "100.00", "27.54", "0", "1 of 2",
+    ]  # fmt: skip
+    best, half, nearly = (_row(report, template) for template in "012")
+    assert best[:3] == ["0", "best", "-"] and best[5:] == ["-", "-", "-"]
+    assert half[:4] == ["1", "worse", "exact McNemar", "50.00"]
+    assert half[5:] == ["-50.00", "0.002", "0.004"]
+    assert nearly[:4] == ["2", "no significant difference", "exact McNemar", "95.00"]
+    assert nearly[5:] == ["-5.00", "1.000", "1.000"]
+    assert best[4] == "[100.00, 100.00]"  # every resample of 20 right answers is 100
+    page = render_html(load_runs([tmp_path / "hand"]))
+    assert "Prompt sensitivity" in page and '<td class="num">0.004</td>' in page
+
+
+def test_holm_adjustment_by_hand() -> None:
+    # sorted 0.01, 0.02, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.02), max(0.04, 1 * 0.04)
+    assert holm_adjusted([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm_adjusted([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm_adjusted([]) == []
+    assert math.isclose(holm_adjusted([0.2])[0], 0.2)
+
+
+def test_a_results_file_missing_a_templates_entry_is_refused(tmp_path: Path) -> None:
+    _write_sweep(tmp_path / "hand", {"0": [1, 0], "1": [0, 1]})
+    results = json.loads((tmp_path / "hand" / "results.json").read_text(encoding="utf-8"))
+    results["templates"]["vqav2"].append("7")
+    (tmp_path / "hand" / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "hand")])
+    assert result.exit_code != 0 and "'vqav2@t7' has no entry" in result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "protocol 'chat' has no vqa templates to choose from; protocols that have: "
+             "idefics2-base"),
+        (["--protocol", "idefics2-base", "--templates", "4,99"],
+         "task vqav2: --templates: protocol 'idefics2-base' has no vqa template '99'"),
+        (["--protocol", "idefics2-base", "--protocol-args", "vqa_template=4"],
+         "give no vqa_template option as well"),
+    ],
+)  # fmt: skip
+def test_sweeps_a_protocol_cannot_run_are_refused_with_a_clear_message(
+    arguments: list[str], message: str, tiny_model_dir: Path, mini_data: Path, tmp_path: Path
+) -> None:
+    arguments = arguments if "--templates" in arguments else [*arguments, "--templates", "all"]
+    result = CliRunner().invoke(
+        main,
+        [
+            "run", "--model-args", f"pretrained={tiny_model_dir},device=cpu",
+            "--tasks", "vqav2", "--data-dir", str(mini_data), "--output", str(tmp_path / "x"),
+            *arguments,
+        ],
+    )  # fmt: skip
+    assert result.exit_code != 0 and message in result.output
+    assert not (tmp_path / "x" / "results.json").exists()
+    shutil.rmtree(tmp_path / "x", ignore_errors=True)
