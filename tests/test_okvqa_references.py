@@ -182,7 +182,9 @@ def test_demonstrations_answer_with_the_same_kind_of_answer(
 def test_stem_answers_is_replaced_by_answers() -> None:
     with pytest.raises(ArgumentsError, match="does not accept stem_answers"):
         get_task("okvqa", {"stem_answers": "true"})
-    with pytest.raises(ArgumentsError, match="answers must be one of stemmed, raw, mixed, got 'both'"):
+    with pytest.raises(
+        ArgumentsError, match="answers must be one of stemmed, raw, mixed, got 'both'"
+    ):
         get_task("okvqa", {"answers": "both"})
 
 
