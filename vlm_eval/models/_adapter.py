@@ -81,7 +81,8 @@ class ModelAdapter(ABC):
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
     ) -> list[Generation]:
-        """Greedy answers for a batch of inputs, one per input, in order.
+        """Answers for a batch of inputs, one per input, in order: greedy, or with beam search
+        where ``settings.num_beams > 1`` (adapters that cannot search refuse: ``refuse_beams``).
 
         Raises:
             PartialGenerationError: If it fails after answering some inputs, with their answers.

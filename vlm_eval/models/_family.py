@@ -13,12 +13,27 @@ from typing import Any, ClassVar, TypeVar
 
 from transformers import AutoProcessor, PretrainedConfig, ProcessorMixin
 
-from vlm_eval.tasks import ImagePart, Prompt, SpecialToken, is_raw
+from vlm_eval.tasks import GenerationSettings, ImagePart, Prompt, SpecialToken, is_raw
 
 
 class PromptError(ValueError):
     """A prompt the model family cannot take (for example several images for a single-image
     model); the message says what the family supports."""
+
+
+def refuse_beams(settings: GenerationSettings, adapter: str) -> None:
+    """Refuse beam search (``settings.num_beams > 1``) for an adapter that decodes greedily only,
+    before anything is generated.
+
+    Raises:
+        PromptError: Naming the adapter and the way out.
+    """
+    if settings.num_beams > 1:
+        raise PromptError(
+            f"the {adapter} adapter decodes greedily only, and these prompts ask for beam search "
+            f"(num_beams={settings.num_beams}): run them with --model hf, or give the protocol "
+            "num_beams=1 (--protocol-args)"
+        )
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class HuggingFaceAdapter(ModelAdapter):
 
     Prompts are rendered the way the checkpoint's family was trained (its chat template, or its
     raw format for families without one, see ``vlm_eval.models.families``), batches are
-    left-padded and decoded greedily.
+    left-padded and decoded greedily, or with beam search where the settings ask for it.
 
     Args:
         pretrained: Hub id or local folder of the checkpoint.
@@ -251,12 +251,17 @@ class HuggingFaceAdapter(ModelAdapter):
         self, prepared: BatchFeature, settings: GenerationSettings
     ) -> list[Generation]:
         encoded = prepared.to(self.device)
+        beams = (
+            {"num_beams": settings.num_beams, "length_penalty": settings.length_penalty}
+            if settings.num_beams > 1
+            else {"num_beams": 1}
+        )
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded,
                 max_new_tokens=settings.max_new_tokens,
                 do_sample=False,
-                num_beams=1,
+                **beams,
                 stopping_criteria=self._stopping_criteria(settings.stop),
                 pad_token_id=self.pad_token_id,
             )

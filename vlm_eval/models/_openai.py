@@ -18,7 +18,7 @@ import httpx2
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput, PartialGenerationError
 from vlm_eval.models._chat import ImageFormat, to_openai_messages
-from vlm_eval.models._family import PromptError
+from vlm_eval.models._family import PromptError, refuse_beams
 from vlm_eval.models._hf import ModelLoadError
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
@@ -123,7 +123,9 @@ class OpenAIAdapter(ModelAdapter):
         Raises:
             ServerError: For the first request of the batch that failed, if none was answered.
             PartialGenerationError: With that error and the answers, if some were answered.
+            PromptError: For beam search (``settings.num_beams > 1``), before any request.
         """
+        refuse_beams(settings, self.name)
         stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.concurrency)
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
 from vlm_eval.models._chat import to_openai_messages
-from vlm_eval.models._family import PromptError
+from vlm_eval.models._family import PromptError, refuse_beams
 from vlm_eval.models._hf import ModelLoadError, weights_sha256
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
@@ -84,6 +84,7 @@ class VLLMAdapter(ModelAdapter):
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
     ) -> list[Generation]:
+        refuse_beams(settings, self.name)
         sampling = self._vllm.SamplingParams(
             temperature=0, max_tokens=settings.max_new_tokens, stop=list(settings.stop)
         )

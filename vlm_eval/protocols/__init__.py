@@ -3,7 +3,8 @@
 paper or harness it names. ``--protocol NAME``; ``vlm-eval list protocols``."""
 
 from vlm_eval.protocols._chat import ChatProtocol, LmmsEvalProtocol
-from vlm_eval.protocols._m4 import Idefics2Base, Idefics2Instruct, TemplateProtocol
+from vlm_eval.protocols._m4 import Idefics2Base, Idefics2Instruct
+from vlm_eval.protocols._openflamingo import OpenFlamingo
 from vlm_eval.protocols._protocol import (
     Example,
     Protocol,
@@ -14,6 +15,7 @@ from vlm_eval.protocols._protocol import (
     protocol_spec,
     register_protocol,
 )
+from vlm_eval.protocols._template import TemplateProtocol
 
 __all__ = [
     "ChatProtocol",
@@ -21,6 +23,7 @@ __all__ = [
     "Idefics2Base",
     "Idefics2Instruct",
     "LmmsEvalProtocol",
+    "OpenFlamingo",
     "Protocol",
     "TaskKind",
     "TemplateProtocol",

@@ -22,12 +22,13 @@ class Example:
     """A query or a demonstration as a protocol sees it.
 
     Attributes:
-        image: Its image.
+        image: Its image; ``None`` for a demonstration shown as text only (OpenFlamingo's
+            zero-shot prompts).
         question: The question (VQA); empty for captions.
         answer: A demonstration's answer or caption; empty for the query.
     """
 
-    image: ImageSource
+    image: ImageSource | None
     question: str = ""
     answer: str = ""
 
@@ -45,6 +46,8 @@ class Protocol(ABC):
             of the few-shot split (seeded with ``--seed``); ``None``: from the whole split.
         task_options: Task name -> the scoring options the protocol fixes for it (OK-VQA's
             reference field, say), as ``--task-args`` values; options the user gives win.
+        zero_shot_text_shots: A zero-shot prompt (``--num-fewshot 0``) still shows this many
+            demonstrations, drawn as usual but as text only (``Example.image`` ``None``).
         template_sets: Task kind -> template id -> template, for protocols that hold several
             prompt templates, one chosen with the option ``<kind>_template``; ``--templates``
             evaluates each (``template_specs``). Empty: one fixed prompt.
@@ -56,6 +59,7 @@ class Protocol(ABC):
     raw: ClassVar[bool] = False
     support_size: ClassVar[int | None] = None
     task_options: ClassVar[dict[str, dict[str, str]]] = {}
+    zero_shot_text_shots: int = 0
     template_sets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     @abstractmethod

@@ -164,7 +164,20 @@ class _Request:
 
 def _task_data(task: Task, config: RunConfig) -> TaskData:
     args = config.data_args.get(task.name, {})
-    return resolve_task_data(task, config.data_dir, args, fewshot=config.num_fewshot > 0)
+    return resolve_task_data(task, config.data_dir, args, fewshot=_shot_count(task, config) > 0)
+
+
+def _shot_count(task: Task, config: RunConfig) -> int:
+    """Demonstrations drawn per sample: ``num_fewshot``, or at 0-shot the text-only ones that
+    the task's protocol shows (OpenFlamingo's 2)."""
+    return config.num_fewshot or task.zero_shot_text_shots
+
+
+def _prompt(task: Task, sample: Sample, shots: list[Sample], config: RunConfig) -> Prompt:
+    """``task``'s prompt for ``sample``; at 0-shot, ``shots`` are shown as text only."""
+    if config.num_fewshot == 0 and shots:
+        return task.prompt(sample, shots, text_only=True)
+    return task.prompt(sample, shots)
 
 
 def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
@@ -186,12 +199,13 @@ def _draw(
         where = data.source.location if data.split is None else f"split {data.split!r}"
         raise DataFormatError(data.source.location, None, None, f"{where} holds no samples")
     samples = _subset(samples, config)
-    pool = data.load_pool(task) if config.num_fewshot else []
+    count = _shot_count(task, config)
+    pool = data.load_pool(task) if count else []
     support = task.fewshot_support_size
     if support is not None and len(pool) > support:  # a fixed random support set, in data order
         chosen = set(random.Random(config.seed).sample(range(len(pool)), support))
         pool = [shot for index, shot in enumerate(pool) if index in chosen]
-    shots = selector.select(task.name, samples, pool, config.num_fewshot)
+    shots = selector.select(task.name, samples, pool, count)
     return list(zip(samples, shots, strict=True))
 
 
@@ -582,7 +596,7 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
         drawn = {t.name: _draw(t, data[t.name], config, selector) for t in tasks}
     requests = {
         entry: [
-            _Request(sample, shots, task.prompt(sample, shots))
+            _Request(sample, shots, _prompt(task, sample, shots, config))
             for sample, shots in drawn[task.name]
         ]
         for entry, task in entries.items()

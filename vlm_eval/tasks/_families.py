@@ -81,8 +81,9 @@ class VQATask(Task):
         """``{"question_id", "answer"}``, the EvalAI results format of the VQA challenges."""
         return {"question_id": _official_id(sample.id), "answer": prediction}
 
-    def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
-        return _protocol_prompt(self, sample, shots)
+    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
+        """The protocol's prompt; ``text_only``: the demonstrations without their images."""
+        return _protocol_prompt(self, sample, shots, text_only)
 
     def postprocess(self, text: str) -> str:
         return self.prompting.cut(self.kind, text, self)
@@ -126,17 +127,23 @@ def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
         raise ArgumentsError(f"task {task.name!r}: {error}") from None
     task.generation = task.prompting.generation(task.kind, task)
     task.fewshot_support_size = task.prompting.support_size
+    task.zero_shot_text_shots = task.prompting.zero_shot_text_shots
 
 
 def _protocol_prompt(
-    task: VQATask | CaptionTask, sample: Sample, shots: Sequence[Sample]
+    task: VQATask | CaptionTask, sample: Sample, shots: Sequence[Sample], text_only: bool
 ) -> Prompt:
-    """``task``'s prompt for ``sample`` after ``shots``, as its protocol builds it."""
+    """``task``'s prompt for ``sample`` after ``shots`` (without their images if
+    ``text_only``), as its protocol builds it."""
     from vlm_eval.protocols import Example
 
     protocol = task.prompting
     examples = [
-        Example(shot.image, shot.question or "", protocol.demonstration(task.kind, shot))
+        Example(
+            None if text_only else shot.image,
+            shot.question or "",
+            protocol.demonstration(task.kind, shot),
+        )
         for shot in shots
     ]
     return protocol.prompt(task.kind, Example(sample.image, sample.question or ""), examples, task)
@@ -170,8 +177,9 @@ class CaptionTask(Task):
             metadata={"image_id": row.id},
         )
 
-    def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
-        return _protocol_prompt(self, sample, shots)
+    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
+        """The protocol's prompt; ``text_only``: the demonstrations without their images."""
+        return _protocol_prompt(self, sample, shots, text_only)
 
     def postprocess(self, text: str) -> str:
         return self.prompting.cut(self.kind, text, self)

@@ -85,12 +85,17 @@ def prompt_to_json(prompt: Prompt) -> list[dict[str, object]]:
 
 @dataclass(frozen=True, slots=True)
 class GenerationSettings:
-    """How a task wants its answers generated (always greedy).
+    """How a task wants its answers generated: greedy, or beam search where ``num_beams > 1``.
 
     Attributes:
         max_new_tokens: Upper bound on generated tokens.
         stop: Strings that end the answer; the text from the first one on is dropped.
+        num_beams: Beams of a beam search; 1: greedy decoding.
+        length_penalty: Beam search's exponent on the length of a beam in its score (a beam's
+            log-probability is divided by its length to this power); unused when greedy.
     """
 
     max_new_tokens: int
     stop: tuple[str, ...] = ()
+    num_beams: int = 1
+    length_penalty: float = 1.0

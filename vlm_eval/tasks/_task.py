@@ -58,6 +58,8 @@ class Task(ABC):
             ``name`` (set it to share another task's files, as variants of a benchmark do).
         fewshot_support_size: Demonstrations are drawn from a fixed random subset of this many
             examples of the few-shot split (seeded with ``--seed``); ``None``: from all of it.
+        zero_shot_text_shots: Zero-shot prompts still show this many demonstrations, as text
+            only: the runner draws them and passes ``prompt(..., text_only=True)``.
         sample_score_scale: The main metric is this times the mean of the samples' scores
             under ``main_metric`` (from ``score`` or ``TaskScores.sample_scores``); reports
             then give it a bootstrap confidence interval and paired tests. ``None`` (the
@@ -81,6 +83,7 @@ class Task(ABC):
     data_folder: ClassVar[str | None] = None
     sample_score_scale: ClassVar[float | None] = None
     fewshot_support_size: int | None = None
+    zero_shot_text_shots: int = 0
 
     def data_path(self, data_dir: Path) -> Path:
         """The folder of this task's files inside ``data_dir``."""
@@ -105,8 +108,9 @@ class Task(ABC):
         return type(self).sample_from_row is not Task.sample_from_row
 
     @abstractmethod
-    def prompt(self, sample: Sample, shots: Sequence[Sample]) -> Prompt:
-        """The conversation asking about ``sample``, after one demonstration per shot."""
+    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
+        """The conversation asking about ``sample``, after one demonstration per shot (without
+        their images if ``text_only``: only asked of tasks with ``zero_shot_text_shots``)."""
 
     def postprocess(self, text: str) -> str:
         """The answer inside the generated ``text``: cut at the first stop string, stripped."""
