@@ -145,8 +145,9 @@ def test_per_question_scores_add_up_to_the_overall_accuracy(tmp_path: Path) -> N
 
 
 def _okvqa_files(tmp_path: Path) -> tuple[Path, Path]:
-    """Two OK-VQA v1.1-style questions whose answers are stemmed."""
+    """Two OK-VQA v1.1-style questions whose answers are stemmed, with their raw answers."""
     answers = [["horse"] * 10, ["ride"] * 6 + ["riding"] * 4]
+    raw_answers = [["Horses"] * 10, ["riding"] * 10]
     questions = _write(
         tmp_path / "q.json",
         {"questions": [{"image_id": 9, "question": "?", "question_id": i} for i in (1, 2)]},
@@ -158,18 +159,23 @@ def _okvqa_files(tmp_path: Path) -> tuple[Path, Path]:
                 {
                     "question_id": i, "image_id": 9, "question_type": "other",
                     "answer_type": "other",
-                    "answers": [{"answer": a, "answer_id": n + 1} for n, a in enumerate(texts)],
+                    "answers": [
+                        {"answer": a, "raw_answer": raw, "answer_id": n + 1}
+                        for n, (a, raw) in enumerate(zip(texts, raws, strict=True))
+                    ],
                 }
-                for i, texts in zip((1, 2), answers, strict=True)
+                for i, texts, raws in zip((1, 2), answers, raw_answers, strict=True)
             ]
         },
     )  # fmt: skip
     return questions, annotations
 
 
-@pytest.mark.parametrize(("stem", "expected"), [(False, 50.0), (True, 100.0)])
-def test_okvqa_predictions_can_be_stemmed_like_the_answers(
-    tmp_path: Path, stem: bool, expected: float
+@pytest.mark.parametrize(
+    ("answers", "expected"), [("mixed", 50.0), ("stemmed", 100.0), (None, 100.0), ("raw", 100.0)]
+)
+def test_okvqa_answers_choose_the_references_and_the_stemming(
+    tmp_path: Path, answers: str | None, expected: float
 ) -> None:
     questions, annotations = _okvqa_files(tmp_path)
     predictions = _write(
@@ -180,16 +186,16 @@ def test_okvqa_predictions_can_be_stemmed_like_the_answers(
         main,
         ["score", "--task", "okvqa", "--questions", str(questions), "--annotations",
          str(annotations), "--predictions", str(predictions), "--json", str(tmp_path / "s.json"),
-         *(["--stem-answers"] if stem else [])],
+         *(["--answers", answers] if answers else [])],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["metrics"]["accuracy"] == expected
-    assert ("answer_stemming" in scores) is stem
+    assert ("answer_stemming" in scores) is (answers in ("stemmed", None))
 
 
 def test_stemming_is_refused_for_other_tasks(tmp_path: Path) -> None:
     predictions = _write(tmp_path / "p.json", _mc_predictions())
-    result = _score_vqa(predictions, "--stem-answers")
+    result = _score_vqa(predictions, "--answers", "raw")
     assert result.exit_code == 2
     assert "only applies to --task okvqa" in result.output

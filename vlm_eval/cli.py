@@ -614,9 +614,12 @@ def leaderboard(
     "(official), or as EvalAI's answer processor does (evalai: lmms-eval's TextVQA, OK-VQA).",
 )
 @click.option(
-    "--stem-answers",
-    is_flag=True,
-    help="OK-VQA only: stem the predicted answers as the v1.1 answers are stemmed.",
+    "--answers",
+    "okvqa_answers",
+    type=click.Choice(["stemmed", "raw", "mixed"]),
+    help="OK-VQA only (default stemmed): stemmed predictions against the stemmed v1.1 'answer' "
+    "fields, raw predictions against the 'raw_answer' fields, or (mixed, as lmms-eval) raw "
+    "predictions against the stemmed answers.",
 )
 @click.option(
     "--json",
@@ -630,7 +633,7 @@ def score(
     questions: Path | None,
     predictions: Path,
     mode: str,
-    stem_answers: bool,
+    okvqa_answers: str | None,
     json_output: Path | None,
 ) -> None:
     """Score a predictions file in the official result format, without a model."""
@@ -639,8 +642,9 @@ def score(
     from vlm_eval.metrics import VQAMode, score_caption_predictions, score_vqa_predictions
     from vlm_eval.report import escape_cell
 
-    if stem_answers and task_name != "okvqa":
-        raise click.BadParameter("only applies to --task okvqa", param_hint="--stem-answers")
+    if okvqa_answers is not None and task_name != "okvqa":
+        raise click.BadParameter("only applies to --task okvqa", param_hint="--answers")
+    answers = (okvqa_answers or "stemmed") if task_name == "okvqa" else None
     try:
         if task_name == "coco_caption":
             result = score_caption_predictions(annotations, predictions)
@@ -652,7 +656,8 @@ def score(
                 annotations,
                 predictions,
                 mode=cast(VQAMode, mode),
-                stem_answers=stem_answers,
+                stem_answers=answers == "stemmed",
+                answer_field="raw_answer" if answers == "raw" else "answer",
             )
     except DataFormatError as error:
         raise click.ClickException(str(error)) from error

@@ -83,13 +83,17 @@ def score_vqa_predictions(
     *,
     mode: VQAMode,
     stem_answers: bool = False,
+    answer_field: str = "answer",
 ) -> dict[str, Any]:
-    """VQA accuracy of an official results file ``[{"question_id", "answer"}]``.
+    """VQA accuracy of an official results file ``[{"question_id", "answer"}]`` against the
+    ``answer_field`` of each human answer (OK-VQA v1.1: ``answer``, stemmed, or ``raw_answer``).
 
     The files are validated first (`DataFormatError` naming the file, question id and field),
     then scored by `score_vqa_samples`, whose result this is.
     """
-    samples = load_vqa(questions_file, annotations_file, Path(), "{image_id}")
+    samples = load_vqa(
+        questions_file, annotations_file, Path(), "{image_id}", answer_field=answer_field
+    )
     predictions = read_predictions(predictions_file, "question_id", "answer")
     _match(samples, predictions, predictions_file, "question_id")
     return score_vqa_samples(samples, predictions, mode=mode, stem_answers=stem_answers)
