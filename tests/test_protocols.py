@@ -447,3 +447,27 @@ def test_lmms_eval_scores_textvqa_and_okvqa_as_that_harness_does(
 def test_ok_vqa_mixed_answers_leave_predictions_unstemmed() -> None:
     assert get_task("okvqa", {"answers": "mixed"}).postprocess("horses riding") == "horses riding"
     assert get_task("okvqa", {"answers": "stemmed"}).postprocess("horses riding") == "horse ride"
+
+
+def test_a_plugin_task_whose_options_leave_out_the_protocol_keeps_its_prompts(
+    tiny_adapter: HuggingFaceAdapter, mini_data: Path, tmp_path: Path
+) -> None:
+    from vlm_eval.tasks import TASKS, register_task
+
+    vqav2 = TASKS.get("vqav2")
+
+    @register_task
+    class OwnOptions(vqav2):  # type: ignore[misc, valid-type]
+        name = "own_options"
+        data_folder = "vqav2"
+
+        def __init__(self, *, vqa_mode: str = "normalized") -> None:
+            super().__init__(vqa_mode=vqa_mode)
+
+    config = RunConfig(
+        model="hf", model_args={}, tasks=("own_options",), data_dir=mini_data, limit=2,
+        output_dir=tmp_path, num_workers=0, protocol="idefics2-base",
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="does not apply to own_options"):
+        entry = run_evaluation(config, tiny_adapter)["tasks"]["own_options"]
+    assert entry["task"]["protocol"]["name"] == "chat"

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import random
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from vlm_eval._arguments import ArgumentsError
+from vlm_eval._arguments import ArgumentsError, keyword_parameters
 from vlm_eval._files import write_atomically
 from vlm_eval._run_folder import RESULTS_FILE, template_entry
 from vlm_eval.data import DataFormatError, ImageError, Sample
@@ -60,12 +61,10 @@ from vlm_eval.runner._store import (
 )
 from vlm_eval.tasks import (
     TASKS,
-    CaptionTask,
     Prompt,
     Task,
     TaskData,
     TaskScores,
-    VQATask,
     get_task,
     prompt_images,
     prompt_to_json,
@@ -635,10 +634,10 @@ def _template_sweep(
     asked = None if config.templates == "all" else config.templates
     sweep = {}
     for name in config.tasks:
-        kind = TASKS.get(name)
-        if issubclass(kind, VQATask | CaptionTask):
+        kind = getattr(TASKS.get(name), "kind", None)  # "vqa" or "caption"
+        if kind is not None and "protocol" in options[name]:
             try:
-                specs = template_specs(options[name]["protocol"], kind.kind, asked)
+                specs = template_specs(options[name]["protocol"], kind, asked)
             except ArgumentsError as error:
                 raise ArgumentsError(f"task {name}: {error}") from None
             sweep[name] = {
@@ -659,7 +658,16 @@ def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, 
             checkpoint), before the model loads.
     """
     options = {name: dict(config.task_args.get(name, {})) for name in config.tasks}
-    prompted = [name for name in config.tasks if issubclass(TASKS.get(name), VQATask | CaptionTask)]
+    # Tasks whose options include a protocol (VQA and caption tasks; a plugin's own __init__
+    # may leave it out, and then keeps its own prompts).
+    prompted = [name for name in config.tasks if "protocol" in keyword_parameters(TASKS.get(name))]
+    if config.protocol is not None and len(prompted) < len(config.tasks):
+        others = ", ".join(name for name in config.tasks if name not in prompted)
+        warnings.warn(
+            f"--protocol {config.protocol} does not apply to {others}: the task takes no "
+            "protocol option and keeps its own prompts",
+            stacklevel=2,
+        )
     asked = {
         name: options[name].get("protocol", config.protocol or "").partition(":")[0]
         for name in prompted
