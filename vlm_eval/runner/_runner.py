@@ -8,7 +8,7 @@ import multiprocessing
 import random
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -288,13 +288,13 @@ def _record(
 
 
 def _reused(
-    task: Task, store: JsonlPredictionStore, by_key: Mapping[str, _Request]
+    task: Task, on_disk: Iterable[Any], by_key: Mapping[str, _Request]
 ) -> dict[str, SampleRecord]:
-    """The records on disk for these requests, built again: re-scored, and the same bytes as
-    freshly generated ones."""
+    """The records ``on_disk`` (a store's ``load``) for these requests, built again: re-scored,
+    and the same bytes as freshly generated ones."""
     return {
         key: _record(task, by_key[key], key, generation)
-        for key, generation in filter(None, map(_stored_generation, store.load()))
+        for key, generation in filter(None, map(_stored_generation, on_disk))
         if key in by_key
     }
 
@@ -382,11 +382,12 @@ def _evaluate_task(
     # Rank 0 folds what earlier runs left (part files of any number of ranks included) into the
     # samples file before any rank appends to its part file; then the other ranks read it.
     if rank() == 0:
-        finished = _reused(task, store, by_key)
-        store.rewrite(finished[key] for key in keys if key in finished)
+        on_disk = store.load()
+        finished = _reused(task, on_disk, by_key)
+        store.rewrite((finished[key] for key in keys if key in finished), on_disk)
     barrier()
     if rank() != 0:
-        finished = _reused(task, store, by_key)
+        finished = _reused(task, store.load(), by_key)
     pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
     pending = [pending[i] for i in generation_order([r.prompt for r, _ in pending])]
     sizer = BatchSizer(config.batch_size)
@@ -436,7 +437,7 @@ def _evaluate_task(
     if rank() != 0:
         return None
     if distributed:
-        finished.update(_reused(task, store, by_key))
+        finished.update(_reused(task, store.load(), by_key))
     failures = {key: failure for shard in shards for key, failure in shard.failures.items()}
     ordered = [finished[key] for key in keys if key in finished]
     generated = sum(shard.generated for shard in shards)

@@ -77,15 +77,18 @@ class JsonlPredictionStore:
         files = [*self._with_parts(self._main), self._kept]
         return [record for file in files for record in file.read()]
 
-    def rewrite(self, records: Iterable[SampleRecord]) -> None:
+    def rewrite(
+        self, records: Iterable[SampleRecord], on_disk: Sequence[Any] | None = None
+    ) -> None:
         """Replace the records by ``records`` and the timing by that of the calls, from the file
         and the part files, that produced any of them, each file atomically; then remove the
-        part files. Every other record on disk moves to the kept file (first, so that a crash
-        between the two leaves a record twice, never nowhere)."""
+        part files. Every other record on disk (``on_disk``, what ``load`` returned if the
+        caller has it, else read again) moves to the kept file (first, so that a crash between
+        the two leaves a record twice, never nowhere)."""
         records = list(records)
         keys = {record["request_key"] for record in records}
         kept: dict[str, Any] = {}
-        for record in self.load():
+        for record in self.load() if on_disk is None else on_disk:
             key = record.get("request_key") if isinstance(record, dict) else None
             if isinstance(key, str) and key not in keys:
                 kept.setdefault(key, record)
