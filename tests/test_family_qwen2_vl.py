@@ -183,3 +183,19 @@ def test_raw_template_prompts_wrap_each_image_as_the_chat_template_does(
     tokens = adapter.tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist())
     assert tokens.count("<|image_pad|>") == _visual_tokens(adapter, (56, 56))
     assert tokens.count("<|vision_start|>") == tokens.count("<|vision_end|>") == 1
+
+
+def test_openflamingo_prompts_start_with_the_tokens_the_tokenizer_adds_by_default(
+    adapter: HuggingFaceAdapter,
+) -> None:
+    """OpenFlamingo tokenizes with the tokenizer's defaults: a Qwen tokenizer adds no special
+    token before a text, so the prompt starts with the image, whatever its BOS token is."""
+    load_tasks()
+    assert adapter.tokenizer("x")["input_ids"] == adapter.tokenizer.encode(
+        "x", add_special_tokens=False
+    )
+    query = Sample("q", ImageFile(Path("a.jpg")), ("red",) * 10, question="What color is it?")
+    prompt = get_task("vqav2", {"protocol": "openflamingo"}).prompt(query, [], text_only=True)
+    assert adapter.family.render(adapter.processor, prompt) == (
+        f"{IMAGE}Question:What color is it? Short answer:"
+    )

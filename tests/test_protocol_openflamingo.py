@@ -23,6 +23,7 @@ from vlm_eval.models import (
     PromptError,
     VLLMAdapter,
 )
+from vlm_eval.models._family import single_token_id
 from vlm_eval.tasks import GenerationSettings, get_task, load_tasks
 
 
@@ -121,12 +122,13 @@ def test_decoding_is_recorded() -> None:
             "stop": ("<|endofchunk|>",),
             "num_beams": 3,
             "length_penalty": 0.0,
+            "end_token": "<|endofchunk|>",
         }, name
         assert described["protocol"]["name"] == "openflamingo"
         assert described["protocol"]["zero_shot_text_shots"] == 2
         assert "mlfoundations/open_flamingo" in described["protocol"]["source"]
     greedy = get_task("vqav2", {"protocol": "openflamingo:num_beams=1;max_new_tokens=8"})
-    assert greedy.generation == GenerationSettings(8, ("<|endofchunk|>",), 1, 0.0)
+    assert greedy.generation == GenerationSettings(8, ("<|endofchunk|>",), 1, 0.0, "<|endofchunk|>")
     assert get_task("vqav2").describe()["generation"]["num_beams"] == 1
 
 
@@ -151,6 +153,40 @@ def test_the_hf_adapter_searches_with_beams_and_stops_and_keeps_greedy_as_it_was
     assert all(generation.generated_tokens <= 6 for generation in searched)
     base_adapter.generate(inputs, GenerationSettings(6))
     assert calls[-1]["num_beams"] == 1 and "length_penalty" not in calls[-1]
+
+
+def test_generation_ends_at_the_end_token_instead_of_the_models_eos(
+    base_adapter: HuggingFaceAdapter, images: list[ImageFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenFlamingo's generation ends at ``<|endofchunk|>`` only. The tiny model is random, so
+    two tokens it generates stand in: one as the model's EOS, a later one as the end token."""
+    query = Sample("q", images[0], ("x",), question="What is it?")
+    prompt = get_task("vqav2", {"protocol": "openflamingo"}).prompt(query, [])
+    inputs = [ModelInput(prompt, [images[0].open()])]
+    monkeypatch.setattr(base_adapter, "eos_token_ids", set())
+    (free,) = base_adapter.generate(inputs, GenerationSettings(12))
+    assert free.generated_tokens == 12
+    prepared = base_adapter.prepare(inputs)
+    start = prepared["input_ids"].shape[1]
+    tokens = base_adapter.model.generate(
+        **prepared, max_new_tokens=12, do_sample=False, eos_token_id=None
+    )[0, start:].tolist()
+    tokenizer = base_adapter.tokenizer
+    firsts = [i for i, token in enumerate(tokens) if tokens.index(token) == i and i > 0]
+    spelled = [
+        i for i in firsts if single_token_id(tokenizer, tokenizer.decode(tokens[i])) == tokens[i]
+    ]
+    end = spelled[-1]
+    eos = next(i for i in firsts if i < end)
+    monkeypatch.setattr(base_adapter, "eos_token_ids", {tokens[eos]})
+    (stopped,) = base_adapter.generate(inputs, GenerationSettings(12))
+    assert stopped.generated_tokens == eos + 1
+    end_token = tokenizer.decode(tokens[end])
+    (ended,) = base_adapter.generate(inputs, GenerationSettings(12, end_token=end_token))
+    assert ended.generated_tokens == end + 1
+    # Not one token of this tokenizer: only max_new_tokens ends generation, not the EOS.
+    (unended,) = base_adapter.generate(inputs, GenerationSettings(12, end_token="<|endofchunk|>"))
+    assert unended.generated_tokens == 12
 
 
 def test_greedy_only_adapters_refuse_beam_search_before_generating() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
-from transformers import AutoProcessor, PretrainedConfig, ProcessorMixin
+from transformers import AutoProcessor, PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
 
 from vlm_eval.tasks import GenerationSettings, ImagePart, Prompt, SpecialToken, is_raw
 
@@ -141,14 +141,12 @@ class ModelFamily:
     def render_raw(self, processor: ProcessorMixin, prompt: Prompt) -> str:
         """A raw prompt's text: its texts verbatim, ``image_placeholder`` for each image, and
         special tokens as the tokenizer spells them."""
-        tokenizer = processor.tokenizer
         texts = []
         for part in prompt[0].parts:
             if isinstance(part, ImagePart):
                 texts.append(self.image_placeholder(processor))
             elif isinstance(part, SpecialToken):
-                special = tokenizer.bos_token if part.name == "bos" else tokenizer.eos_token
-                texts.append(special or "")
+                texts.append(special_token_text(processor.tokenizer, part))
             else:
                 texts.append(part)
         return "".join(texts)
@@ -177,6 +175,25 @@ class ModelFamily:
         if any(images):  # a batch of text-only prompts (a template without image) has none
             inputs["images"] = [list(group) for group in images]
         return inputs | {"add_special_tokens": False} if raw else inputs
+
+
+def special_token_text(tokenizer: PreTrainedTokenizerBase, token: SpecialToken) -> str:
+    """How ``tokenizer`` spells ``token`` in a text (empty where it has no such token)."""
+    if token.name == "start":
+        with_defaults = tokenizer("x")["input_ids"]
+        plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+        added = len(with_defaults) - len(plain)
+        if added <= 0 or with_defaults[added:] != plain:
+            return ""
+        return tokenizer.decode(with_defaults[:added], skip_special_tokens=False)
+    special = tokenizer.bos_token if token.name == "bos" else tokenizer.eos_token
+    return special or ""
+
+
+def single_token_id(tokenizer: PreTrainedTokenizerBase, text: str) -> int | None:
+    """The id of ``text`` where ``tokenizer`` has it as one known token; else ``None``."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    return ids[0] if len(ids) == 1 and ids[0] != tokenizer.unk_token_id else None
 
 
 def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:

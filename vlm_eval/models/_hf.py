@@ -24,7 +24,13 @@ from transformers.utils.hub import cached_file, extract_commit_hash
 
 import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
 from vlm_eval.models._adapter import Generation, InputError, ModelAdapter, ModelInput
-from vlm_eval.models._family import ModelFamily, ProcessorOptions, PromptError, family_for
+from vlm_eval.models._family import (
+    ModelFamily,
+    ProcessorOptions,
+    PromptError,
+    family_for,
+    single_token_id,
+)
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
@@ -118,10 +124,10 @@ class HuggingFaceAdapter(ModelAdapter):
             min_pixels=min_pixels,
             max_pixels=max_pixels,
         )
-        config = _load_config(pretrained, revision, trust_remote_code)
+        config = load_config(pretrained, revision, trust_remote_code)
         self.commit = hub_commit(pretrained, revision)
         self.family = family_for(config.model_type).for_checkpoint(config)
-        self.processor = _load_processor(
+        self.processor = load_processor(
             pretrained, revision, trust_remote_code, self.family, self.options
         )
         self.tokenizer = self.processor.tokenizer
@@ -167,9 +173,9 @@ class HuggingFaceAdapter(ModelAdapter):
         pretrained, revision = args["pretrained"], args.get("revision")
         trust = args.get("trust_remote_code", "").lower() in ("1", "true", "yes")
         try:
-            config = _load_config(pretrained, revision, trust)
+            config = load_config(pretrained, revision, trust)
             family = family_for(config.model_type).for_checkpoint(config)
-            processor = _load_processor(pretrained, revision, trust, family, ProcessorOptions())
+            processor = load_processor(pretrained, revision, trust, family, ProcessorOptions())
         except ModelLoadError:
             return True
         return _chat_ready(family, processor)
@@ -256,6 +262,7 @@ class HuggingFaceAdapter(ModelAdapter):
             if settings.num_beams > 1
             else {"num_beams": 1}
         )
+        end_ids = self._end_token_ids(settings.end_token)
         with torch.inference_mode():
             output = self.model.generate(
                 **encoded,
@@ -264,6 +271,7 @@ class HuggingFaceAdapter(ModelAdapter):
                 **beams,
                 stopping_criteria=self._stopping_criteria(settings.stop),
                 pad_token_id=self.pad_token_id,
+                eos_token_id=sorted(end_ids) or None,
             )
         # A decoder-only model returns the prompt and then the answer; an encoder-decoder's
         # decoder (Flan-T5) returns its start token and then the answer.
@@ -282,7 +290,7 @@ class HuggingFaceAdapter(ModelAdapter):
                 text=answer,
                 prompt_tokens=int(n_prompt),
                 visual_tokens=int(n_visual),
-                generated_tokens=self._generated_length(row.tolist()),
+                generated_tokens=self._generated_length(row.tolist(), end_ids),
             )
             for answer, n_prompt, n_visual, row in zip(
                 answers, prompt_tokens, visual, new_tokens, strict=True
@@ -301,9 +309,18 @@ class HuggingFaceAdapter(ModelAdapter):
             self._stop_criteria[stop] = StoppingCriteriaList([criterion])
         return self._stop_criteria[stop]
 
-    def _generated_length(self, tokens: list[int]) -> int:
+    def _end_token_ids(self, end_token: str | None) -> set[int]:
+        """The ids ending generation: the model's end-of-sequence ids, or ``end_token``'s id
+        (none where the tokenizer has no such single token)."""
+        if end_token is None:
+            return self.eos_token_ids
+        with self._tokenizer_lock:
+            token_id = single_token_id(self.tokenizer, end_token)
+        return set() if token_id is None else {token_id}
+
+    def _generated_length(self, tokens: list[int], end_ids: set[int]) -> int:
         for position, token in enumerate(tokens):
-            if token in self.eos_token_ids:
+            if token in end_ids:
                 return position + 1
         while tokens and tokens[-1] == self.pad_token_id:
             tokens.pop()
@@ -328,7 +345,7 @@ class HuggingFaceAdapter(ModelAdapter):
         }
 
 
-def _load_config(pretrained: str, revision: str | None, trust_remote_code: bool) -> Any:
+def load_config(pretrained: str, revision: str | None, trust_remote_code: bool) -> Any:
     """The checkpoint's config."""
     if pretrained.startswith(("/", ".", "~")) and not Path(pretrained).exists():
         raise ModelLoadError(f"{pretrained}: cannot load the model: no such folder")
@@ -340,7 +357,7 @@ def _load_config(pretrained: str, revision: str | None, trust_remote_code: bool)
         raise ModelLoadError(f"{pretrained}: cannot load its config: {error}") from error
 
 
-def _load_processor(
+def load_processor(
     pretrained: str,
     revision: str | None,
     trust_remote_code: bool,

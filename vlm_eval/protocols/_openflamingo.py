@@ -5,7 +5,8 @@ Facts and where they were read (mlfoundations/open_flamingo):
 - ``open_flamingo/eval/eval_models/open_flamingo.py`` @1c9298d: the prompts
   ``<image>Question:{question} Short answer:{answer}<|endofchunk|>`` and
   ``<image>Output:{caption}<|endofchunk|>``; the query has no answer and no ``<|endofchunk|>``.
-  The prompt is tokenized with the tokenizer's defaults (``add_special_tokens=True``).
+  The prompt is tokenized with the tokenizer's defaults (``add_special_tokens=True``): our
+  ``{start_tokens}``.
 - ``open_flamingo/eval/evaluate.py`` @1c9298d: each demonstration is followed by ``"\\n"``
   (``"".join(prompt(...) + "\\n" ...)``), then the query; a VQA demonstration shows
   ``answers[0]``, a caption one its (Karpathy) caption stripped; at 0-shot OpenFlamingo still
@@ -47,13 +48,16 @@ _MAX_NEW_TOKENS = {"vqa": 5, "textvqa": 10, "caption": 20}
 
 @register_protocol
 class OpenFlamingo(TemplateProtocol):
-    """OpenFlamingo's own evaluation (``open_flamingo/eval``): ``{bos}`` then per demonstration
-    ``<image>Question:{question} Short answer:{answer}<|endofchunk|>`` and a newline (captions:
-    ``<image>Output:{caption}<|endofchunk|>``), then the query ``<image>Question:{question}
-    Short answer:`` (``<image>Output:``). ``{bos}`` is the tokenizer's BOS, as its tokenizer
-    call adds it for LLaMA/Mistral tokenizers (Idefics2's); ``<|endofchunk|>``, a special token
-    of OpenFlamingo's tokenizers, is plain text for a model without it. A zero-shot prompt shows
-    2 demonstrations as text without their images, as OpenFlamingo does
+    """OpenFlamingo's own evaluation (``open_flamingo/eval``): the tokenizer's start tokens
+    then per demonstration ``<image>Question:{question} Short answer:{answer}<|endofchunk|>``
+    and a newline (captions: ``<image>Output:{caption}<|endofchunk|>``), then the query
+    ``<image>Question:{question} Short answer:`` (``<image>Output:``). The start tokens are
+    those its tokenizer call adds by default: BOS for LLaMA/Mistral tokenizers (Idefics2's),
+    nothing for GPT-NeoX/MPT ones. ``<|endofchunk|>``, a special token of OpenFlamingo's
+    tokenizers, is plain text for a model without it. Generation ends at ``<|endofchunk|>``
+    only, not at the model's own end-of-sequence token (OpenFlamingo passes it as
+    ``eos_token_id``): for a model without it as one token, at ``max_new_tokens``. A
+    zero-shot prompt shows 2 demonstrations as text without their images, as OpenFlamingo does
     (``zero_shot_text_shots=0``: none). A demonstration shows the first human answer (the
     stemmed one for OK-VQA), a caption the first reference; drawn from a fixed random support set
     of 2,048 train examples (its query set), or by RICES. Beam search, 3 beams, length penalty
@@ -90,13 +94,13 @@ class OpenFlamingo(TemplateProtocol):
     template_sets: ClassVar[dict[str, dict[str, dict[str, str | None]]]] = {
         "vqa": {
             "openflamingo": {
-                "prefix": "{bos_token}",
+                "prefix": "{start_tokens}",
                 "example": "<image>Question:{question} Short answer:{answer}<|endofchunk|>\n",
             }
         },
         "caption": {
             "openflamingo": {
-                "prefix": "{bos_token}",
+                "prefix": "{start_tokens}",
                 "example": "<image>Output:{caption}<|endofchunk|>\n",
             }
         },
@@ -140,6 +144,7 @@ class OpenFlamingo(TemplateProtocol):
             stop=self.stop_words[kind],
             num_beams=self.num_beams,
             length_penalty=self.length_penalty,
+            end_token=END_OF_CHUNK,
         )
 
     def _max_new_tokens(self, kind: TaskKind, task: Any) -> int:
@@ -171,6 +176,8 @@ class OpenFlamingo(TemplateProtocol):
             "source": self.source,
             "template": self.templates[kind],
             "query": "the example without its answer and <|endofchunk|>",
+            "start": "the tokenizer's default start tokens (BOS for LLaMA/Mistral tokenizers)",
+            "end_of_generation": "<|endofchunk|> only (not the model's end-of-sequence token)",
             "zero_shot_text_shots": self.zero_shot_text_shots,
             "cut": cut,
             "max_new_tokens": self._max_new_tokens(kind, task),

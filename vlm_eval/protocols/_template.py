@@ -27,14 +27,17 @@ from vlm_eval.tasks._prompt import (
     SpecialToken,
 )
 
-_FIELDS = re.compile(r"(\{bos_token\}|\{eos_token\}|<image>|\{question\}|\{answer\}|\{caption\})")
+_FIELDS = re.compile(
+    r"(\{bos_token\}|\{eos_token\}|\{start_tokens\}|<image>|\{question\}|\{answer\}|\{caption\})"
+)
 
 
 class TemplateProtocol(Protocol):
     """A raw text template per task kind: ``prefix`` then each demonstration's ``example``
     with its answer, then the query's ``example`` with an empty answer, the whole prompt stripped
     of surrounding whitespace. ``{bos_token}`` / ``{eos_token}`` are the tokenizer's special
-    tokens and ``<image>`` the model family's image placeholder (Idefics2 without splitting:
+    tokens, ``{start_tokens}`` those it puts before a text by default (``SpecialToken("start")``),
+    and ``<image>`` the model family's image placeholder (Idefics2 without splitting:
     ``<fake_token_around_image>``, 64 ``<image>``, ``<fake_token_around_image>``), or nothing
     for a demonstration shown as text only (``Example.image`` is ``None``). Questions and
     answers are inserted as text, never read as template fields. By default: greedy decoding,
@@ -106,6 +109,24 @@ class TemplateProtocol(Protocol):
             asked[-1] = asked[-1][: -len(cut)].rstrip()
         return (Message("raw", tuple(_stripped(_joined(parts + asked)))),)
 
+    def answered(
+        self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any
+    ) -> Prompt:
+        """The text a base model trained under this protocol learns from: ``prompt``'s text for
+        ``query`` after ``shots``, followed by the query's ``answer`` written as a demonstration
+        writes it (with its end: template 9's newline, an ``{eos_token}``), nothing stripped
+        after it."""
+        template = self.templates[kind]
+        parts: list[Part] = []
+        if template["prefix"]:
+            parts += _fill(template["prefix"], query, eos=False)
+        for shot in (*shots, query):
+            parts += _fill(template["example"] or "", shot, eos=True)
+        joined = _joined(parts)
+        if joined and isinstance(joined[0], str):
+            joined[0] = joined[0].lstrip()
+        return (Message("raw", tuple(part for part in joined if part != "")),)
+
     def demonstration(self, kind: TaskKind, sample: Sample) -> str:
         """The most common answer (VQA: the references as scored, raw answers for OK-VQA when
         the task scores raw answers), or a reference caption drawn at random (seeded by the
@@ -141,6 +162,7 @@ def _fill(template: str, example: Example, *, eos: bool) -> list[Part]:
     values: dict[str, Part] = {
         "{bos_token}": SpecialToken("bos"),
         "{eos_token}": SpecialToken("eos") if eos else "",
+        "{start_tokens}": SpecialToken("start"),
         "<image>": "" if example.image is None else ImagePart(example.image),
         "{question}": example.question,
         "{answer}": example.answer,

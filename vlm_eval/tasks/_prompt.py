@@ -25,9 +25,11 @@ class ImagePart:
 @dataclass(frozen=True, slots=True)
 class SpecialToken:
     """A special token of the model's tokenizer in a raw prompt, written as the tokenizer spells
-    it (``bos``: ``<s>`` for Mistral) by the model family."""
+    it by the model family: ``bos`` (``<s>`` for Mistral), ``eos``, or ``start``: the special
+    tokens the tokenizer puts before a text by default (``<s>`` for LLaMA and Mistral, nothing
+    for GPT-NeoX or MPT), for harnesses that tokenize with the tokenizer's defaults."""
 
-    name: Literal["bos", "eos"]
+    name: Literal["bos", "eos", "start"]
 
 
 Part = str | ImagePart | SpecialToken
@@ -93,9 +95,13 @@ class GenerationSettings:
         num_beams: Beams of a beam search; 1: greedy decoding.
         length_penalty: Beam search's exponent on the length of a beam in its score (a beam's
             log-probability is divided by its length to this power); unused when greedy.
+        end_token: A token that ends generation in place of the model's end-of-sequence
+            token(s) (OpenFlamingo's ``<|endofchunk|>``); for a tokenizer without it as one
+            token, only ``max_new_tokens`` and ``stop`` end generation. ``None``: the model's.
     """
 
     max_new_tokens: int
     stop: tuple[str, ...] = ()
     num_beams: int = 1
     length_penalty: float = 1.0
+    end_token: str | None = None
