@@ -21,7 +21,6 @@ from vlm_eval.models import (
     ModelInput,
     OpenAIAdapter,
     PromptError,
-    VLLMAdapter,
 )
 from vlm_eval.protocols import Example, Idefics2Base, TemplateProtocol
 from vlm_eval.protocols._m4 import m4_facts
@@ -243,15 +242,13 @@ def test_reports_show_the_protocol_and_compare_lists_a_different_one(
     assert "vqav2: protocol: chat vs idefics2-base" in compared.output
 
 
-def test_servers_and_vllm_refuse_raw_prompts(images: list[ImageFile]) -> None:
+def test_servers_refuse_raw_prompts(images: list[ImageFile]) -> None:
     query, _ = _vqa(images)
     raw = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
     server = OpenAIAdapter(base_url="http://127.0.0.1:9/v1", model="m")
     with pytest.raises(PromptError, match="run this server's model with --protocol chat"):
         server.check_prompt(raw)
     server.check_prompt(get_task("vqav2").prompt(query, []))
-    with pytest.raises(PromptError, match="run raw-template protocols with --model hf"):
-        VLLMAdapter.check_prompt(object.__new__(VLLMAdapter), raw)
 
 
 def test_demonstrations_end_with_eos_and_the_query_without(

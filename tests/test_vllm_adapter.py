@@ -14,10 +14,12 @@ from typing import Any, ClassVar
 
 import pytest
 from PIL import Image
+from transformers import AutoTokenizer
 
+from vlm_eval.data import ImageFile, Sample
 from vlm_eval.models import ModelInput, ModelLoadError, create_model
 from vlm_eval.models._vllm import VLLMAdapter
-from vlm_eval.tasks import GenerationSettings, ImagePart, Message
+from vlm_eval.tasks import GenerationSettings, ImagePart, Message, get_task, load_tasks
 
 
 @dataclass
@@ -41,27 +43,50 @@ class FakeSamplingParams:
     temperature: float = 1.0
     max_tokens: int | None = 16
     stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    ignore_eos: bool = False
 
 
 class FakeLLM:
-    """``vllm.LLM``: records its arguments and ``chat`` calls; answer ``i`` of a call has
-    ``10 + i`` prompt tokens and ``i + 1`` generated tokens."""
+    """``vllm.LLM``: records its arguments and its ``chat`` and ``generate`` calls; answer
+    ``i`` of a call has ``10 + i`` prompt tokens and ``i + 1`` generated tokens."""
 
     instances: ClassVar[list[FakeLLM]] = []
 
     def __init__(self, model: str, **options: Any) -> None:
         self.model, self.options = model, options
         self.chats: list[dict[str, Any]] = []
+        self.generations: list[dict[str, Any]] = []
         FakeLLM.instances.append(self)
 
     def chat(
         self, messages: list[list[dict[str, Any]]], sampling_params: Any, use_tqdm: bool = True
     ) -> list[FakeRequestOutput]:
         self.chats.append({"messages": messages, "params": sampling_params, "tqdm": use_tqdm})
-        return [
-            FakeRequestOutput(list(range(10 + i)), [FakeCompletion(f"answer {i}", [7] * (i + 1))])
-            for i in range(len(messages))
-        ]
+        return _answers(len(messages))
+
+    def generate(
+        self,
+        prompts: list[dict[str, Any]],
+        sampling_params: Any,
+        *,
+        use_tqdm: bool = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[FakeRequestOutput]:
+        self.generations.append(
+            {"prompts": prompts, "params": sampling_params, "tokenization": tokenization_kwargs}
+        )
+        return _answers(len(prompts))
+
+    def get_tokenizer(self) -> Any:
+        return AutoTokenizer.from_pretrained(self.model)
+
+
+def _answers(count: int) -> list[FakeRequestOutput]:
+    return [
+        FakeRequestOutput(list(range(10 + i)), [FakeCompletion(f"answer {i}", [7] * (i + 1))])
+        for i in range(count)
+    ]
 
 
 @pytest.fixture()
@@ -169,3 +194,49 @@ def test_a_batch_is_one_chat_call_mapped_to_generations(fake_vllm: types.ModuleT
         ("answer 0", 10, 0, 1),
         ("answer 1", 11, 0, 2),
     ]
+
+
+def test_raw_prompts_are_rendered_by_the_family_and_generated_without_added_tokens(
+    fake_vllm: types.ModuleType, base_checkpoint: Path
+) -> None:
+    """A base checkpoint's raw prompt reaches ``LLM.generate`` as the ``hf`` adapter renders it
+    (the Idefics2 family's ``<image>``, the tokenizer's BOS as text), with its image beside it
+    and no special token added; OpenFlamingo's end token replaces the model's EOS."""
+    load_tasks()
+    query = Sample("q", ImageFile(Path("a.jpg")), ("red",) * 10, question="What color is it?")
+    image = Image.new("RGB", (16, 16), "red")
+    adapter = VLLMAdapter(pretrained=str(base_checkpoint))
+    m4 = get_task("vqav2", {"protocol": "idefics2-base"})
+    prompt = m4.prompt(query, [])
+    adapter.check_prompt(prompt)
+    generations = adapter.generate([ModelInput(prompt, [image])] * 2, m4.generation)
+    (call,) = FakeLLM.instances[0].generations
+    assert (
+        call["prompts"]
+        == [
+            {
+                "prompt": "<s>Instruction: provide an answer to the question. Use the image to "
+                "answer.\nImage:<image>Question: What color is it? Answer:",
+                "multi_modal_data": {"image": [image]},
+            }
+        ]
+        * 2
+    )
+    assert call["tokenization"] == {"add_special_tokens": False}
+    assert call["params"] == FakeSamplingParams(
+        temperature=0, max_tokens=15, stop=list(m4.generation.stop)
+    )
+    assert [g.text for g in generations] == ["answer 0", "answer 1"]
+    assert FakeLLM.instances[0].chats == []
+
+    flamingo = get_task("vqav2", {"protocol": "openflamingo:num_beams=1"})
+    text_only = Sample("s", ImageFile(Path("b.jpg")), ("blue",), question="And this?")
+    prompt = flamingo.prompt(query, [text_only], text_only=True)
+    adapter.generate([ModelInput(prompt, [image])], flamingo.generation)
+    last = FakeLLM.instances[0].generations[-1]
+    assert last["prompts"][0]["prompt"] == (
+        "<s>Question:And this? Short answer:blue<|endofchunk|>\n"
+        "<image>Question:What color is it? Short answer:"
+    )
+    # <|endofchunk|> is not one token of this tokenizer: only max_tokens ends generation.
+    assert last["params"].ignore_eos is True and last["params"].stop_token_ids == []

@@ -1,23 +1,35 @@
-"""The vLLM adapter: offline batched inference with ``vllm.LLM.chat`` (``vlm-eval[vllm]``)."""
+"""The vLLM adapter: offline batched inference with ``vllm.LLM`` (``vlm-eval[vllm]``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from transformers import ProcessorMixin
+
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
 from vlm_eval.models._chat import to_openai_messages
-from vlm_eval.models._family import PromptError, refuse_beams
-from vlm_eval.models._hf import ModelLoadError, weights_sha256
+from vlm_eval.models._family import (
+    ModelFamily,
+    ProcessorOptions,
+    family_for,
+    refuse_beams,
+    single_token_id,
+)
+from vlm_eval.models._hf import ModelLoadError, load_config, load_processor, weights_sha256
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
 
 @register_model
 class VLLMAdapter(ModelAdapter):
-    """Runs a checkpoint with vLLM; prompts go through ``LLM.chat`` (the checkpoint's chat
-    template) with images as data URLs, one call per batch, greedy decoding.
+    """Runs a checkpoint with vLLM, one call per batch, greedy decoding. Chat prompts go
+    through ``LLM.chat`` (the checkpoint's chat template) with images as data URLs; raw-template
+    prompts (base checkpoints) are rendered as the ``hf`` adapter renders them, by the
+    checkpoint's model family with its processor, and go through ``LLM.generate`` with the
+    images beside them and no special tokens added by the tokenizer.
 
     vLLM is imported when the adapter is created: install it with ``pip install
     'vlm-eval[vllm]'``.
@@ -74,22 +86,47 @@ class VLLMAdapter(ModelAdapter):
             **options,
         )
 
+    @cached_property
+    def _raw_renderer(self) -> tuple[ModelFamily, ProcessorMixin]:
+        """The checkpoint's family and processor, which render raw prompts (loaded once, on the
+        first raw prompt)."""
+        config = load_config(self.pretrained, self.revision, self.trust_remote_code)
+        family = family_for(config.model_type).for_checkpoint(config)
+        processor = load_processor(
+            self.pretrained, self.revision, self.trust_remote_code, family, ProcessorOptions()
+        )
+        return family, processor
+
     def check_prompt(self, prompt: Prompt) -> None:
         if is_raw(prompt):
-            raise PromptError(
-                "the vllm adapter sends chat prompts (LLM.chat) only: run raw-template "
-                "protocols with --model hf"
-            )
+            self._raw_renderer[0].check_prompt(prompt)
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
     ) -> list[Generation]:
         refuse_beams(settings, self.name)
         sampling = self._vllm.SamplingParams(
-            temperature=0, max_tokens=settings.max_new_tokens, stop=list(settings.stop)
+            temperature=0,
+            max_tokens=settings.max_new_tokens,
+            stop=list(settings.stop),
+            **self._end_of_generation(settings.end_token),
         )
-        conversations = [to_openai_messages(item) for item in inputs]
-        outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
+        if inputs and is_raw(inputs[0].prompt):
+            family, processor = self._raw_renderer
+            prompts = [
+                {"prompt": family.render(processor, item.prompt)}
+                | ({"multi_modal_data": {"image": list(item.images)}} if item.images else {})
+                for item in inputs
+            ]
+            outputs = self.llm.generate(
+                prompts,
+                sampling,
+                use_tqdm=False,
+                tokenization_kwargs={"add_special_tokens": False},
+            )
+        else:
+            conversations = [to_openai_messages(item) for item in inputs]
+            outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
         return [
             Generation(
                 text=output.outputs[0].text,
@@ -98,6 +135,14 @@ class VLLMAdapter(ModelAdapter):
             )
             for output in outputs
         ]
+
+    def _end_of_generation(self, end_token: str | None) -> dict[str, Any]:
+        """``SamplingParams`` fields ending generation at ``end_token`` instead of the model's
+        end-of-sequence token (see ``GenerationSettings.end_token``)."""
+        if end_token is None:
+            return {}
+        token_id = single_token_id(self.llm.get_tokenizer(), end_token)
+        return {"ignore_eos": True} | ({} if token_id is None else {"stop_token_ids": [token_id]})
 
     def describe(self) -> dict[str, Any]:
         local = Path(self.pretrained)
