@@ -195,17 +195,34 @@ def test_a_results_file_missing_a_templates_entry_is_refused(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ([], "protocol 'chat' has no vqa templates to choose from; protocols that have: "
-             "idefics2-base"),
+        ([], "protocol 'chat' has no vqa templates to choose from; protocols that have "
+             "several: idefics2-base\n"),
         (["--protocol", "idefics2-base", "--templates", "4,99"],
          "task vqav2: --templates: protocol 'idefics2-base' has no vqa template '99'"),
         (["--protocol", "idefics2-base", "--protocol-args", "vqa_template=4"],
          "give no vqa_template option as well"),
+        (["--protocol", "openflamingo"],
+         "protocol 'openflamingo' has a single vqa template ('openflamingo') to choose from"),
+        (["--protocol", "idefics2-instruct", "--templates", "0"],
+         "protocol 'idefics2-instruct' has a single vqa template ('0') to choose from"),
     ],
 )  # fmt: skip
-def test_sweeps_a_protocol_cannot_run_are_refused_with_a_clear_message(
-    arguments: list[str], message: str, tiny_model_dir: Path, mini_data: Path, tmp_path: Path
+def test_sweeps_a_protocol_cannot_run_are_usage_errors_before_the_weights_load(
+    arguments: list[str],
+    message: str,
+    tiny_model_dir: Path,
+    mini_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import vlm_eval.models._hf as hf
+
+    loads: list[str] = []
+    monkeypatch.setattr(
+        hf.AutoModelForImageTextToText,
+        "from_pretrained",
+        lambda *args, **kwargs: loads.append("weights"),
+    )
     arguments = arguments if "--templates" in arguments else [*arguments, "--templates", "all"]
     result = CliRunner().invoke(
         main,
@@ -215,6 +232,8 @@ def test_sweeps_a_protocol_cannot_run_are_refused_with_a_clear_message(
             *arguments,
         ],
     )  # fmt: skip
-    assert result.exit_code != 0 and message in result.output
+    assert result.exit_code == 2, result.output  # a usage error, as other bad arguments
+    assert message in result.output and loads == []
+    assert result.output.split("Error: ", 1)[1].count("\n") == 1  # a one-line message
     assert not (tmp_path / "x" / "results.json").exists()
     shutil.rmtree(tmp_path / "x", ignore_errors=True)

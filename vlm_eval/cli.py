@@ -273,6 +273,9 @@ def run(
             results = run_evaluation(config)
         except RunFolderBusyError as error:
             raise click.ClickException(str(error)) from error
+        except ArgumentsError as error:  # refused once each task's protocol is known (a
+            # --templates sweep it cannot run): a usage error, raised before the model loads
+            raise click.UsageError(str(error)) from error
         except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
             saved = {task: count for task, count in saved_predictions(output).items() if count}
             in_folder = isinstance(error, DataFormatError) and error.path.parent == output

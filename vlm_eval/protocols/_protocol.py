@@ -154,17 +154,19 @@ def template_specs(spec: str, kind: TaskKind, templates: Sequence[str] | None) -
     template sweep (``--templates``) evaluates.
 
     Raises:
-        ArgumentsError: If the protocol holds no ``kind`` templates to choose from (``chat``),
-            lacks one of ``templates``, or ``spec`` already chooses the template.
+        ArgumentsError: If the protocol holds fewer than two ``kind`` templates to choose from
+            (``chat`` none, ``openflamingo`` one), lacks one of ``templates``, or ``spec``
+            already chooses the template.
     """
     protocol = get_protocol(spec)  # checks the name and options
     name, _, options = spec.partition(":")
     held = list(protocol.template_sets.get(kind, {}))
-    if not held:
-        having = [n for n, cls in _PROTOCOLS.items() if cls.template_sets.get(kind)]
+    if len(held) < 2:
+        having = [n for n, cls in _PROTOCOLS.items() if len(cls.template_sets.get(kind, {})) > 1]
+        holds = f"a single {kind} template ({held[0]!r})" if held else f"no {kind} templates"
         raise ArgumentsError(
-            f"--templates: protocol {name!r} has no {kind} templates to choose from; "
-            f"protocols that have: {', '.join(having)}"
+            f"--templates: protocol {name!r} has {holds} to choose from; "
+            f"protocols that have several: {', '.join(having)}"
         )
     unknown = [template for template in templates or () if template not in held]
     if unknown:
