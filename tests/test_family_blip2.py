@@ -9,9 +9,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from vlm_eval.data import ImageFile, Sample
 from vlm_eval.demo.tiny import blip2, blip2_flan_t5
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, ModelLoadError, PromptError
-from vlm_eval.tasks import CaptionTask, GenerationSettings, ImagePart, Message, VQATask
+from vlm_eval.tasks import (
+    CaptionTask,
+    GenerationSettings,
+    ImagePart,
+    Message,
+    VQATask,
+    get_task,
+    load_tasks,
+)
 
 IMAGE = ImagePart(Path("a.jpg"))
 VQA_TURN = Message("user", (IMAGE, VQATask.question_template.format(question="Is it red?")))
@@ -122,3 +131,22 @@ def test_flan_t5_answers_are_the_decoder_output(flan_t5: HuggingFaceAdapter) -> 
     text = flan_t5.tokenizer(flan_t5.family.render(flan_t5.processor, (VQA_TURN,))).input_ids
     assert text[-1] == flan_t5.tokenizer.eos_token_id  # T5 ends the encoder's text with </s>
     assert (generation.visual_tokens, generation.prompt_tokens) == (8, 8 + len(text))
+
+
+def test_a_zero_shot_raw_template_follows_the_query_tokens(adapter: HuggingFaceAdapter) -> None:
+    """The m4 harness's template 9 at 0-shot: the query tokens, then the tokenizer's BOS and
+    the template's text verbatim (newline kept), the image moved before it."""
+    load_tasks()
+    query = Sample("q", ImageFile(Path("a.jpg")), ("red",) * 10, question="Is it red?")
+    prompt = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
+    bos = adapter.tokenizer.bos_token
+    assert adapter.family.render(adapter.processor, prompt) == (
+        f"{bos}Instruction: provide an answer to the question. Use the image to answer.\n"
+        "Image:Question: Is it red? Answer:"
+    )
+    encoded = adapter.prepare([ModelInput(prompt, [Image.new("RGB", (32, 32))])])
+    ids = encoded["input_ids"][0].tolist()
+    queries = adapter.processor.num_query_tokens
+    assert ids[:queries] == [adapter.image_token_id] * queries
+    assert ids[queries] == adapter.tokenizer.bos_token_id
+    assert ids.count(adapter.tokenizer.bos_token_id) == 1

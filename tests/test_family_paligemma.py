@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from vlm_eval.data import ImageFile, Sample
 from vlm_eval.demo.tiny import paligemma
 from vlm_eval.models import HuggingFaceAdapter, ModelInput, ModelLoadError, PromptError
 from vlm_eval.runner import RunConfig, run_evaluation
@@ -17,6 +18,7 @@ from vlm_eval.tasks import (
     ImagePart,
     Message,
     VQATask,
+    get_task,
     load_tasks,
 )
 
@@ -106,3 +108,38 @@ def test_a_few_shot_run_on_a_single_image_family_fails_before_generating(
     with pytest.raises(PromptError, match="paligemma models take at most 1 image"):
         run_evaluation(config, adapter)
     assert not list(tmp_path.iterdir())  # nothing generated, nothing written
+
+
+def test_a_zero_shot_raw_template_is_the_prefix_after_the_image(
+    adapter: HuggingFaceAdapter,
+) -> None:
+    """The m4 harness's template 9 at 0-shot: its text verbatim (newline kept) as the prefix,
+    the image moved first, and one BOS, placed by the processor between image and prefix."""
+    load_tasks()
+    query = Sample("q", ImageFile(Path("a.jpg")), ("red",) * 10, question="Is it red?")
+    prompt = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
+    text = adapter.family.render(adapter.processor, prompt)
+    assert text == (
+        "<image>Instruction: provide an answer to the question. Use the image to answer.\n"
+        "Image:Question: Is it red? Answer:"
+    )
+    encoded = adapter.prepare([ModelInput(prompt, [Image.new("RGB", (32, 32))])])
+    ids = encoded["input_ids"][0].tolist()
+    image_tokens = adapter.processor.image_seq_length
+    assert ids[:image_tokens] == [adapter.processor.image_token_id] * image_tokens
+    assert ids[image_tokens] == adapter.tokenizer.bos_token_id
+    assert ids.count(adapter.tokenizer.bos_token_id) == 1
+    assert adapter.tokenizer.decode(ids[image_tokens + 1 :]) == (
+        "Instruction: provide an answer to the question. Use the image to answer.\n"
+        "Image:Question: Is it red? Answer:\n"
+    )
+
+
+def test_a_few_shot_raw_template_is_refused(adapter: HuggingFaceAdapter) -> None:
+    load_tasks()
+    images = [ImageFile(Path(f"{name}.jpg")) for name in "ab"]
+    query = Sample("q", images[0], ("red",) * 10, question="Is it red?")
+    shot = Sample("s", images[1], ("no",) * 10, question="Is it blue?")
+    prompt = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [shot])
+    with pytest.raises(PromptError, match=r"at most 1 image\(s\) per prompt.*--num-fewshot 0"):
+        adapter.family.check_prompt(prompt)

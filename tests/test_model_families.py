@@ -70,17 +70,13 @@ def test_few_shot_prompts_interleave_images_or_are_refused(adapter: HuggingFaceA
 
 def test_raw_template_prompts_place_each_image_or_are_refused(adapter: HuggingFaceAdapter) -> None:
     """A raw-template protocol's prompt (the m4 harness's, as text) gets the image's tokens
-    where its ``<image>`` stands, as many as a chat prompt gives the same image; families
-    prompted in their own format refuse it."""
+    where its ``<image>`` stands (single-image families: before the text, where their processor
+    puts it), as many as a chat prompt gives the same image."""
     load_tasks()
     size = (112, 96)
     image = sample_image(1, size)
     query = Sample("q", ImageFile(Path("1.png")), ("red",) * 10, question="What color is it?")
     raw = get_task("vqav2", {"protocol": "idefics2-base"}).prompt(query, [])
-    if not adapter.family.uses_chat_template:
-        with pytest.raises(PromptError, match="raw-template protocols are not supported"):
-            adapter.generate([ModelInput(raw, [image])], SETTINGS)
-        return
     (chat,) = adapter.generate([ModelInput((sample_question(1),), [image])], SETTINGS)
     (generation,) = adapter.generate([ModelInput(raw, [image])], SETTINGS)
     assert generation.visual_tokens == chat.visual_tokens > 0

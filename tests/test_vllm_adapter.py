@@ -17,7 +17,8 @@ from PIL import Image
 from transformers import AutoTokenizer
 
 from vlm_eval.data import ImageFile, Sample
-from vlm_eval.models import ModelInput, ModelLoadError, create_model
+from vlm_eval.demo.tiny import paligemma
+from vlm_eval.models import ModelInput, ModelLoadError, PromptError, create_model
 from vlm_eval.models._vllm import VLLMAdapter
 from vlm_eval.tasks import GenerationSettings, ImagePart, Message, get_task, load_tasks
 
@@ -240,3 +241,27 @@ def test_raw_prompts_are_rendered_by_the_family_and_generated_without_added_toke
     )
     # <|endofchunk|> is not one token of this tokenizer: only max_tokens ends generation.
     assert last["params"].ignore_eos is True and last["params"].stop_token_ids == []
+
+
+def test_raw_prompts_are_checked_by_the_family(fake_vllm: types.ModuleType, tmp_path: Path) -> None:
+    """PaliGemma takes one image: a 2-shot raw prompt is refused before generating, a zero-shot
+    one rendered with the image first, as the ``hf`` adapter renders it."""
+    load_tasks()
+    checkpoint = paligemma.build(tmp_path / "paligemma")
+    images = [ImageFile(Path(f"{name}.jpg")) for name in "abc"]
+    query = Sample("q", images[0], ("red",) * 10, question="What color is it?")
+    shots = [
+        Sample(f"s{i}", image, ("blue",) * 10, question="And?")
+        for i, image in enumerate(images[1:])
+    ]
+    task = get_task("vqav2", {"protocol": "idefics2-base"})
+    adapter = VLLMAdapter(pretrained=str(checkpoint))
+    with pytest.raises(PromptError, match="paligemma models take at most 1 image"):
+        adapter.check_prompt(task.prompt(query, shots))
+    zero_shot = ModelInput(task.prompt(query, []), [Image.new("RGB", (8, 8))])
+    adapter.generate([zero_shot], task.generation)
+    (call,) = FakeLLM.instances[0].generations
+    assert call["prompts"][0]["prompt"] == (
+        "<image>Instruction: provide an answer to the question. Use the image to answer.\n"
+        "Image:Question: What color is it? Answer:"
+    )
