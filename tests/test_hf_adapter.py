@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from PIL import Image
 
 from vlm_eval import ArgumentsError
 from vlm_eval.demo.tiny._inputs import sample_inputs
 from vlm_eval.models import (
     HuggingFaceAdapter,
+    ModelInput,
     ModelLoadError,
     create_model,
     parse_model_args,
 )
+from vlm_eval.models._hf import BLANK
 from vlm_eval.tasks import GenerationSettings, ImagePart, Message
 
 
@@ -160,3 +164,26 @@ def test_device_map_is_refused_under_torchrun(
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ModelLoadError, match="under torchrun each process has a GPU of its own"):
         create_model("hf", {"pretrained": str(tiny_model_dir), "device_map": "auto"})
+
+
+def test_a_blind_model_sees_blank_images_of_the_same_size(
+    tiny_adapter: HuggingFaceAdapter, tiny_model_dir: Path
+) -> None:
+    """``blind=true``: the same prompt tokens and visual tokens, every image a mid-gray one of
+    the same size; recorded with the model, so its predictions are cached apart."""
+    blind = create_model("hf", {"pretrained": str(tiny_model_dir), "blind": "true"})
+    assert isinstance(blind, HuggingFaceAdapter)
+    inputs = sample_inputs(3)
+    seen, unseen = tiny_adapter.prepare(inputs), blind.prepare(inputs)
+    assert torch.equal(seen["input_ids"], unseen["input_ids"])
+    assert not torch.equal(seen["pixel_values"], unseen["pixel_values"])
+    grey = [
+        ModelInput(item.prompt, [Image.new("RGB", image.size, BLANK) for image in item.images])
+        for item in inputs
+    ]
+    assert torch.equal(tiny_adapter.prepare(grey)["pixel_values"], unseen["pixel_values"])
+    assert blind.describe()["blind"] is True and "blind" not in tiny_adapter.describe()
+    settings = GenerationSettings(max_new_tokens=4)
+    assert [g.visual_tokens for g in blind.generate(inputs, settings)] == [
+        g.visual_tokens for g in tiny_adapter.generate(inputs, settings)
+    ]

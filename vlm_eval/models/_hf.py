@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from safetensors import SafetensorError
 from transformers import (
     AutoConfig,
@@ -36,6 +37,8 @@ from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
+BLANK = (128, 128, 128)
+"""The colour of every pixel of a blind model's images."""
 
 
 class ModelLoadError(RuntimeError):
@@ -81,6 +84,10 @@ class HuggingFaceAdapter(ModelAdapter):
         do_image_splitting, image_longest_edge, min_pixels, max_pixels: Image processing
             options (see ``ProcessorOptions``); only those the checkpoint's family understands
             are accepted.
+        blind: Give the model a blank (mid-gray) image of the same size in place of every
+            image: a baseline that answers from the text alone with the same prompts and
+            visual tokens, to measure how much a score owes to the images. Recorded with the
+            model, so its predictions never mix with the seeing model's.
     """
 
     name = "hf"
@@ -99,6 +106,7 @@ class HuggingFaceAdapter(ModelAdapter):
         image_longest_edge: int | None = None,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
+        blind: bool = False,
     ):
         if device_map is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ModelLoadError(
@@ -118,6 +126,7 @@ class HuggingFaceAdapter(ModelAdapter):
             )
         self.dtype = dtype
         self.trust_remote_code = trust_remote_code
+        self.blind = blind
         self.options = ProcessorOptions(
             do_image_splitting=do_image_splitting,
             image_longest_edge=image_longest_edge,
@@ -233,11 +242,16 @@ class HuggingFaceAdapter(ModelAdapter):
         return encoded
 
     def _process(self, texts: Sequence[str], inputs: Sequence[ModelInput]) -> BatchFeature:
-        """The processor's tensors of the rendered ``texts`` with their inputs' images."""
+        """The processor's tensors of the rendered ``texts`` with their inputs' images (blank
+        ones if ``blind``)."""
+        images = [
+            [Image.new("RGB", image.size, BLANK) for image in item.images]
+            if self.blind
+            else item.images
+            for item in inputs
+        ]
         return self.processor(
-            **self.family.processor_inputs(
-                texts, [item.images for item in inputs], raw=is_raw(inputs[0].prompt)
-            ),
+            **self.family.processor_inputs(texts, images, raw=is_raw(inputs[0].prompt)),
             return_tensors="pt",
             padding=True,
         )
@@ -342,6 +356,7 @@ class HuggingFaceAdapter(ModelAdapter):
             "family": self.family.name,
             "processor_options": self.options.given(),
             "trust_remote_code": self.trust_remote_code,
+            **({"blind": True} if self.blind else {}),
         }
 
 
