@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -168,3 +169,13 @@ def test_the_command_line_is_in_the_provenance() -> None:
     (run,) = load_runs([STEPS[0]])
     run.results["provenance"]["command"] = ["/venv/bin/vlm-eval", "run", "--note", "a b"]
     assert "- **command**: `vlm-eval run --note 'a b'`" in render_markdown([run])
+
+
+def test_a_blind_model_is_named_so(tmp_path: Path) -> None:
+    results = json.loads((RUNS / "base" / "results.json").read_text())
+    results["model"]["blind"] = True
+    (tmp_path / "blind").mkdir()
+    (tmp_path / "blind" / "results.json").write_text(json.dumps(results))
+    report = render_markdown(load_runs([RUNS / "base", tmp_path / "blind"]), title="t")
+    assert "| base | HuggingFaceM4/idefics2-8b | 80.81 |" in report
+    assert "| blind | HuggingFaceM4/idefics2-8b (blind) | 80.81 |" in report

@@ -81,9 +81,11 @@ def text_or_dash(value: object) -> str:
 
 
 def model_name(run: Run) -> str:
-    """What ``run`` evaluated: the checkpoint, or a served model's name; "-" if unrecorded."""
+    """What ``run`` evaluated: the checkpoint, or a served model's name; "-" if unrecorded;
+    ``(blind)`` after it for a model given blank images (``blind=true``)."""
     model = run.results["model"]
-    return model.get("pretrained") or model.get("model") or "-"
+    name = model.get("pretrained") or model.get("model") or "-"
+    return f"{name} (blind)" if model.get("blind") else name
 
 
 def format_interval(interval: Interval | None) -> str:
