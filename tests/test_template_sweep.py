@@ -56,6 +56,7 @@ def test_each_template_is_a_task_entry_with_its_own_prompts_records_and_scores(
     )  # fmt: skip
     results = run_evaluation(config, tiny_adapter)
     assert results["templates"] == {"vqav2": ["4", "9"]}
+    assert results["default_templates"] == {"vqav2": "9"}  # idefics2-base's VQA default
     assert results["config"]["templates"] == ["4", "9"]
     assert set(results["tasks"]) == {"vqav2@t4", "vqav2@t9"}
     for template in ("4", "9"):
@@ -113,8 +114,9 @@ def test_all_templates_from_the_command_line(
     assert _row(result.output, "all")[2] == "16"  # the report printed after the run
 
 
-def _write_sweep(folder: Path, correct: dict[str, list[int]]) -> None:
-    """A run folder swept over templates by hand: ``correct``: template -> 0/1 per sample."""
+def _write_sweep(folder: Path, correct: dict[str, list[int]], default: str = "0") -> None:
+    """A run folder swept over templates by hand: ``correct``: template -> 0/1 per sample;
+    ``default``: the protocol's default template."""
     folder.mkdir()
     templates = list(correct)
     tasks = {}
@@ -139,6 +141,7 @@ def _write_sweep(folder: Path, correct: dict[str, list[int]]) -> None:
     results = {
         "tasks": tasks,
         "templates": {"vqav2": templates},
+        "default_templates": {"vqav2": default},
         "config": {"tasks": ["vqav2"], "model": "hf", "batch_size": 1, "num_fewshot": 0,
                    "seed": 0, "limit": None},
         "model": {},
@@ -173,6 +176,32 @@ def test_templates_are_tested_against_the_best_with_holm_adjusted_p_values(
     assert best[4] == "[100.00, 100.00]"  # every resample of 20 right answers is 100
     page = render_html(load_runs([tmp_path / "hand"]))
     assert "Prompt sensitivity" in page and '<td class="num">0.004</td>' in page
+
+
+def _main_table(markdown: str) -> list[str]:
+    """The lines of the report's main table (the first table, under the title)."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| run |"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return lines[start:end]
+
+
+def test_the_main_table_shows_a_swept_task_once_by_its_default_template(tmp_path: Path) -> None:
+    _write_sweep(tmp_path / "sweep", {"0": [1, 0, 0, 0], "9": [1, 1, 1, 0]}, default="9")
+    _write_sweep(tmp_path / "no-default", {"0": [1, 1, 0, 0], "4": [0, 0, 0, 0]}, default="9")
+    report = render_markdown(load_runs([tmp_path / "sweep", tmp_path / "no-default"]))
+    header, _, sweep, no_default = _main_table(report)
+    assert header == "| run | model | vqav2 (accuracy) |"  # one column, not one per template
+    assert sweep.startswith("| sweep | - | 75.00 [")  # template 9: 3 of 4
+    assert no_default == "| no-default | - | - |"  # swept without the default: no score
+    assert (
+        "stand here, in the breakdowns and the plots as their protocol's default template "
+        "(sweep: vqav2 template 9). Swept without it, so not shown there: no-default: vqav2."
+    ) in report
+    # Every template keeps its score in the prompt-sensitivity section and its cost row.
+    assert _row(report, "9", "### sweep: vqav2 by template")[3] == "75.00"
+    assert _row(report, "0", "### sweep: vqav2 by template")[3] == "25.00"
+    assert _row(report, "no-default", "## Cost")[1] == "vqav2@t0"
 
 
 def test_holm_adjustment_by_hand() -> None:

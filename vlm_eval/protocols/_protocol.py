@@ -51,6 +51,9 @@ class Protocol(ABC):
         template_sets: Task kind -> template id -> template, for protocols that hold several
             prompt templates, one chosen with the option ``<kind>_template``; ``--templates``
             evaluates each (``template_specs``). Empty: one fixed prompt.
+        default_templates: Task kind -> the id of the template in ``template_sets`` used
+            unless another is asked: the entry of a template sweep that stands for the task
+            (reports, leaderboards, ``compare`` with a run that was not swept).
     """
 
     name: ClassVar[str]
@@ -61,6 +64,7 @@ class Protocol(ABC):
     task_options: ClassVar[dict[str, dict[str, str]]] = {}
     zero_shot_text_shots: int = 0
     template_sets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    default_templates: ClassVar[Mapping[str, str]] = {}
 
     @abstractmethod
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:

@@ -23,7 +23,7 @@ from vlm_eval.report._document import (
     table,
     to_markdown,
 )
-from vlm_eval.report._runs import Run, sample_scores
+from vlm_eval.report._runs import Run, one_entry_per_task, sample_scores
 from vlm_eval.report._statistics import Interval, bootstrap_mean
 
 _LISTED_FAILURES = 20
@@ -406,28 +406,34 @@ def build_report(
 ) -> list[Block]:
     """The report of ``runs`` as blocks: main metric per task with its confidence interval,
     breakdowns, prompt sensitivity (template sweeps), (with ``plots``) figures, cost, failures
-    and provenance."""
+    and provenance. The main table, breakdowns and figures show one entry per task (a task
+    swept over templates as its default template, ``one_entry_per_task``); the prompt
+    sensitivity section every template, cost, failures and provenance every entry."""
+    # imported here: it reads this module
+    from vlm_eval.report._templates import default_template_note, sensitivity_blocks
+
     bootstrap = bootstrap or Bootstrap()
-    tasks = task_names(runs)
-    intervals = confidence_intervals(runs, tasks, bootstrap)
+    plain = [one_entry_per_task(run) for run in runs]
+    tasks = task_names(plain)
+    intervals = confidence_intervals(plain, tasks, bootstrap)
     blocks: list[Block] = [Heading(title, 1)]
     if note:
         blocks.append(Paragraph((note,)))
-    blocks += _summary(runs, tasks, intervals)
+    blocks += _summary(plain, tasks, intervals)
     if intervals:
         blocks.append(Paragraph((f"Brackets: {bootstrap.describe()}.",)))
-    breakdowns = _breakdowns(runs, tasks)
+    blocks += default_template_note(runs)
+    breakdowns = _breakdowns(plain, tasks)
     if breakdowns:
         blocks += [Heading("Breakdowns"), *breakdowns]
-    from vlm_eval.report._templates import sensitivity_blocks  # it reads this module
-
-    blocks += sensitivity_blocks(runs, intervals, bootstrap)
+    blocks += sensitivity_blocks(runs, bootstrap)
     if plots:
         from vlm_eval.report._figures import report_figures
 
-        blocks += [Heading("Plots"), *report_figures(runs, tasks, intervals)]
-    blocks += [Heading("Cost"), *_cost(runs, tasks)]
-    failures = _failures(runs, tasks)
+        blocks += [Heading("Plots"), *report_figures(plain, tasks, intervals)]
+    entries = task_names(runs)
+    blocks += [Heading("Cost"), *_cost(runs, entries)]
+    failures = _failures(runs, entries)
     if failures:
         blocks += [Heading("Failures"), *failures]
     blocks.append(Heading("Runs"))

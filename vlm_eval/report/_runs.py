@@ -10,7 +10,7 @@ from typing import Any
 
 from vlm_eval._files import jsonl_lines
 from vlm_eval._gc import without_gc_pauses
-from vlm_eval._run_folder import RESULTS_FILE
+from vlm_eval._run_folder import RESULTS_FILE, default_entry
 from vlm_eval.data import DataFormatError
 from vlm_eval.report._schema import (
     Invalid,
@@ -99,6 +99,28 @@ class SampleScores:
 def records_file(run: Run, task: str) -> Path:
     """The ``samples_<task>.jsonl`` of ``task`` in ``run``."""
     return run.path / run.results["tasks"][task].get("samples_file", f"samples_{task}.jsonl")
+
+
+def one_entry_per_task(run: Run) -> Run:
+    """``run`` with one entry per task, under the task's name: a task swept over prompt
+    templates (``--templates``) stands as the entry of its protocol's default template
+    (``default_entry``), and is left out where the sweep did not evaluate that template; other
+    tasks are as they were. The report's main table and leaderboards read runs so, so that the
+    templates of a sweep neither widen them nor count as tasks of their own."""
+    results = run.results
+    if not results.get("templates"):
+        return run
+    tasks = {
+        task: {
+            **results["tasks"][entry],
+            "samples_file": records_file(run, entry).relative_to(run.path).as_posix(),
+        }
+        for task in results["config"]["tasks"]
+        if (entry := default_entry(results, task)) is not None
+    }
+    plain = {k: v for k, v in results.items() if k not in ("templates", "default_templates")}
+    config = {**results["config"], "tasks": list(tasks)}
+    return Run(run.label, run.path, {**plain, "config": config, "tasks": tasks})
 
 
 def _numbered_records(run: Run, task: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -231,8 +231,9 @@ _RESULTS = _object(
         "created_at": _text,
         "wall_seconds": number,
     },
-    # A template sweep: task -> the template ids of its entries (``template_entry``).
-    {"templates": _map_of(_list_of(_text))},
+    # A template sweep: task -> the template ids of its entries (``template_entry``), and
+    # task -> the id of its protocol's default template (``default_entry``).
+    {"templates": _map_of(_list_of(_text)), "default_templates": _map_of(_text)},
 )
 
 

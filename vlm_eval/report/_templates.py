@@ -13,13 +13,14 @@ these tests slightly towards finding a difference; the intervals do not depend o
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vlm_eval._run_folder import task_entries
+from vlm_eval._run_folder import default_entry, task_entries
 from vlm_eval.report._document import Block, Heading, Paragraph, table
 from vlm_eval.report._report import (
     Bootstrap,
+    confidence_intervals,
     format_interval,
     format_number,
     format_p,
@@ -74,27 +75,19 @@ class TemplateSweep:
         return statistics.stdev(self.scores) if len(self.scores) > 1 else None
 
 
-def template_sweeps(
-    runs: Sequence[Run], intervals: Mapping[tuple[str, str], Interval], bootstrap: Bootstrap
-) -> list[TemplateSweep]:
-    """The template sweeps of ``runs``, run by run in task order; ``intervals``: (run label,
-    task entry) -> interval, as ``confidence_intervals`` gives them."""
+def template_sweeps(runs: Sequence[Run], bootstrap: Bootstrap) -> list[TemplateSweep]:
+    """The template sweeps of ``runs``, run by run in task order."""
     return [
-        _sweep(run, task, templates, intervals, bootstrap)
+        _sweep(run, task, templates, bootstrap)
         for run in runs
         for task in run.results["config"]["tasks"]
         if (templates := (run.results.get("templates") or {}).get(task))
     ]
 
 
-def _sweep(
-    run: Run,
-    task: str,
-    templates: Sequence[str],
-    intervals: Mapping[tuple[str, str], Interval],
-    bootstrap: Bootstrap,
-) -> TemplateSweep:
+def _sweep(run: Run, task: str, templates: Sequence[str], bootstrap: Bootstrap) -> TemplateSweep:
     entries = dict(zip(templates, task_entries(run.results, task), strict=True))
+    intervals = confidence_intervals([run], list(entries.values()), bootstrap)
     scores = {t: main_score(run, entry) for t, entry in entries.items()}
     scored = {t: score for t, score in scores.items() if score is not None}
     best = max(scored, key=scored.__getitem__) if scored else None  # the first of equals
@@ -145,13 +138,32 @@ def _verdict(sweep: TemplateSweep, result: TemplateResult, alpha: float) -> str:
     return "worse" if result.adjusted_p < alpha else "no significant difference"
 
 
-def sensitivity_blocks(
-    runs: Sequence[Run], intervals: Mapping[tuple[str, str], Interval], bootstrap: Bootstrap
-) -> list[Block]:
+def default_template_note(runs: Sequence[Run]) -> list[Block]:
+    """Which template the main table shows of each task swept over templates (its protocol's
+    default, ``default_entry``), and which sweeps left it out; empty without a sweep."""
+    shown, missing = [], []
+    for run in runs:
+        defaults = run.results.get("default_templates") or {}
+        for task in run.results.get("templates") or {}:
+            if default_entry(run.results, task) is not None:
+                shown.append(f"{run.label}: {task} template {defaults[task]}")
+            else:
+                missing.append(f"{run.label}: {task}")
+    if not shown and not missing:
+        return []
+    text = "Tasks swept over prompt templates (--templates) stand here, in the breakdowns and "
+    text += "the plots as their protocol's default template"
+    text += f" ({'; '.join(shown)}). " if shown else ". "
+    if missing:
+        text += f"Swept without it, so not shown there: {'; '.join(missing)}. "
+    return [Paragraph((text + "Every template's score: Prompt sensitivity.",))]
+
+
+def sensitivity_blocks(runs: Sequence[Run], bootstrap: Bootstrap) -> list[Block]:
     """The report's prompt-sensitivity section (empty without a template sweep): per run and
     swept task the mean and spread of the scores across templates, then each template's score,
     interval and test against the best one."""
-    sweeps = template_sweeps(runs, intervals, bootstrap)
+    sweeps = template_sweeps(runs, bootstrap)
     if not sweeps:
         return []
     alpha = 1.0 - bootstrap.confidence

@@ -571,7 +571,7 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     reuse_freed_memory()  # before the decoding workers are forked and threads started
     created = datetime.now(UTC).isoformat(timespec="seconds")
     options = _task_options(config, adapter)
-    sweep = _template_sweep(config, options)
+    sweep, defaults = _template_sweep(config, options)
     tasks = [get_task(name, options.get(name)) for name in config.tasks]
     entries = {
         entry: task
@@ -601,7 +601,14 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
         ]
         for entry, task in entries.items()
     }
-    recorded = {"templates": {name: list(ids) for name, ids in sweep.items()}} if sweep else {}
+    recorded = (
+        {
+            "templates": {name: list(ids) for name, ids in sweep.items()},
+            "default_templates": defaults,
+        }
+        if sweep
+        else {}
+    )
     with _holding_run_folder(config.output_dir):
         return _evaluate_tasks(
             config,
@@ -617,23 +624,27 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
 
 def _template_sweep(
     config: RunConfig, options: Mapping[str, Mapping[str, str]]
-) -> dict[str, dict[str, dict[str, str]]]:
+) -> tuple[dict[str, dict[str, dict[str, str]]], dict[str, str]]:
     """Task -> template id -> the task's options under that template: the VQA and caption
-    tasks ``config.templates`` sweeps (none without it).
+    tasks ``config.templates`` sweeps (none without it); and task -> the id of its protocol's
+    default template, whose entry stands for the task where one score per task is wanted
+    (``default_entry``).
 
     Each (task, template) pair is a task entry of its own (``template_entry``: ``vqav2@t4``),
     with its own records file, results entry, cache keys (the protocol's template is part of
-    the task's description) and bootstrap interval, so that reports, ``compare`` and
-    leaderboards read it as any task; ``results.json``'s ``templates`` (task -> template ids)
-    groups them back for the report's prompt-sensitivity section.
+    the task's description) and bootstrap interval; ``results.json``'s ``templates`` (task ->
+    template ids) groups them back for the report's prompt-sensitivity section, and its
+    ``default_templates`` names the entry that stands for the task in the report's main table,
+    leaderboards and ``compare`` with a run that was not swept.
 
     Raises:
-        ArgumentsError: If a task's protocol holds no templates to choose from or lacks an id.
+        ArgumentsError: If a task's protocol holds fewer than two templates to choose from or
+            lacks an id.
     """
     if config.templates is None:
-        return {}
+        return {}, {}
     asked = None if config.templates == "all" else config.templates
-    sweep = {}
+    sweep, defaults = {}, {}
     for name in config.tasks:
         kind = getattr(TASKS.get(name), "kind", None)  # "vqa" or "caption"
         if kind is not None and "protocol" in options[name]:
@@ -644,9 +655,10 @@ def _template_sweep(
             sweep[name] = {
                 template: {**options[name], "protocol": spec} for template, spec in specs.items()
             }
+            defaults[name] = get_protocol(options[name]["protocol"]).default_templates[kind]
     if not sweep:
         raise ArgumentsError("--templates: no selected task is asked with prompt templates")
-    return sweep
+    return sweep, defaults
 
 
 def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, dict[str, str]]:
