@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from vlm_eval.cli import main
 from vlm_eval.models import HuggingFaceAdapter
 from vlm_eval.report import load_runs, render_html, render_markdown
+from vlm_eval.report._document import to_markdown
+from vlm_eval.report._leaderboard import leaderboard_blocks, rate_runs
 from vlm_eval.report._statistics import holm_adjusted
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import load_tasks
@@ -114,14 +116,21 @@ def test_all_templates_from_the_command_line(
     assert _row(result.output, "all")[2] == "16"  # the report printed after the run
 
 
-def _write_sweep(folder: Path, correct: dict[str, list[int]], default: str = "0") -> None:
-    """A run folder swept over templates by hand: ``correct``: template -> 0/1 per sample;
-    ``default``: the protocol's default template."""
+def _write_sweep(
+    folder: Path,
+    correct: dict[str, list[int]],
+    default: str = "0",
+    *,
+    plain: dict[str, list[int]] | None = None,
+) -> None:
+    """A run folder swept over templates by hand: ``correct``: template of vqav2 -> 0/1 per
+    sample (none: vqav2 is not swept); ``default``: the protocol's default template;
+    ``plain``: tasks run once (at the default template) -> 0/1 per sample."""
     folder.mkdir()
-    templates = list(correct)
+    entries = {f"vqav2@t{template}": (template, right) for template, right in correct.items()}
+    entries |= {task: (default, right) for task, right in (plain or {}).items()}
     tasks = {}
-    for template, right in correct.items():
-        entry = f"vqav2@t{template}"
+    for entry, (template, right) in entries.items():
         with (folder / f"samples_{entry}.jsonl").open("w", encoding="utf-8") as file:
             for index, score in enumerate(right):
                 record = {"sample_id": f"q{index}", "references": ["yes"] * 10,
@@ -138,12 +147,12 @@ def _write_sweep(folder: Path, correct: dict[str, list[int]], default: str = "0"
             "timing": {"samples_per_second": None},
             "samples_file": f"samples_{entry}.jsonl",
         }  # fmt: skip
+    swept = {"templates": {"vqav2": list(correct)}, "default_templates": {"vqav2": default}}
     results = {
         "tasks": tasks,
-        "templates": {"vqav2": templates},
-        "default_templates": {"vqav2": default},
-        "config": {"tasks": ["vqav2"], "model": "hf", "batch_size": 1, "num_fewshot": 0,
-                   "seed": 0, "limit": None},
+        **(swept if correct else {}),
+        "config": {"tasks": [*(["vqav2"] if correct else []), *(plain or {})], "model": "hf",
+                   "batch_size": 1, "num_fewshot": 0, "seed": 0, "limit": None},
         "model": {},
         "provenance": {"versions": {}, "git_revision": None, "command": [], "hardware": {}},
         "created_at": "2026-12-04T00:00:00+00:00",
@@ -202,6 +211,32 @@ def test_the_main_table_shows_a_swept_task_once_by_its_default_template(tmp_path
     assert _row(report, "9", "### sweep: vqav2 by template")[3] == "75.00"
     assert _row(report, "0", "### sweep: vqav2 by template")[3] == "25.00"
     assert _row(report, "no-default", "## Cost")[1] == "vqav2@t0"
+
+
+def test_a_sweep_counts_once_in_the_leaderboard_by_its_default_template(tmp_path: Path) -> None:
+    # Two runs swept over vqav2 templates 0 and 9 (the default), with textvqa run once:
+    #   vqav2@t9, 4 samples: b wins all 4;  textvqa, 4 samples: a wins 3, 1 tie -> 3.5 : 0.5
+    #   (vqav2@t0, where a wins all 4, is not rated: it would make 7.5 : 4.5, a ahead.)
+    # Two players, prior 1 (half a virtual win each): 400 log10((3.5 + 0 + 0.5) /
+    # (0.5 + 4 + 0.5)) = 400 log10(4 / 5) = -38.76 apart around 1000: a 980.62, b 1019.38.
+    right, wrong = [1, 1, 1, 1], [0, 0, 0, 0]
+    _write_sweep(tmp_path / "a", {"0": right, "9": wrong}, "9", plain={"textvqa": [1, 1, 1, 0]})
+    _write_sweep(tmp_path / "b", {"0": wrong, "9": right}, "9", plain={"textvqa": wrong})
+    _write_sweep(tmp_path / "c", {}, "9", plain={"vqav2": right, "textvqa": wrong})  # b, once
+    gap = 200 * math.log10(4 / 5)
+    for other in ("b", "c"):  # a sweep meets a sweep, or a run that was not swept, alike
+        board = rate_runs(load_runs([tmp_path / "a", tmp_path / other]))
+        assert board.rated_tasks == {"vqav2": 4, "textvqa": 4}
+        assert [r.rating for r in board.ratings] == pytest.approx([1000 + gap, 1000 - gap])
+    rows = [line for line in to_markdown(leaderboard_blocks(board)).splitlines() if "|" in line]
+    assert rows[0].endswith("| mean task rank | vqav2 (accuracy) | textvqa (accuracy) |")
+    # rank, run, model, rating, interval, mean task rank (2 and 1), vqav2, textvqa
+    assert rows[2].startswith("| 1 | c | - | 1019.4 |") and rows[2].endswith(
+        "| 1.5 | 100.00 | 0.00 |"
+    )
+    assert rows[3].startswith("| 1 | a | - | 980.6 |") and rows[3].endswith(
+        "| 1.5 | 0.00 | 75.00 |"
+    )
 
 
 def test_holm_adjustment_by_hand() -> None:

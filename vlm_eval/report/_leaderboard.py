@@ -1,5 +1,6 @@
 """Leaderboards: runs ranked across tasks by Bradley-Terry ratings fitted on per-sample
-pairwise outcomes (each sample a "battle" that the better-scoring model wins)."""
+pairwise outcomes (each sample a "battle" that the better-scoring model wins). A task swept
+over prompt templates (``--templates``) counts once, as its protocol's default template."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from vlm_eval.report._report import (
     model_name,
     task_names,
 )
-from vlm_eval.report._runs import Run, sample_scores
+from vlm_eval.report._runs import Run, one_entry_per_task, sample_scores
 from vlm_eval.report._statistics import Rating, rate_models
 
 TaskWeight = Literal["tasks", "samples"]
@@ -30,6 +31,8 @@ class Leaderboard:
     """Ratings of runs (in the order given) and what they were fitted on.
 
     Attributes:
+        runs: The runs rated, one entry per task (``one_entry_per_task``: a task swept over
+            templates as its default template's entry).
         ratings: One per run, on the Elo scale (mean 1000).
         rated_tasks: Task -> number of samples every run that has the task scored.
         unrated_tasks: Task -> why it could not rate the runs; shown, not rated.
@@ -102,12 +105,20 @@ def rate_runs(
     its size; with ``"samples"`` every battle counts once, so the largest task dominates.
     Confidence intervals: bootstrap over the samples of each task.
 
+    A task swept over prompt templates (``--templates``: ``vqav2@t0``, ``vqav2@t1``, ...)
+    counts as one task, scored by its protocol's default template's entry (``vqav2@t9`` for
+    ``idefics2-base``; ``one_entry_per_task``), the template a run that was not swept uses:
+    so a sweep weighs as much as any task, and it meets plain runs of the task on the same
+    prompt. (Not the mean over templates: no plain run has that score.) The other templates
+    are not rated; a sweep that left the default template out has no score for the task.
+
     Raises:
         ValueError: With fewer than two runs, no task to rate them on, or runs that never share
             a rated task with the others.
     """
     if len(runs) < 2:
         raise ValueError("a leaderboard needs at least two runs")
+    runs = [one_entry_per_task(run) for run in runs]
     bootstrap = bootstrap or Bootstrap()
     matrices: dict[str, np.ndarray] = {}
     dropped: dict[str, int] = {}
