@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from vlm_eval.cli import main
 from vlm_eval.models import HuggingFaceAdapter
 from vlm_eval.report import load_runs, render_html, render_markdown
+from vlm_eval.report._compare import compare_runs, comparison_blocks
 from vlm_eval.report._document import to_markdown
 from vlm_eval.report._leaderboard import leaderboard_blocks, rate_runs
 from vlm_eval.report._statistics import holm_adjusted
@@ -237,6 +238,53 @@ def test_a_sweep_counts_once_in_the_leaderboard_by_its_default_template(tmp_path
     assert rows[3].startswith("| 1 | a | - | 980.6 |") and rows[3].endswith(
         "| 1.5 | 0.00 | 75.00 |"
     )
+
+
+def test_compare_meets_a_plain_run_with_the_sweep_entry_of_its_template(tmp_path: Path) -> None:
+    # vqav2, 4 samples. The sweep: template 0 none right, 4 one, 9 (the default) all four.
+    _write_sweep(tmp_path / "sweep", {"0": [0] * 4, "4": [1, 0, 0, 0], "9": [1] * 4}, "9")
+    _write_sweep(tmp_path / "plain", {}, "9", plain={"vqav2": [1, 1, 0, 0]})  # template 9
+    _write_sweep(tmp_path / "plain-t4", {}, "4", plain={"vqav2": [1, 1, 0, 0]})  # template 4
+    sweep, plain, plain_t4 = load_runs([tmp_path / n for n in ("sweep", "plain", "plain-t4")])
+
+    comparison = compare_runs(plain, sweep)
+    (task,) = comparison.tasks
+    assert (task.task, task.entries) == ("vqav2", ("vqav2", "vqav2@t9"))
+    # 50 -> 100: 2 samples flip, both up: exact McNemar p = 2 / 2**2 = 0.5
+    assert (task.base_score, task.new_score, task.delta) == (50.0, 100.0, 50.0)
+    assert task.p_value == pytest.approx(0.5)
+    assert comparison.only_in_base == ()
+    assert comparison.only_in_new == ("vqav2@t0", "vqav2@t4")
+    markdown = to_markdown(comparison_blocks(comparison))
+    assert (
+        "| vqav2: plain's vqav2 against sweep's vqav2@t9: template 9 of the sweep, the one "
+        "plain ran |" in markdown
+    )
+    assert "| vqav2@t0: only in sweep |" in markdown and "| vqav2@t4: only in sweep |" in markdown
+
+    # A plain run of another template meets that template; the other way round, the same.
+    (task,) = compare_runs(sweep, plain_t4).tasks
+    assert (task.entries, task.base_score, task.new_score) == (("vqav2@t4", "vqav2"), 25.0, 50.0)
+    assert task.matched == (
+        "sweep's vqav2@t4 against plain-t4's vqav2: template 4 of the sweep, the one plain-t4 ran"
+    )
+
+    # A gate from the sweep to a plain run: the other templates are missing from it, unless
+    # --allow-missing names them or their task.
+    def gate(*allowed: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main,
+            ["compare", str(tmp_path / "sweep"), str(tmp_path / "plain"), "--fail-if-drop", "1",
+             *(arg for name in allowed for arg in ("--allow-missing", name))],
+        )  # fmt: skip
+        return result.exit_code, result.output
+
+    code, output = gate()
+    assert code == 1
+    assert "vqav2@t0 (missing from plain), vqav2@t4 (missing from plain)" in output
+    assert gate("vqav2@t0")[0] == 1
+    assert gate("vqav2@t0", "vqav2@t4")[0] == 0
+    assert gate("vqav2")[0] == 0
 
 
 def test_holm_adjustment_by_hand() -> None:

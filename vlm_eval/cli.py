@@ -471,7 +471,8 @@ def report(
     "allow_missing",
     multiple=True,
     metavar="TASK",
-    help="A task of BASE that NEW may lack without failing the --fail-if-drop gate (repeatable).",
+    help="A task of BASE that NEW may lack without failing the --fail-if-drop gate (repeatable; "
+    "a task swept over templates: its entries too, vqav2 for vqav2@t4).",
 )
 @click.option(
     "--listed",

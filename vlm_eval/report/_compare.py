@@ -1,4 +1,9 @@
-"""Comparing two runs task by task: deltas with paired significance, flipped samples, CI gates."""
+"""Comparing two runs task by task: deltas with paired significance, flipped samples, CI gates.
+
+Task entries are compared by name (``vqav2`` with ``vqav2``, ``vqav2@t4`` with ``vqav2@t4``),
+and a task run once on one side and swept over prompt templates (``--templates``) on the other
+is compared with the sweep's entry of the same template (``_matched_entries``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlm_eval._gc import without_gc_pauses
+from vlm_eval._run_folder import default_entry, task_entries, template_entry
 from vlm_eval.report._document import Block, Heading, Paragraph, table
 from vlm_eval.report._report import (
     Bootstrap,
@@ -69,6 +75,12 @@ class TaskComparison:
     """One task of both runs.
 
     Attributes:
+        task: The task entry compared (``vqav2``, ``vqav2@t4``); where a run that was not
+            swept meets a template sweep, the task's name.
+        entries: The entry compared in BASE and in NEW: ``(task, task)``, or where one run
+            swept the task over templates, that run's entry of the template compared.
+        matched: Why ``entries`` differ (which template of the sweep, and why); ``None``
+            where they do not.
         paired: Paired bootstrap over the samples both runs scored; ``None`` when the main
             metric is not a mean of sample scores (then only the reported scores differ).
         mcnemar: Exact McNemar test, when every paired score is 0 or 1 (exact match).
@@ -79,6 +91,8 @@ class TaskComparison:
     """
 
     task: str
+    entries: tuple[str, str]
+    matched: str | None
     metric: str
     base_score: float | None
     new_score: float | None
@@ -150,8 +164,16 @@ class Comparison:
         return f"{task.task} {change}"
 
     def missing(self, allowed: Collection[str] = ()) -> tuple[str, ...]:
-        """Tasks BASE ran and NEW did not, but those ``allowed`` to be missing."""
-        return tuple(task for task in self.only_in_base if task not in allowed)
+        """Task entries BASE ran and NEW did not, but those ``allowed`` to be missing: by
+        their name, or a template sweep's entries by their task's (``vqav2`` allows
+        ``vqav2@t4``)."""
+        results = self.base.results
+        task_of = {e: t for t in results["config"]["tasks"] for e in task_entries(results, t)}
+        return tuple(
+            entry
+            for entry in self.only_in_base
+            if entry not in allowed and task_of.get(entry) not in allowed
+        )
 
     def gate(self, points: float, allow_missing: Collection[str] = ()) -> list[str]:
         """Why a CI gate at ``points`` fails, one entry per task (empty: it passes): the
@@ -163,8 +185,8 @@ class Comparison:
         ]
 
 
-def _differences(base: Run, new: Run, name: str) -> tuple[str, ...]:
-    def choices(run: Run) -> dict[str, Any]:
+def _differences(base: Run, new: Run, entries: tuple[str, str]) -> tuple[str, ...]:
+    def choices(run: Run, name: str) -> dict[str, Any]:
         entry, config = run.results["tasks"][name], run.results["config"]
         task, data = entry["task"], entry["data"]
         protocol = task.get("protocol")
@@ -186,7 +208,7 @@ def _differences(base: Run, new: Run, name: str) -> tuple[str, ...]:
             "samples": data.get("samples"),
         }
 
-    old, now = choices(base), choices(new)
+    old, now = choices(base, entries[0]), choices(new, entries[1])
     if old["protocol"] != now["protocol"]:  # then every setting differs: name the protocols only
         old = {k: v for k, v in old.items() if not k.startswith("protocol ")}
         now = {k: v for k, v in now.items() if not k.startswith("protocol ")}
@@ -197,9 +219,60 @@ def _differences(base: Run, new: Run, name: str) -> tuple[str, ...]:
     )
 
 
-def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskComparison:
-    base_entry = base.results["tasks"][task]
-    base_scores, new_scores = sample_scores(base, task), sample_scores(new, task)
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """Entries compared: BASE's and NEW's entry of ``task``, and ``why`` where they differ."""
+
+    task: str
+    base_entry: str
+    new_entry: str
+    why: str | None = None
+
+
+def _matched_entries(base: Run, new: Run) -> list[_Pair]:
+    """The entries compared: those of the same name; and a task run once on one side and
+    swept over templates on the other: the plain entry with the sweep's entry of the template
+    the plain run used (under the same protocol), else of its protocol's default template
+    (``default_entry``), the prompt a plain run uses unless told otherwise."""
+    base_names, new_names = task_names([base]), task_names([new])
+    pairs = [_Pair(name, name, name) for name in base_names if name in new_names]
+    tasks = dict.fromkeys([*base.results["config"]["tasks"], *new.results["config"]["tasks"]])
+    for task in tasks:
+        plain_in_base = task in base_names and task not in new_names
+        plain_in_new = task in new_names and task not in base_names
+        if plain_in_base and (found := _sweep_entry(base, new, task)):
+            pairs.append(_Pair(task, task, *found))
+        elif plain_in_new and (found := _sweep_entry(new, base, task)):
+            pairs.append(_Pair(task, found[0], task, found[1]))
+    return pairs
+
+
+def _sweep_entry(plain: Run, swept: Run, task: str) -> tuple[str, str] | None:
+    """The entry of ``swept``'s template sweep of ``task`` that ``plain``'s ``task`` is
+    compared with, and why; ``None`` where ``swept`` did not sweep it, or has no such entry."""
+    if task not in (swept.results.get("templates") or {}):
+        return None
+    described = plain.results["tasks"][task]["task"]
+    protocol = described.get("protocol")
+    template = protocol.get("template_id") if isinstance(protocol, dict) else None
+    same = template_entry(task, str(template))
+    if (
+        template is not None
+        and same in task_entries(swept.results, task)
+        and protocol_name(swept.results["tasks"][same]["task"]) == protocol_name(described)
+    ):
+        return same, f"template {template} of the sweep, the one {plain.label} ran"
+    default = default_entry(swept.results, task)
+    if default is None:
+        return None
+    chosen = swept.results["default_templates"][task]
+    return default, f"template {chosen} of the sweep, its protocol's default"
+
+
+def _compare_task(base: Run, new: Run, pair: _Pair, bootstrap: Bootstrap) -> TaskComparison:
+    base_name, new_name = pair.base_entry, pair.new_entry
+    base_entry = base.results["tasks"][base_name]
+    base_scores, new_scores = sample_scores(base, base_name), sample_scores(new, new_name)
     paired = mcnemar = None
     improved: list[FlippedSample] = []
     regressed: list[FlippedSample] = []
@@ -231,32 +304,37 @@ def _compare_task(base: Run, new: Run, task: str, bootstrap: Bootstrap) -> TaskC
                 )
                 (improved if after > before else regressed).append(flipped)
     return TaskComparison(
-        task=task,
+        task=pair.task,
+        entries=(base_name, new_name),
+        matched=None
+        if pair.why is None
+        else f"{base.label}'s {base_name} against {new.label}'s {new_name}: {pair.why}",
         metric=base_entry["task"]["main_metric"],
-        base_score=main_score(base, task),
-        new_score=main_score(new, task),
+        base_score=main_score(base, base_name),
+        new_score=main_score(new, new_name),
         paired=paired,
         mcnemar=mcnemar,
         unpaired=unpaired,
         # largest change first; stable, so ties keep the sample order
         improved=tuple(sorted(improved, key=lambda f: f.base_score - f.new_score)),
         regressed=tuple(sorted(regressed, key=lambda f: f.new_score - f.base_score)),
-        differences=_differences(base, new, task),
+        differences=_differences(base, new, (base_name, new_name)),
     )
 
 
 @without_gc_pauses
 def compare_runs(base: Run, new: Run, *, bootstrap: Bootstrap | None = None) -> Comparison:
-    """Compare ``new`` with ``base`` on every task both ran."""
+    """Compare ``new`` with ``base`` on every task both ran (see ``_matched_entries``)."""
     bootstrap = bootstrap or Bootstrap()
-    base_tasks, new_tasks = task_names([base]), task_names([new])
-    shared = [task for task in base_tasks if task in new_tasks]
+    pairs = _matched_entries(base, new)
+    compared_base = {pair.base_entry for pair in pairs}
+    compared_new = {pair.new_entry for pair in pairs}
     return Comparison(
         base=base,
         new=new,
-        tasks=tuple(_compare_task(base, new, task, bootstrap) for task in shared),
-        only_in_base=tuple(task for task in base_tasks if task not in new_tasks),
-        only_in_new=tuple(task for task in new_tasks if task not in base_tasks),
+        tasks=tuple(_compare_task(base, new, pair, bootstrap) for pair in pairs),
+        only_in_base=tuple(t for t in task_names([base]) if t not in compared_base),
+        only_in_new=tuple(t for t in task_names([new]) if t not in compared_new),
         bootstrap=bootstrap,
     )
 
@@ -343,7 +421,8 @@ def comparison_blocks(
                 )
             )
         )
-    notes = [f"{t.task}: {difference}" for t in comparison.tasks for difference in t.differences]
+    notes = [f"{t.task}: {t.matched}" for t in comparison.tasks if t.matched]
+    notes += [f"{t.task}: {difference}" for t in comparison.tasks for difference in t.differences]
     notes += [
         f"{t.task}: {t.unpaired[0]} samples scored only in {base}, {t.unpaired[1]} only in "
         f"{new}; left out of Δ"
