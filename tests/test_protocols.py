@@ -209,7 +209,7 @@ def test_the_command_line_picks_a_raw_protocol_for_a_base_checkpoint_and_refuses
     ]  # fmt: skip
     cli = CliRunner()
     refused = cli.invoke(main, [*arguments, "--protocol", "chat", "--output", str(tmp_path / "c")])
-    assert refused.exit_code == 1 and loads == []  # before the weights load
+    assert refused.exit_code == 2 and loads == []  # a usage error, before the weights load
     assert "protocol chat needs a chat template, and the checkpoint has none" in refused.output
     result = cli.invoke(main, [*arguments, "--output", str(tmp_path / "auto")])
     assert result.exit_code == 0, result.output

@@ -667,7 +667,7 @@ def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, 
     that protocol fixes for the task, unless given.
 
     Raises:
-        ValueError: If a task would be asked chat prompts that the model cannot take (a base
+        ArgumentsError: If a task would be asked chat prompts that the model cannot take (a base
             checkpoint), before the model loads.
     """
     options = {name: dict(config.task_args.get(name, {})) for name in config.tasks}
@@ -692,7 +692,7 @@ def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, 
     for name in prompted:
         protocol = asked[name] or ("chat" if takes_chat else "idefics2-base")
         if protocol == "chat" and not takes_chat:
-            raise ValueError(
+            raise ArgumentsError(
                 f"task {name}: protocol chat needs a chat template, and the checkpoint has none "
                 "(a base checkpoint): give it a raw-template protocol, --protocol idefics2-base "
                 "(vlm-eval list protocols)"
