@@ -63,11 +63,11 @@ def mini_data() -> Path:
 def isolated_registries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plugins a test registers (or files it imports) do not leak into other tests."""
     import vlm_eval._registry as registry
-    from vlm_eval.models import MODELS
+    from vlm_eval.models import FAMILIES, MODELS
     from vlm_eval.tasks import TASKS
 
     monkeypatch.setattr(registry, "_imported_files", set(registry._imported_files))
-    for plugins in (TASKS, MODELS):
+    for plugins in (TASKS, MODELS, FAMILIES):
         monkeypatch.setattr(plugins, "_entries", dict(plugins._entries))
         monkeypatch.setattr(plugins, "_origins", dict(plugins._origins))
 

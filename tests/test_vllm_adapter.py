@@ -1,11 +1,12 @@
 """The vLLM adapter without vLLM: the missing-package message, and a fake ``vllm`` module that
-records what the adapter asks of ``LLM`` and answers like vLLM's ``RequestOutput``."""
+records what the adapter asks of ``LLM`` and answers like vLLM's ``RequestOutput``. The adapter
+reads the checkpoint's config and processor (its family renders the prompts): the tests use the
+tiny checkpoints."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
+import shutil
 import sys
 import types
 from dataclasses import dataclass, field
@@ -16,9 +17,16 @@ import pytest
 from PIL import Image
 from transformers import AutoTokenizer
 
+from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import ImageFile, Sample
 from vlm_eval.demo.tiny import paligemma
-from vlm_eval.models import ModelInput, ModelLoadError, PromptError, create_model
+from vlm_eval.models import (
+    HuggingFaceAdapter,
+    ModelInput,
+    ModelLoadError,
+    PromptError,
+    create_model,
+)
 from vlm_eval.models._vllm import VLLMAdapter
 from vlm_eval.tasks import GenerationSettings, ImagePart, Message, get_task, load_tasks
 
@@ -101,12 +109,6 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     return module
 
 
-def _decoded(url: str) -> tuple[str, tuple[int, int], tuple[int, int, int]]:
-    header, _, data = url.partition(",")
-    with Image.open(io.BytesIO(base64.b64decode(data))) as image:
-        return header, image.size, image.convert("RGB").getpixel((0, 0))
-
-
 def test_a_missing_vllm_is_reported_with_the_install_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -117,7 +119,12 @@ def test_a_missing_vllm_is_reported_with_the_install_command(
         create_model("vllm", {"pretrained": "org/some-vlm"})
 
 
-def test_the_engine_gets_the_model_args(fake_vllm: types.ModuleType, tmp_path: Path) -> None:
+def test_the_engine_gets_the_model_args(
+    fake_vllm: types.ModuleType, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    for file in tiny_model_dir.iterdir():  # the config and processor files, other weights
+        if file.suffix != ".safetensors":
+            shutil.copy(file, tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"weights")
     adapter = create_model(
         "vllm",
@@ -150,51 +157,80 @@ def test_the_engine_gets_the_model_args(fake_vllm: types.ModuleType, tmp_path: P
         "dtype": "bfloat16",
         "max_model_len": 4096,
         "trust_remote_code": False,
+        "family": "idefics",
         "vllm_version": "0.0.fake",
     }
-    create_model("vllm", {"pretrained": "org/some-vlm"})
+    create_model("vllm", {"pretrained": str(tmp_path)})
     assert "limit_mm_per_prompt" not in FakeLLM.instances[-1].options  # vLLM's default
 
 
-def test_a_batch_is_one_chat_call_mapped_to_generations(fake_vllm: types.ModuleType) -> None:
+def test_chat_prompts_are_rendered_by_the_family_as_the_hf_adapter_renders_them(
+    fake_vllm: types.ModuleType, tiny_adapter: HuggingFaceAdapter, tiny_model_dir: Path
+) -> None:
+    """A batch is one ``LLM.generate`` call: each chat prompt rendered by the checkpoint's family
+    with its processor's chat template, exactly as ``hf`` renders it, its images beside it, and
+    the tokenizer's special tokens added as ``hf``'s processor adds them (Idefics2: BOS)."""
     few_shot = (
         Message("user", (ImagePart(Path("a.jpg")), "What colour?")),
         Message("assistant", ("red",)),
         Message("user", (ImagePart(Path("b.jpg")), "And this one?")),
     )
-    inputs = [
-        ModelInput(
-            few_shot, [Image.new("RGB", (64, 48), "red"), Image.new("RGB", (50, 70), "navy")]
-        ),
-        ModelInput(
-            (Message("user", (ImagePart(Path("c.jpg")), "Q?")),), [Image.new("RGB", (8, 8))]
-        ),
-    ]
-    adapter = VLLMAdapter(pretrained="org/some-vlm")
+    zero_shot = (Message("user", (ImagePart(Path("c.jpg")), "Q?")),)
+    images = [Image.new("RGB", (64, 48), "red"), Image.new("RGB", (50, 70), "navy")]
+    inputs = [ModelInput(few_shot, images), ModelInput(zero_shot, [Image.new("RGB", (8, 8))])]
+    adapter = VLLMAdapter(pretrained=str(tiny_model_dir))
     generations = adapter.generate(inputs, GenerationSettings(max_new_tokens=5, stop=("\n", "#")))
 
-    (call,) = FakeLLM.instances[0].chats
+    (call,) = FakeLLM.instances[0].generations
     assert call["params"] == FakeSamplingParams(temperature=0, max_tokens=5, stop=["\n", "#"])
-    assert call["tqdm"] is False
-    first, second = call["messages"]
-    assert [m["role"] for m in first] == ["user", "assistant", "user"]
-    assert [[p.get("text") for p in m["content"]] for m in first] == [
-        [None, "What colour?"],
-        ["red"],
-        [None, "And this one?"],
+    assert call["prompts"] == [
+        {
+            "prompt": "User:<image>What colour?<end_of_utterance>\nAssistant: red<end_of_utterance>"
+            "\nUser:<image>And this one?<end_of_utterance>\nAssistant:",
+            "multi_modal_data": {"image": images},
+        },
+        {
+            "prompt": "User:<image>Q?<end_of_utterance>\nAssistant:",
+            "multi_modal_data": {"image": inputs[1].images},
+        },
     ]
-    urls = [p["image_url"]["url"] for m in first for p in m["content"] if p["type"] == "image_url"]
-    assert [_decoded(url) for url in urls] == [
-        ("data:image/png;base64", (64, 48), (255, 0, 0)),
-        ("data:image/png;base64", (50, 70), (0, 0, 128)),
+    assert [prompt["prompt"] for prompt in call["prompts"]] == [
+        tiny_adapter.family.render(tiny_adapter.processor, item.prompt) for item in inputs
     ]
-    assert [m["role"] for m in second] == ["user"]
+    assert call["tokenization"] == {"add_special_tokens": True}
+    bos = tiny_adapter.tokenizer.bos_token_id
+    assert tiny_adapter.prepare(inputs[1:])["input_ids"][0, 0] == bos  # the same, from hf
+    assert FakeLLM.instances[0].chats == []
     assert [
         (g.text, g.prompt_tokens, g.visual_tokens, g.generated_tokens) for g in generations
     ] == [
         ("answer 0", 10, 0, 1),
         ("answer 1", 11, 0, 2),
     ]
+
+
+def test_a_base_checkpoint_refuses_chat_prompts_before_generating(
+    fake_vllm: types.ModuleType, base_checkpoint: Path
+) -> None:
+    assert not VLLMAdapter.takes_chat_prompts({"pretrained": str(base_checkpoint)})
+    adapter = VLLMAdapter(pretrained=str(base_checkpoint))
+    with pytest.raises(PromptError, match="the processor has no chat template"):
+        adapter.check_prompt((Message("user", (ImagePart(Path("c.jpg")), "Q?")),))
+
+
+def test_family_picks_the_family_by_name(fake_vllm: types.ModuleType, tiny_model_dir: Path) -> None:
+    adapter = create_model("vllm", {"pretrained": str(tiny_model_dir), "family": "llava"})
+    assert adapter.describe()["family"] == "llava"
+    with pytest.raises(PromptError, match="llava models take at most 1 image"):
+        adapter.check_prompt(
+            (
+                Message("user", (ImagePart(Path("a.jpg")), "Q?")),
+                Message("assistant", ("red",)),
+                Message("user", (ImagePart(Path("b.jpg")), "Q?")),
+            )
+        )
+    with pytest.raises(ArgumentsError, match="unknown family 'lava'; available families: "):
+        create_model("vllm", {"pretrained": str(tiny_model_dir), "family": "lava"})
 
 
 def test_raw_prompts_are_rendered_by_the_family_and_generated_without_added_tokens(

@@ -58,6 +58,16 @@ def keyword_parameters(cls: type) -> dict[str, inspect.Parameter]:
     }
 
 
+def typed_argument(owner: str, key: str, value: object, kind: Any) -> Any:
+    """``value`` as the type ``kind`` (see ``build_with_arguments``): a string converted as on
+    the command line, any other value checked the same way (``96`` fits ``int``, ``1.5`` not).
+
+    Raises:
+        ArgumentsError: Naming ``owner``, ``key`` and the expected type.
+    """
+    return _convert(owner, key, value if isinstance(value, str) else str(value), kind)
+
+
 def _convert(owner: str, key: str, value: str, kind: Any) -> Any:
     if get_origin(kind) is Literal:
         choices = get_args(kind)
@@ -81,6 +91,8 @@ def _convert(owner: str, key: str, value: str, kind: Any) -> Any:
 def build_with_arguments(cls: type[Built], args: dict[str, str], owner: str, option: str) -> Built:
     """``cls(**typed_args)``, each string converted to the type its keyword-only parameter
     declares (``bool``, ``int``, ``float``, ``str``, a ``Literal`` of choices, or optional ones).
+    A class whose ``__init__`` also takes ``**kwargs`` gets the other arguments as strings, to
+    check and type itself.
 
     Args:
         cls: The plugin class.
@@ -93,7 +105,7 @@ def build_with_arguments(cls: type[Built], args: dict[str, str], owner: str, opt
     """
     parameters = keyword_parameters(cls)
     unknown = sorted(set(args) - set(parameters))
-    if unknown:
+    if unknown and not _takes_more_keywords(cls):
         valid = ", ".join(parameters) or "none"
         raise ArgumentsError(
             f"{owner} does not accept {', '.join(unknown)}; valid arguments: {valid}"
@@ -106,5 +118,17 @@ def build_with_arguments(cls: type[Built], args: dict[str, str], owner: str, opt
     if missing:
         raise ArgumentsError(f"{owner} needs {', '.join(missing)} in {option}")
     hints = get_type_hints(cls.__init__)
-    typed = {key: _convert(owner, key, value, hints.get(key, str)) for key, value in args.items()}
+    typed = {
+        key: _convert(owner, key, value, hints.get(key, str)) if key in parameters else value
+        for key, value in args.items()
+    }
     return cls(**typed)
+
+
+def _takes_more_keywords(cls: type) -> bool:
+    """Whether ``cls.__init__`` takes ``**kwargs`` besides its keyword-only parameters (not
+    ``object.__init__``'s, of a class without arguments)."""
+    return cls.__init__ is not object.__init__ and any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(cls.__init__).parameters.values()
+    )

@@ -2,7 +2,7 @@
 
 Plugins register themselves when their module is imported: a file in a plugin folder, or a
 package exposing an entry point in the group of the registry (``vlm_eval.tasks``,
-``vlm_eval.models``).
+``vlm_eval.models``, ``vlm_eval.families``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ T = TypeVar("T")
 
 
 class UnknownNameError(KeyError):
-    """A task or model name that no plugin registered; the message lists the valid names."""
+    """A task, model or family name that no plugin registered; the message lists the valid
+    names."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str]):
-        self.message = f"unknown {kind} {name!r}; available {kind}s: {', '.join(sorted(valid))}"
+    def __init__(self, kind: str, name: str, valid: Iterable[str], plural: str | None = None):
+        listed = ", ".join(sorted(valid))
+        self.message = f"unknown {kind} {name!r}; available {plural or kind + 's'}: {listed}"
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -37,8 +39,9 @@ class PluginError(RuntimeError):
 class Registry(Generic[T]):
     """Maps names to plugin classes, refusing two different definitions of one name."""
 
-    def __init__(self, kind: str, entry_point_group: str):
+    def __init__(self, kind: str, entry_point_group: str, plural: str | None = None):
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self.entry_point_group = entry_point_group
         self._entries: dict[str, T] = {}
         self._origins: dict[str, str] = {}
@@ -60,7 +63,7 @@ class Registry(Generic[T]):
         """The entry registered as ``name``, or ``UnknownNameError`` listing the valid names."""
         self.load_entry_points()
         if name not in self._entries:
-            raise UnknownNameError(self.kind, name, self._entries)
+            raise UnknownNameError(self.kind, name, self._entries, self.plural)
         return self._entries[name]
 
     def names(self) -> list[str]:

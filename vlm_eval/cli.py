@@ -45,12 +45,13 @@ class _BatchSizeType(click.ParamType):
 
 
 def _load_plugins(include_paths: tuple[Path, ...]) -> None:
-    from vlm_eval.models import MODELS
+    from vlm_eval.models import FAMILIES, MODELS
     from vlm_eval.tasks import load_tasks
 
     try:
         load_tasks(include_paths)
         MODELS.load_entry_points()
+        FAMILIES.load_entry_points()
     except PluginError as error:
         raise click.ClickException(str(error)) from error
 
@@ -276,7 +277,14 @@ def run(
         except ArgumentsError as error:  # refused once each task's protocol is known (a
             # --templates sweep it cannot run): a usage error, raised before the model loads
             raise click.UsageError(str(error)) from error
-        except (DataFormatError, ModelLoadError, ValueError, WriteError, OutOfMemoryError) as error:
+        except (
+            DataFormatError,
+            ModelLoadError,
+            PluginError,
+            ValueError,
+            WriteError,
+            OutOfMemoryError,
+        ) as error:
             saved = {task: count for task, count in saved_predictions(output).items() if count}
             in_folder = isinstance(error, DataFormatError) and error.path.parent == output
             kept = (
@@ -314,11 +322,12 @@ def _templates(value: str | None) -> tuple[str, ...] | Literal["all"] | None:
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["tasks", "models", "protocols"]))
+@click.argument("what", type=click.Choice(["tasks", "models", "families", "protocols"]))
 @_INCLUDE_PATH
 def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
-    """List the registered tasks, model adapters or protocols, with where they come from."""
-    from vlm_eval.models import MODELS
+    """List the registered tasks, model adapters, model families or protocols, with where they
+    come from."""
+    from vlm_eval.models import FAMILIES, MODELS
     from vlm_eval.protocols import get_protocol, protocol_names
     from vlm_eval.tasks import TASKS
 
@@ -327,6 +336,17 @@ def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
         for name in protocol_names():
             protocol = get_protocol(name)
             click.echo(f"{name:<18} {protocol.summary}\n{'':<18} source: {protocol.source}")
+        return
+    if what == "families":
+        for name in FAMILIES.names():
+            family = FAMILIES.get(name)
+            claims = ", ".join(family.model_types) or "none (chosen by name)"
+            prompt = "chat template" if family.uses_chat_template else "own format, no template"
+            options = ", ".join(family.image_options) or "none"
+            click.echo(
+                f"{name:<18} model types: {claims}; {prompt}; image options: {options}\n"
+                f"{'':<18} {FAMILIES.origin(name)}"
+            )
         return
     registry = TASKS if what == "tasks" else MODELS
     for name in registry.names():

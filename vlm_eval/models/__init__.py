@@ -1,5 +1,5 @@
 """Model adapters: the ``ModelAdapter`` contract, the registry, the Hugging Face adapter with its
-model families, and the OpenAI-compatible server and vLLM adapters."""
+model families (and their registry), and the OpenAI-compatible server and vLLM adapters."""
 
 from vlm_eval.models._adapter import (
     Generation,
@@ -8,14 +8,12 @@ from vlm_eval.models._adapter import (
     ModelInput,
     PartialGenerationError,
 )
-from vlm_eval.models._family import (
-    ModelFamily,
-    ProcessorOptions,
-    PromptError,
+from vlm_eval.models._family import ModelFamily, PromptError, image_only, to_chat_messages
+from vlm_eval.models._family_registry import (
+    FAMILIES,
+    checkpoint_family,
     family_for,
-    image_only,
     register_family,
-    to_chat_messages,
 )
 from vlm_eval.models._hf import HuggingFaceAdapter, ModelLoadError
 from vlm_eval.models._openai import OpenAIAdapter, ServerError
@@ -28,6 +26,7 @@ from vlm_eval.models._registry import (
 from vlm_eval.models._vllm import VLLMAdapter
 
 __all__ = [
+    "FAMILIES",
     "MODELS",
     "Generation",
     "HuggingFaceAdapter",
@@ -38,10 +37,10 @@ __all__ = [
     "ModelLoadError",
     "OpenAIAdapter",
     "PartialGenerationError",
-    "ProcessorOptions",
     "PromptError",
     "ServerError",
     "VLLMAdapter",
+    "checkpoint_family",
     "create_model",
     "family_for",
     "image_only",

@@ -1,18 +1,19 @@
 """Model families: what differs, per architecture, in loading a processor and prompting a model.
 
-The generic Hugging Face adapter handles every checkpoint the same way; it asks the checkpoint's
-family (chosen by ``config.model_type``) only for the few things that truly differ. The default
-family fits chat-template models that take any number of images per prompt.
+The generic Hugging Face adapter (and the vLLM adapter) handles every checkpoint the same way; it
+asks the checkpoint's family (the registered family claiming its ``config.model_type``, or the one
+``--model-args family=NAME`` names) only for the few things that truly differ. The generic family
+fits chat-template models that take any number of images per prompt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from transformers import AutoProcessor, PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
 
+from vlm_eval._arguments import ArgumentsError, typed_argument
 from vlm_eval.tasks import GenerationSettings, ImagePart, Prompt, SpecialToken, is_raw
 
 
@@ -36,43 +37,21 @@ def refuse_beams(settings: GenerationSettings, adapter: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class ProcessorOptions:
-    """Image processing choices a user can set with ``--model-args``; ``None`` keeps the
-    checkpoint's own setting.
-
-    Attributes:
-        do_image_splitting: Idefics2 / Idefics3 / SmolVLM: also encode crops of the image
-            (Idefics2: 320 instead of 64 visual tokens per image).
-        image_longest_edge: Resize images so that their longest edge is this many pixels.
-        min_pixels: Qwen2-VL / Qwen2.5-VL: lower bound of the image area after resizing.
-        max_pixels: Qwen2-VL / Qwen2.5-VL: upper bound of the image area after resizing.
-    """
-
-    do_image_splitting: bool | None = None
-    image_longest_edge: int | None = None
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-
-    def given(self) -> dict[str, Any]:
-        """The options the user set, by name."""
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
-        }
-
-
 class ModelFamily:
     """How checkpoints of one architecture family are loaded and prompted.
 
-    Subclass it, set ``model_types`` (the ``config.model_type`` values it covers) and override
-    only what differs, then decorate it with ``@register_family``.
+    Subclass it, set ``name`` and ``model_types`` (the ``config.model_type`` values it claims)
+    and override only what differs, then decorate it with ``@register_family``.
 
     Attributes:
-        name: Recorded in results.
-        model_types: ``config.model_type`` values of the family.
+        name: The registry name (``--model-args family=NAME``), recorded in results.
+        model_types: ``config.model_type`` values of the family; none for a family chosen only
+            by name or by another family's ``for_checkpoint``.
         max_images: Most images one prompt may hold (``None``: no limit); few-shot prompts with
             more are refused with a clear error.
-        options: The ``ProcessorOptions`` fields the family understands.
+        image_options: The image options a user may set with ``--model-args``, by name, with
+            their types (``int``, ``bool``, a ``Literal`` of choices...); ``apply_options``
+            sets them on the processor.
         uses_chat_template: Prompts are rendered with the processor's chat template.
         image_only_processor: The family's processor class when it must be loaded without its
             video processor (built with torchvision, which we cannot install); ``None`` loads
@@ -82,7 +61,7 @@ class ModelFamily:
     name: ClassVar[str] = "generic"
     model_types: ClassVar[tuple[str, ...]] = ()
     max_images: ClassVar[int | None] = None
-    options: ClassVar[frozenset[str]] = frozenset()
+    image_options: ClassVar[Mapping[str, Any]] = {}
     uses_chat_template: ClassVar[bool] = True
     image_only_processor: ClassVar[type[ProcessorMixin] | None] = None
 
@@ -91,13 +70,35 @@ class ModelFamily:
         ``model_type`` were trained differently (the family then says which to use)."""
         return self
 
+    def check_options(self, options: Mapping[str, object]) -> dict[str, Any]:
+        """The image options given (``None`` values left out), typed: strings from the command
+        line converted, other values checked.
+
+        Raises:
+            ArgumentsError: For an option the family does not take or a value of the wrong
+                type, naming the option, the family and the options it takes.
+        """
+        given = {key: value for key, value in options.items() if value is not None}
+        unknown = sorted(set(given) - set(self.image_options))
+        if unknown:
+            taken = ", ".join(sorted(self.image_options)) or "none"
+            raise ArgumentsError(
+                f"{self.name} checkpoints do not take {', '.join(unknown)} (image options they "
+                f"take: {taken})"
+            )
+        owner = f"{self.name} image option"
+        return {
+            key: typed_argument(owner, key, value, self.image_options[key])
+            for key, value in given.items()
+        }
+
     def load_processor(
         self,
         pretrained: str,
         *,
         revision: str | None,
         trust_remote_code: bool,
-        options: ProcessorOptions,
+        options: Mapping[str, Any],
     ) -> ProcessorMixin:
         """The checkpoint's processor, with ``options`` applied (see ``apply_options``)."""
         loader = (
@@ -111,9 +112,9 @@ class ModelFamily:
         self.apply_options(processor, options)
         return processor
 
-    def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
-        """Set the user's image options on a loaded processor; only those in ``options`` (the
-        class attribute) are ever given."""
+    def apply_options(self, processor: ProcessorMixin, options: Mapping[str, Any]) -> None:
+        """Set the user's image options (checked by ``check_options``: only those given, of
+        ``image_options``) on a loaded processor."""
 
     def check_prompt(self, prompt: Prompt) -> None:
         """Refuse a prompt the family cannot take.
@@ -169,12 +170,18 @@ class ModelFamily:
     def processor_inputs(
         self, texts: Sequence[str], images: Sequence[Sequence[Any]], *, raw: bool = False
     ) -> dict[str, Any]:
-        """Keyword arguments of the processor call for a batch (texts and their images). Raw
-        prompts hold their special tokens as text: the tokenizer adds none."""
+        """Keyword arguments of the processor call for a batch (texts and their images), the
+        tokenizer adding special tokens as ``adds_special_tokens`` says."""
         inputs: dict[str, Any] = {"text": list(texts)}
         if any(images):  # a batch of text-only prompts (a template without image) has none
             inputs["images"] = [list(group) for group in images]
-        return inputs | {"add_special_tokens": False} if raw else inputs
+        return inputs if self.adds_special_tokens(raw) else inputs | {"add_special_tokens": False}
+
+    def adds_special_tokens(self, raw: bool) -> bool:
+        """Whether the tokenizer adds its special tokens (BOS) to a rendered prompt: to a chat
+        prompt, as the processor does by default; not to a raw prompt, which holds its own as
+        text."""
+        return not raw
 
 
 def special_token_text(tokenizer: PreTrainedTokenizerBase, token: SpecialToken) -> str:
@@ -236,23 +243,3 @@ def image_only(processor_class: type[Processor]) -> type[Processor]:
 
     ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = processor_class.__name__
     return ImageOnlyProcessor
-
-
-_FAMILIES: dict[str, ModelFamily] = {}
-Family = TypeVar("Family", bound=type[ModelFamily])
-
-
-def register_family(cls: Family) -> Family:
-    """Class decorator: use ``cls`` for checkpoints whose ``config.model_type`` it lists."""
-    for model_type in cls.model_types:
-        if model_type in _FAMILIES:
-            raise ValueError(
-                f"model type {model_type!r} is already handled by {_FAMILIES[model_type].name}"
-            )
-        _FAMILIES[model_type] = cls()
-    return cls
-
-
-def family_for(model_type: str) -> ModelFamily:
-    """The family of checkpoints of ``model_type``; the generic one if none is registered."""
-    return _FAMILIES.get(model_type) or ModelFamily()

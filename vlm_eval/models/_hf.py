@@ -24,14 +24,10 @@ from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import cached_file, extract_commit_hash
 
 import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
+from vlm_eval._arguments import ArgumentsError, keyword_parameters
 from vlm_eval.models._adapter import Generation, InputError, ModelAdapter, ModelInput
-from vlm_eval.models._family import (
-    ModelFamily,
-    ProcessorOptions,
-    PromptError,
-    family_for,
-    single_token_id,
-)
+from vlm_eval.models._family import ModelFamily, PromptError, single_token_id
+from vlm_eval.models._family_registry import any_family_image_options, checkpoint_family
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
@@ -71,6 +67,7 @@ class HuggingFaceAdapter(ModelAdapter):
     Prompts are rendered the way the checkpoint's family was trained (its chat template, or its
     raw format for families without one, see ``vlm_eval.models.families``), batches are
     left-padded and decoded greedily, or with beam search where the settings ask for it.
+    ``--model-args`` beyond those below are the family's image options.
 
     Args:
         pretrained: Hub id or local folder of the checkpoint.
@@ -81,13 +78,15 @@ class HuggingFaceAdapter(ModelAdapter):
             visible GPUs); inputs then go to the device of the first layer.
         attn_implementation: Passed to ``from_pretrained`` (``eager``, ``sdpa``, ...).
         trust_remote_code: Run code shipped with the checkpoint; off unless asked.
-        do_image_splitting, image_longest_edge, min_pixels, max_pixels: Image processing
-            options (see ``ProcessorOptions``); only those the checkpoint's family understands
-            are accepted.
+        family: The registered family to prompt with (``vlm-eval list families``), instead of
+            the one claiming the checkpoint's ``config.model_type``.
         blind: Give the model a blank (mid-gray) image of the same size in place of every
             image: a baseline that answers from the text alone with the same prompts and
             visual tokens, to measure how much a score owes to the images. Recorded with the
             model, so its predictions never mix with the seeing model's.
+        **image_options: The family's image options (``ModelFamily.image_options``, e.g.
+            Idefics2's ``do_image_splitting``, Qwen2-VL's ``max_pixels``), typed and checked by
+            the family; others are refused, naming those it takes.
     """
 
     name = "hf"
@@ -102,12 +101,11 @@ class HuggingFaceAdapter(ModelAdapter):
         device_map: str | None = None,
         attn_implementation: str | None = None,
         trust_remote_code: bool = False,
-        do_image_splitting: bool | None = None,
-        image_longest_edge: int | None = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
+        family: str | None = None,
         blind: bool = False,
+        **image_options: object,
     ):
+        refuse_unknown_options(type(self), image_options)
         if device_map is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ModelLoadError(
                 f"{pretrained}: device_map={device_map} spreads one model over every GPU, but "
@@ -127,15 +125,13 @@ class HuggingFaceAdapter(ModelAdapter):
         self.dtype = dtype
         self.trust_remote_code = trust_remote_code
         self.blind = blind
-        self.options = ProcessorOptions(
-            do_image_splitting=do_image_splitting,
-            image_longest_edge=image_longest_edge,
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-        )
         config = load_config(pretrained, revision, trust_remote_code)
         self.commit = hub_commit(pretrained, revision)
-        self.family = family_for(config.model_type).for_checkpoint(config)
+        self.family = checkpoint_family(config, family)
+        try:
+            self.options = self.family.check_options(image_options)
+        except ArgumentsError as error:
+            raise ModelLoadError(f"{pretrained}: {error}") from error
         self.processor = load_processor(
             pretrained, revision, trust_remote_code, self.family, self.options
         )
@@ -174,32 +170,10 @@ class HuggingFaceAdapter(ModelAdapter):
 
     @classmethod
     def takes_chat_prompts(cls, args: Mapping[str, str]) -> bool:
-        """Whether the checkpoint's processor has a chat template (its family needs one): read
-        from its config and processor only, before any weights load. A checkpoint that cannot be
-        read says yes here and fails when it loads, with the reason."""
-        if "pretrained" not in args:
-            return True
-        pretrained, revision = args["pretrained"], args.get("revision")
-        trust = args.get("trust_remote_code", "").lower() in ("1", "true", "yes")
-        try:
-            config = load_config(pretrained, revision, trust)
-            family = family_for(config.model_type).for_checkpoint(config)
-            processor = load_processor(pretrained, revision, trust, family, ProcessorOptions())
-        except ModelLoadError:
-            return True
-        return _chat_ready(family, processor)
-
-    def _chat_ready(self) -> bool:
-        return _chat_ready(self.family, self.processor)
+        return takes_chat_prompts(args)
 
     def check_prompt(self, prompt: Prompt) -> None:
-        if not is_raw(prompt) and not self._chat_ready():
-            raise PromptError(
-                f"{self.pretrained}: the processor has no chat template (a base checkpoint?), "
-                f"and {self.family.name} checkpoints are prompted with it: run a raw-template "
-                "protocol (--protocol idefics2-base; vlm-eval list protocols)"
-            )
-        self.family.check_prompt(prompt)
+        check_family_prompt(self.pretrained, self.family, self.processor, prompt)
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
@@ -354,7 +328,7 @@ class HuggingFaceAdapter(ModelAdapter):
             "device": str(self.device),
             "attn_implementation": self.model.config._attn_implementation,
             "family": self.family.name,
-            "processor_options": self.options.given(),
+            "processor_options": self.options,
             "trust_remote_code": self.trust_remote_code,
             **({"blind": True} if self.blind else {}),
         }
@@ -377,16 +351,9 @@ def load_processor(
     revision: str | None,
     trust_remote_code: bool,
     family: ModelFamily,
-    options: ProcessorOptions,
+    options: Mapping[str, Any],
 ) -> ProcessorMixin:
-    """The checkpoint's processor, with the family's image options applied."""
-    unsupported = sorted(set(options.given()) - family.options)
-    if unsupported:
-        supported = ", ".join(sorted(family.options)) or "none"
-        raise ModelLoadError(
-            f"{pretrained}: {family.name} checkpoints do not take "
-            f"{', '.join(unsupported)} (image options they take: {supported})"
-        )
+    """The checkpoint's processor, with the family's image options (checked) applied."""
     try:
         processor = family.load_processor(
             pretrained,
@@ -407,3 +374,61 @@ def load_processor(
 def _chat_ready(family: ModelFamily, processor: ProcessorMixin) -> bool:
     """Whether chat prompts can be rendered: the family needs no chat template, or has one."""
     return not family.uses_chat_template or bool(getattr(processor, "chat_template", None))
+
+
+def takes_chat_prompts(args: Mapping[str, str]) -> bool:
+    """Whether the checkpoint that ``args`` (``--model-args`` of an adapter rendering prompts
+    with the family, ``hf`` or ``vllm``) name can take chat prompts: its processor has a chat
+    template, or its family needs none. Read from its config and processor only, before any
+    weights load; a checkpoint that cannot be read says yes here and fails when it loads.
+
+    Raises:
+        ArgumentsError: For an unknown ``family``.
+    """
+    if "pretrained" not in args:
+        return True
+    pretrained, revision = args["pretrained"], args.get("revision")
+    trust = args.get("trust_remote_code", "").lower() in ("1", "true", "yes")
+    try:
+        config = load_config(pretrained, revision, trust)
+        family = checkpoint_family(config, args.get("family"))
+        processor = load_processor(pretrained, revision, trust, family, {})
+    except ModelLoadError:
+        return True
+    return _chat_ready(family, processor)
+
+
+def refuse_unknown_options(
+    adapter: type[ModelAdapter], image_options: Mapping[str, object]
+) -> None:
+    """Refuse, before anything loads, ``--model-args`` that are neither the ``adapter``'s own
+    arguments nor an image option of any registered family (typos).
+
+    Raises:
+        ArgumentsError: Listing the adapter's arguments.
+    """
+    unknown = sorted(set(image_options) - any_family_image_options())
+    if unknown:
+        raise ArgumentsError(
+            f"model {adapter.name!r} does not accept {', '.join(unknown)}; valid arguments: "
+            f"{', '.join(keyword_parameters(adapter))}, and the image options of the "
+            "checkpoint's family (vlm-eval list families)"
+        )
+
+
+def check_family_prompt(
+    pretrained: str, family: ModelFamily, processor: ProcessorMixin, prompt: Prompt
+) -> None:
+    """Refuse a prompt that ``family`` cannot render with ``processor`` or the model take.
+
+    Raises:
+        PromptError: For a chat prompt without the chat template the family needs (a base
+            checkpoint), or what ``family.check_prompt`` refuses.
+    """
+    if not is_raw(prompt) and not _chat_ready(family, processor):
+        raise PromptError(
+            f"{pretrained}: the processor has no chat template (a base checkpoint?), and "
+            f"{family.name} checkpoints are prompted with it: run a raw-template protocol "
+            "(--protocol idefics2-base; vlm-eval list protocols)"
+        )
+    family.check_prompt(prompt)

@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from transformers import ProcessorMixin
-
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput
-from vlm_eval.models._chat import to_openai_messages
-from vlm_eval.models._family import (
-    ModelFamily,
-    ProcessorOptions,
-    family_for,
-    refuse_beams,
-    single_token_id,
+from vlm_eval.models._family import refuse_beams, single_token_id
+from vlm_eval.models._family_registry import checkpoint_family
+from vlm_eval.models._hf import (
+    ModelLoadError,
+    check_family_prompt,
+    load_config,
+    load_processor,
+    takes_chat_prompts,
+    weights_sha256,
 )
-from vlm_eval.models._hf import ModelLoadError, load_config, load_processor, weights_sha256
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
 
 
 @register_model
 class VLLMAdapter(ModelAdapter):
-    """Runs a checkpoint with vLLM, one call per batch, greedy decoding. Chat prompts go
-    through ``LLM.chat`` (the checkpoint's chat template) with images as data URLs; raw-template
-    prompts (base checkpoints) are rendered as the ``hf`` adapter renders them, by the
-    checkpoint's model family with its processor, and go through ``LLM.generate`` with the
-    images beside them and no special tokens added by the tokenizer.
+    """Runs a checkpoint with vLLM, one ``LLM.generate`` call per batch, greedy decoding.
+
+    Every prompt is rendered as the ``hf`` adapter renders it, by the checkpoint's model family
+    with its Hugging Face processor (the chat template, or the family's own format), and goes
+    with its images beside it (``multi_modal_data``); the tokenizer adds special tokens as the
+    ``hf`` adapter's processor does (to chat prompts, not to raw-template ones). So both
+    adapters prompt a checkpoint identically.
 
     vLLM is imported when the adapter is created: install it with ``pip install
     'vlm-eval[vllm]'``.
@@ -44,6 +44,8 @@ class VLLMAdapter(ModelAdapter):
         trust_remote_code: Run code shipped with the checkpoint; off unless asked.
         limit_mm_per_prompt: Most images per prompt (few-shot prompts need shots + 1); vLLM's
             default if not given.
+        family: The registered family to prompt with (``vlm-eval list families``), instead of
+            the one claiming the checkpoint's ``config.model_type``.
     """
 
     name = "vllm"
@@ -59,6 +61,7 @@ class VLLMAdapter(ModelAdapter):
         max_model_len: int | None = None,
         trust_remote_code: bool = False,
         limit_mm_per_prompt: int | None = None,
+        family: str | None = None,
     ):
         try:
             import vllm
@@ -72,6 +75,9 @@ class VLLMAdapter(ModelAdapter):
         self.dtype = dtype
         self.max_model_len = max_model_len
         self.trust_remote_code = trust_remote_code
+        config = load_config(pretrained, revision, trust_remote_code)
+        self.family = checkpoint_family(config, family)
+        self.processor = load_processor(pretrained, revision, trust_remote_code, self.family, {})
         options: dict[str, Any] = {}
         if limit_mm_per_prompt is not None:
             options["limit_mm_per_prompt"] = {"image": limit_mm_per_prompt}
@@ -86,20 +92,12 @@ class VLLMAdapter(ModelAdapter):
             **options,
         )
 
-    @cached_property
-    def _raw_renderer(self) -> tuple[ModelFamily, ProcessorMixin]:
-        """The checkpoint's family and processor, which render raw prompts (loaded once, on the
-        first raw prompt)."""
-        config = load_config(self.pretrained, self.revision, self.trust_remote_code)
-        family = family_for(config.model_type).for_checkpoint(config)
-        processor = load_processor(
-            self.pretrained, self.revision, self.trust_remote_code, family, ProcessorOptions()
-        )
-        return family, processor
+    @classmethod
+    def takes_chat_prompts(cls, args: Mapping[str, str]) -> bool:
+        return takes_chat_prompts(args)
 
     def check_prompt(self, prompt: Prompt) -> None:
-        if is_raw(prompt):
-            self._raw_renderer[0].check_prompt(prompt)
+        check_family_prompt(self.pretrained, self.family, self.processor, prompt)
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
@@ -111,22 +109,20 @@ class VLLMAdapter(ModelAdapter):
             stop=list(settings.stop),
             **self._end_of_generation(settings.end_token),
         )
-        if inputs and is_raw(inputs[0].prompt):
-            family, processor = self._raw_renderer
-            prompts = [
-                {"prompt": family.render(processor, item.prompt)}
-                | ({"multi_modal_data": {"image": list(item.images)}} if item.images else {})
-                for item in inputs
-            ]
-            outputs = self.llm.generate(
-                prompts,
-                sampling,
-                use_tqdm=False,
-                tokenization_kwargs={"add_special_tokens": False},
-            )
-        else:
-            conversations = [to_openai_messages(item) for item in inputs]
-            outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
+        for item in inputs:
+            self.family.check_prompt(item.prompt)
+        prompts = [
+            {"prompt": self.family.render(self.processor, item.prompt)}
+            | ({"multi_modal_data": {"image": list(item.images)}} if item.images else {})
+            for item in inputs
+        ]
+        raw = bool(inputs) and is_raw(inputs[0].prompt)
+        outputs = self.llm.generate(
+            prompts,
+            sampling,
+            use_tqdm=False,
+            tokenization_kwargs={"add_special_tokens": self.family.adds_special_tokens(raw)},
+        )
         return [
             Generation(
                 text=output.outputs[0].text,
@@ -154,5 +150,6 @@ class VLLMAdapter(ModelAdapter):
             "dtype": self.dtype,
             "max_model_len": self.max_model_len,
             "trust_remote_code": self.trust_remote_code,
+            "family": self.family.name,
             "vllm_version": self._vllm.__version__,
         }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig, ProcessorMixin
 
-from vlm_eval.models._family import ModelFamily, register_family
+from vlm_eval.models._family import ModelFamily
+from vlm_eval.models._family_registry import register_family
 from vlm_eval.models.families._raw import RawPromptFamily
 
 

@@ -3,27 +3,37 @@ splitting that trades visual tokens for accuracy (Idefics2: 64 tokens per image,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 from transformers import ProcessorMixin, SmolVLMProcessor
 
-from vlm_eval.models._family import ModelFamily, ProcessorOptions, register_family
+from vlm_eval.models._family import ModelFamily
+from vlm_eval.models._family_registry import register_family
 
 
 @register_family
 class IdeficsFamily(ModelFamily):
-    """Processor options: ``do_image_splitting`` and ``image_longest_edge``."""
+    """Image options: ``do_image_splitting`` (also encode crops of the image; Idefics2: 320
+    instead of 64 visual tokens per image) and ``image_longest_edge`` (resize images so that
+    their longest edge is this many pixels)."""
 
     name = "idefics"
     model_types = ("idefics2", "idefics3")
-    options = frozenset({"do_image_splitting", "image_longest_edge"})
+    image_options: ClassVar[Mapping[str, Any]] = {
+        "do_image_splitting": bool,
+        "image_longest_edge": int,
+    }
 
-    def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
+    def apply_options(self, processor: ProcessorMixin, options: Mapping[str, Any]) -> None:
         image_processor = processor.image_processor
-        if options.do_image_splitting is not None:
-            image_processor.do_image_splitting = options.do_image_splitting
-        if options.image_longest_edge is not None:
-            size = dict(image_processor.size) | {"longest_edge": options.image_longest_edge}
+        if "do_image_splitting" in options:
+            image_processor.do_image_splitting = options["do_image_splitting"]
+        if "image_longest_edge" in options:
+            edge = options["image_longest_edge"]
+            size = dict(image_processor.size) | {"longest_edge": edge}
             if "shortest_edge" in size:  # Idefics2 resizes between both bounds
-                size["shortest_edge"] = min(size["shortest_edge"], options.image_longest_edge)
+                size["shortest_edge"] = min(size["shortest_edge"], edge)
             image_processor.size = size
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
-from vlm_eval.models._family import ModelFamily, register_family
+from vlm_eval.models._family import ModelFamily
+from vlm_eval.models._family_registry import register_family
 
 
 class LlavaInterleavedFamily(ModelFamily):

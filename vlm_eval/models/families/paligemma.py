@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import ProcessorMixin
 
-from vlm_eval.models._family import register_family
+from vlm_eval.models._family_registry import register_family
 from vlm_eval.models.families._raw import RawPromptFamily
 from vlm_eval.tasks import Message, Prompt, SpecialToken
 

@@ -4,18 +4,22 @@ after resizing the image's area into ``[min_pixels, max_pixels]``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 from transformers import ProcessorMixin, Qwen2VLProcessor
 
-from vlm_eval.models._family import ModelFamily, ProcessorOptions, register_family
+from vlm_eval.models._family import ModelFamily
+from vlm_eval.models._family_registry import register_family
 
 
 @register_family
 class Qwen2VLFamily(ModelFamily):
-    """Processor options: ``min_pixels`` and ``max_pixels`` (bounds of the resized image area)."""
+    """Image options: ``min_pixels`` and ``max_pixels`` (bounds of the resized image area)."""
 
     name = "qwen2_vl"
     model_types = ("qwen2_vl", "qwen2_5_vl")
-    options = frozenset({"min_pixels", "max_pixels"})
+    image_options: ClassVar[Mapping[str, Any]] = {"min_pixels": int, "max_pixels": int}
     # Qwen2.5-VL's processor differs from Qwen2-VL's only in how it handles videos.
     image_only_processor = Qwen2VLProcessor
 
@@ -24,7 +28,7 @@ class Qwen2VLFamily(ModelFamily):
         processor expands into the image's tokens) between the vision start and end tokens."""
         return f"<|vision_start|>{super().image_placeholder(processor)}<|vision_end|>"
 
-    def apply_options(self, processor: ProcessorMixin, options: ProcessorOptions) -> None:
+    def apply_options(self, processor: ProcessorMixin, options: Mapping[str, Any]) -> None:
         """Set the bounds of the resized image area.
 
         Raises:
@@ -32,10 +36,8 @@ class Qwen2VLFamily(ModelFamily):
         """
         image_processor = processor.image_processor
         size = dict(image_processor.size)  # shortest_edge / longest_edge hold min / max pixels
-        if options.min_pixels is not None:
-            size["shortest_edge"] = options.min_pixels
-        if options.max_pixels is not None:
-            size["longest_edge"] = options.max_pixels
+        size["shortest_edge"] = options.get("min_pixels", size["shortest_edge"])
+        size["longest_edge"] = options.get("max_pixels", size["longest_edge"])
         if size["shortest_edge"] > size["longest_edge"]:
             raise ValueError(
                 f"min_pixels ({size['shortest_edge']}) must not exceed max_pixels "
