@@ -21,7 +21,7 @@ from tests.openai_server import (
     openai_adapter,
 )
 from vlm_eval import ArgumentsError
-from vlm_eval.models import ModelInput, create_model
+from vlm_eval.models import ModelInput, PromptError, create_model
 from vlm_eval.models._chat import to_openai_messages
 from vlm_eval.models._openai import OpenAIAdapter, ServerError
 from vlm_eval.runner import RunConfig, run_evaluation
@@ -221,6 +221,31 @@ def test_model_args_are_typed_and_checked() -> None:
         create_model("openai", base | {"base_url": "127.0.0.1:8000/v1"})
     with pytest.raises(ArgumentsError, match="concurrency >= 1"):
         create_model("openai", base | {"concurrency": "0"})
+
+
+@pytest.mark.parametrize("family", ["paligemma", "blip2"])
+def test_families_without_a_chat_template_are_refused_before_any_request(
+    server: FakeChatServer, family: str
+) -> None:
+    with pytest.raises(ArgumentsError, match=f"{family} checkpoints are prompted in their own"):
+        openai_adapter(server, family=family)
+    assert server.received == []
+
+
+def test_a_named_family_checks_the_prompts_and_is_recorded(server: FakeChatServer) -> None:
+    adapter = openai_adapter(server, family="llava")
+    assert adapter.describe()["family"] == "llava"
+    one_shot = (
+        Message("user", (ImagePart(Path("a.jpg")), "Q?")),
+        Message("assistant", ("red",)),
+        Message("user", (ImagePart(Path("b.jpg")), "Q?")),
+    )
+    with pytest.raises(PromptError, match="llava models take at most 1 image"):
+        adapter.check_prompt(one_shot)
+    openai_adapter(server, family="qwen2_vl").check_prompt(one_shot)
+    with pytest.raises(ArgumentsError, match="unknown family 'pali'; available families: "):
+        openai_adapter(server, family="pali")
+    assert server.received == []
 
 
 def test_a_prompt_and_its_images_must_agree() -> None:

@@ -19,6 +19,7 @@ from vlm_eval._arguments import ArgumentsError
 from vlm_eval.models._adapter import Generation, ModelAdapter, ModelInput, PartialGenerationError
 from vlm_eval.models._chat import ImageFormat, to_openai_messages
 from vlm_eval.models._family import PromptError, refuse_beams
+from vlm_eval.models._family_registry import named_family
 from vlm_eval.models._hf import ModelLoadError
 from vlm_eval.models._registry import register_model
 from vlm_eval.tasks import GenerationSettings, Prompt, is_raw
@@ -72,6 +73,10 @@ class OpenAIAdapter(ModelAdapter):
         max_retries: Retries of a request after its first attempt.
         concurrency: Requests in flight at once.
         image_format: ``png`` (lossless) or ``jpeg`` (smaller requests).
+        family: The served checkpoint's family (``vlm-eval list families``), which the server
+            does not say: its prompts are then checked as the family checks them (images per
+            prompt), and a family prompted without a chat template (PaliGemma, BLIP-2) is
+            refused, since the server's chat template cannot prompt it as it was trained.
     """
 
     name = "openai"
@@ -86,6 +91,7 @@ class OpenAIAdapter(ModelAdapter):
         max_retries: int = 3,
         concurrency: int = 8,
         image_format: ImageFormat = "png",
+        family: str | None = None,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ArgumentsError(f"model 'openai': base_url must be an http(s) URL: {base_url!r}")
@@ -99,6 +105,13 @@ class OpenAIAdapter(ModelAdapter):
         self.max_retries = max_retries
         self.concurrency = concurrency
         self.image_format = image_format
+        self.family = None if family is None else named_family(family)
+        if self.family is not None and not self.family.uses_chat_template:
+            raise ArgumentsError(
+                f"model 'openai': {family} checkpoints are prompted in their own format, without "
+                "a chat template, which a chat-completions endpoint applies to every prompt: "
+                "evaluate them with --model hf or --model vllm"
+            )
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self._client = httpx2.Client(
             headers={"Authorization": f"Bearer {key}"} if key else {},
@@ -112,6 +125,8 @@ class OpenAIAdapter(ModelAdapter):
                 "a chat-completions endpoint takes chat messages, not raw-template prompts: "
                 "run this server's model with --protocol chat"
             )
+        if self.family is not None:
+            self.family.check_prompt(prompt)
 
     def generate(
         self, inputs: Sequence[ModelInput], settings: GenerationSettings
@@ -244,6 +259,7 @@ class OpenAIAdapter(ModelAdapter):
             "model": self.model,
             "server_model": self.served_model,
             "image_format": self.image_format,
+            **({"family": self.family.name} if self.family is not None else {}),
         }
 
 
