@@ -28,6 +28,31 @@ _INCLUDE_PATH = click.option(
 )
 
 
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with one sub-folder per task holding its official files, a save_to_disk "
+    "folder or parquet files (the bundled mini splits: vlm_eval/demo/data). A task without "
+    "one reads its Hugging Face dataset.",
+)
+_DATA_ARGS = click.option(
+    "--data-args",
+    "data_args",
+    multiple=True,
+    metavar="[TASK:]KEY=VALUE,...",
+    help="Where task data comes from (repeatable; no TASK: sets every task): "
+    "source=official|hub|disk|parquet, path, revision, cache_dir, split, fewshot_split.",
+)
+_TASK_ARGS = click.option(
+    "--task-args",
+    "task_args",
+    multiple=True,
+    metavar="[TASK:]KEY=VALUE,...",
+    help="Task options (repeatable): vqa_mode=official sets every VQA task; "
+    "okvqa:answers=raw sets one task. Scoring options re-score reused predictions.",
+)
+
+
 class _BatchSizeType(click.ParamType):
     """A positive integer, or ``auto``."""
 
@@ -70,21 +95,8 @@ def main() -> None:
     help="Adapter arguments, e.g. pretrained=PATH,dtype=bfloat16,device=cuda.",
 )
 @click.option("--tasks", required=True, help="`all` or comma-separated task names.")
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder with one sub-folder per task holding its official files, a save_to_disk "
-    "folder or parquet files (the bundled mini splits: vlm_eval/demo/data). A task without "
-    "one reads its Hugging Face dataset.",
-)
-@click.option(
-    "--data-args",
-    "data_args",
-    multiple=True,
-    metavar="[TASK:]KEY=VALUE,...",
-    help="Where task data comes from (repeatable; no TASK: sets every task): "
-    "source=official|hub|disk|parquet, path, revision, cache_dir, split, fewshot_split.",
-)
+@_DATA_DIR
+@_DATA_ARGS
 @click.option(
     "--output",
     required=True,
@@ -92,14 +104,7 @@ def main() -> None:
     help="Run folder: samples_<task>.jsonl, timing_<task>.jsonl and results.json. Predictions "
     "already there for the same model, task and prompt are reused.",
 )
-@click.option(
-    "--task-args",
-    "task_args",
-    multiple=True,
-    metavar="[TASK:]KEY=VALUE,...",
-    help="Task options (repeatable): vqa_mode=official sets every VQA task; "
-    "okvqa:answers=raw sets one task. Scoring options re-score reused predictions.",
-)
+@_TASK_ARGS
 @click.option(
     "--protocol",
     metavar="NAME",
@@ -609,33 +614,37 @@ def leaderboard(
     "--task",
     "task_name",
     required=True,
-    type=click.Choice(["vqav2", "okvqa", "textvqa", "coco_caption"]),
-    help="Which official metric to apply.",
-)
-@click.option(
-    "--annotations",
-    required=True,
-    type=_EXISTING_FILE,
-    help="VQA annotations JSON (TextVQA: in the VQA format), or COCO captions_*.json.",
-)
-@click.option(
-    "--questions",
-    type=_EXISTING_FILE,
-    help="VQA questions JSON (required for the VQA tasks).",
+    help="The task whose scoring applies: any registered task (`list tasks`; plugins with "
+    "--include-path).",
 )
 @click.option(
     "--predictions",
     required=True,
     type=_EXISTING_FILE,
-    help='Official results file: [{"question_id", "answer"}] or [{"image_id", "caption"}].',
+    help='Results file in the task\'s format: VQA [{"question_id", "answer"}], captions '
+    '[{"image_id", "caption"}], other tasks as their read_predictions reads (by default '
+    '[{"id", "prediction"}]).',
 )
+@click.option(
+    "--annotations",
+    type=_EXISTING_FILE,
+    help="VQA and caption tasks: score against this official file instead of the task's data "
+    "(VQA annotations JSON, TextVQA's in the VQA format, or COCO captions_*.json).",
+)
+@click.option(
+    "--questions",
+    type=_EXISTING_FILE,
+    help="With --annotations, VQA tasks: the questions JSON.",
+)
+@_DATA_DIR
+@_DATA_ARGS
+@_TASK_ARGS
 @click.option(
     "--mode",
     type=click.Choice(["normalized", "official", "evalai"]),
-    default="normalized",
-    show_default=True,
-    help="VQA answer normalization: always (normalized), as the 2021 official code does "
-    "(official), or as EvalAI's answer processor does (evalai: lmms-eval's TextVQA, OK-VQA).",
+    help="VQA answer normalization (default normalized; the task option vqa_mode): always "
+    "(normalized), as the 2021 official code does (official), or as EvalAI's answer processor "
+    "does (evalai: lmms-eval's TextVQA, OK-VQA).",
 )
 @click.option(
     "--answers",
@@ -649,51 +658,63 @@ def leaderboard(
     "--json",
     "json_output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the scores as JSON here.",
+    help="Also write the scores as JSON here, with every sample's.",
 )
+@_INCLUDE_PATH
 def score(
     task_name: str,
-    annotations: Path,
-    questions: Path | None,
     predictions: Path,
-    mode: str,
+    annotations: Path | None,
+    questions: Path | None,
+    data_dir: Path | None,
+    data_args: tuple[str, ...],
+    task_args: tuple[str, ...],
+    mode: str | None,
     okvqa_answers: str | None,
     json_output: Path | None,
+    include_paths: tuple[Path, ...],
 ) -> None:
-    """Score a predictions file in the official result format, without a model."""
+    """Score a predictions file without a model, as a run scores its predictions: against the
+    task's data (--data-dir, --data-args, as `run` reads it), or for VQA and caption tasks
+    against official files named with --annotations (and --questions)."""
     import json
 
-    from vlm_eval.metrics import VQAMode, score_caption_predictions, score_vqa_predictions
     from vlm_eval.report import escape_cell
+    from vlm_eval.tasks import TASKS
 
+    _load_plugins(include_paths)
+    try:
+        task_class = TASKS.get(task_name)
+    except UnknownNameError as error:
+        raise click.BadParameter(str(error), param_hint="--task") from error
     if okvqa_answers is not None and task_name != "okvqa":
         raise click.BadParameter("only applies to --task okvqa", param_hint="--answers")
-    answers = (okvqa_answers or "stemmed") if task_name == "okvqa" else None
     try:
-        if task_name == "coco_caption":
-            result = score_caption_predictions(annotations, predictions)
-        elif questions is None:
-            raise click.BadParameter(f"required for --task {task_name}", param_hint="--questions")
-        else:
-            result = score_vqa_predictions(
-                questions,
-                annotations,
+        if annotations is None:
+            if questions is not None:
+                raise click.BadParameter("goes with --annotations", param_hint="--questions")
+            options = {"vqa_mode": mode, "answers": okvqa_answers}
+            result = _score_with_task_data(
+                task_name,
                 predictions,
-                mode=cast(VQAMode, mode),
-                stem_answers=answers == "stemmed",
-                answer_field="raw_answer" if answers == "raw" else "answer",
+                data_dir,
+                data_args,
+                task_args,
+                {key: value for key, value in options.items() if value is not None},
             )
-    except DataFormatError as error:
+        elif data_dir or data_args or task_args:
+            raise click.BadParameter(
+                "--annotations names the reference files: --data-dir, --data-args and "
+                "--task-args do not apply",
+                param_hint="--annotations",
+            )
+        else:
+            result = _score_official_files(
+                task_class, annotations, questions, predictions, mode, okvqa_answers
+            )
+    except (DataFormatError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    result = {
-        "task": task_name,
-        "files": {
-            "annotations": str(annotations),
-            "questions": str(questions) if questions else None,
-            "predictions": str(predictions),
-        },
-        **result,
-    }
+    result = {"task": task_name, **result}
     lines = ["| metric | score |", "| --- | ---: |"]
     lines += [f"| {escape_cell(k)} | {v:.2f} |" for k, v in result["metrics"].items()]
     for kind, groups in result["breakdowns"].items():
@@ -701,5 +722,82 @@ def score(
     click.echo("\n".join(lines))
     for metric, reason in result.get("skipped", {}).items():
         click.echo(f"{metric} skipped: {reason}", err=True)
+    for note, text in result.get("notes", {}).items():
+        click.echo(f"{note}: {text}", err=True)
     if json_output is not None:
         _write_file(json_output, json.dumps(result, indent=2) + "\n")
+
+
+def _score_with_task_data(
+    task_name: str,
+    predictions: Path,
+    data_dir: Path | None,
+    data_args: tuple[str, ...],
+    task_args: tuple[str, ...],
+    options: dict[str, str],
+) -> dict[str, Any]:
+    """``vlm-eval score`` against the task's own data, read as ``run`` reads it."""
+    from vlm_eval.tasks import (
+        get_task,
+        resolve_data_args,
+        resolve_task_args,
+        resolve_task_data,
+        score_predictions_file,
+    )
+
+    try:
+        args = resolve_task_args(task_args, [task_name]).get(task_name, {}) | options
+        task = get_task(task_name, args)
+    except ArgumentsError as error:
+        raise click.BadParameter(str(error), param_hint="--task-args") from error
+    try:
+        sources = resolve_data_args(data_args, [task_name])
+        data = resolve_task_data(task, data_dir, sources.get(task_name, {}), fewshot=False)
+    except ArgumentsError as error:
+        raise click.BadParameter(str(error), param_hint="--data-args") from error
+    samples = data.load(task, data.split)
+    return {
+        "files": {"predictions": str(predictions)},
+        "data": data.describe(),
+        "scoring": task.scoring_protocol(),
+        **score_predictions_file(task, samples, predictions),
+    }
+
+
+def _score_official_files(
+    task_class: type[Any],
+    annotations: Path,
+    questions: Path | None,
+    predictions: Path,
+    mode: str | None,
+    okvqa_answers: str | None,
+) -> dict[str, Any]:
+    """``vlm-eval score`` of a VQA or caption task against official files named directly."""
+    from vlm_eval.metrics import VQAMode, score_caption_predictions, score_vqa_predictions
+    from vlm_eval.tasks import CaptionTask, VQATask
+
+    files = {
+        "annotations": str(annotations),
+        "questions": str(questions) if questions else None,
+        "predictions": str(predictions),
+    }
+    if issubclass(task_class, CaptionTask):
+        return {"files": files, **score_caption_predictions(annotations, predictions)}
+    if not issubclass(task_class, VQATask):
+        raise click.BadParameter(
+            f"applies to VQA and caption tasks; {task_class.name} reads its data with "
+            "--data-dir or --data-args",
+            param_hint="--annotations",
+        )
+    if questions is None:
+        raise click.BadParameter(f"required for --task {task_class.name}", param_hint="--questions")
+    answers = (okvqa_answers or "stemmed") if task_class.name == "okvqa" else None
+    scores = score_vqa_predictions(
+        questions,
+        annotations,
+        predictions,
+        mode=cast(VQAMode, mode or "normalized"),
+        stem_answers=answers == "stemmed",
+        answer_field="raw_answer" if answers == "raw" else "answer",
+    )
+    return {"files": files, **scores}

@@ -208,12 +208,15 @@ def load_coco_captions(json_file: Path, image_dir: Path) -> list[Sample]:
 
 
 @without_gc_pauses
-def read_predictions(path: Path, id_field: str, text_field: str) -> dict[str, str]:
-    """Read an official results file, ``[{id_field: int, text_field: str}, ...]``.
+def read_predictions(
+    path: Path, id_field: str, text_field: str, id_kinds: tuple[type, ...] = (int,)
+) -> dict[str, str]:
+    """Read an official results file, ``[{id_field: int, text_field: str}, ...]`` (ids of
+    ``id_kinds``: integers unless told).
 
     Returns the texts by id (as strings). Raises ``DataFormatError`` naming the file, the record
-    and the field for anything else: not a list, a missing or extra key, an id that is not an
-    integer, a text that is not a string, or an id given twice.
+    and the field for anything else: not a list, a missing or extra key, an id that is not of
+    ``id_kinds``, a text that is not a string, or an id given twice.
     """
     document = _read_json(path)
     if not isinstance(document, list):
@@ -222,7 +225,7 @@ def read_predictions(path: Path, id_field: str, text_field: str) -> dict[str, st
     for index, data in enumerate(document):
         if not isinstance(data, dict):
             raise DataFormatError(path, index, None, f"expected an object, got {data!r}")
-        record_id = Record(path, data, index).get(id_field, int)
+        record_id = Record(path, data, index).get(id_field, *id_kinds)
         record = Record(path, data, str(record_id))
         extra = sorted(set(data) - {id_field, text_field})
         if extra:

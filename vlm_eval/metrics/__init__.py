@@ -11,6 +11,7 @@
 from vlm_eval.metrics._caption import CORPUS_MEAN_METRICS, CaptionScores, score_captions
 from vlm_eval.metrics._evaluate import load_metric
 from vlm_eval.metrics._prediction_files import (
+    match_predictions,
     score_caption_predictions,
     score_vqa_predictions,
     score_vqa_samples,
@@ -34,6 +35,7 @@ __all__ = [
     "VQAMode",
     "clear_vqa_caches",
     "load_metric",
+    "match_predictions",
     "normalize_vqa_answer",
     "score_caption_predictions",
     "score_captions",

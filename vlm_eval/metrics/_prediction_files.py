@@ -22,8 +22,14 @@ def summarize_vqa_samples(
     return summarize_vqa(accuracies, groups)
 
 
-def _match(samples: list[Sample], predictions: dict[str, str], file: Path, id_field: str) -> None:
-    """Every annotated id is predicted, and nothing else (as the official tools demand)."""
+def match_predictions(
+    samples: Sequence[Sample], predictions: Mapping[str, str], file: Path, id_field: str
+) -> None:
+    """Every annotated id is predicted, and nothing else (as the official tools demand).
+
+    Raises:
+        DataFormatError: Naming ``file``, the first id missing or not annotated, and ``id_field``.
+    """
     annotated = {sample.id for sample in samples}
     missing = [sample.id for sample in samples if sample.id not in predictions]
     if missing:
@@ -95,7 +101,7 @@ def score_vqa_predictions(
         questions_file, annotations_file, Path(), "{image_id}", answer_field=answer_field
     )
     predictions = read_predictions(predictions_file, "question_id", "answer")
-    _match(samples, predictions, predictions_file, "question_id")
+    match_predictions(samples, predictions, predictions_file, "question_id")
     return score_vqa_samples(samples, predictions, mode=mode, stem_answers=stem_answers)
 
 
@@ -104,7 +110,7 @@ def score_caption_predictions(annotations_file: Path, predictions_file: Path) ->
     against a ``captions_*.json`` annotations file."""
     samples = load_coco_captions(annotations_file, Path())
     predictions = read_predictions(predictions_file, "image_id", "caption")
-    _match(samples, predictions, predictions_file, "image_id")
+    match_predictions(samples, predictions, predictions_file, "image_id")
     result = score_captions(predictions, {sample.id: sample.references for sample in samples})
     return {
         "metrics": {name: 100.0 * value for name, value in result.metrics.items()},

@@ -65,7 +65,9 @@ from vlm_eval.tasks import (
     Task,
     TaskData,
     TaskScores,
+    aggregate_scores,
     get_task,
+    judge_output,
     prompt_images,
     prompt_to_json,
     resolve_task_data,
@@ -259,8 +261,7 @@ def _prepare_in_worker(
 
 def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
     """The post-processed prediction and its per-sample scores, under the current options."""
-    prediction = task.postprocess(raw_output)
-    scores = task.score(sample, prediction) if sample.references else {}
+    prediction, scores = judge_output(task, sample, raw_output)
     return {"prediction": prediction, "scores": scores}
 
 
@@ -445,14 +446,14 @@ def _evaluate_task(
     scored = [r for r in ordered if samples[r["request_key"]].references]
     submission = None
     if scored:
-        scores = task.aggregate(
+        scores, sample_scores = aggregate_scores(
+            task,
             [samples[r["request_key"]] for r in scored],
             [r["prediction"] for r in scored],
             [r["scores"] for r in scored],
         )
-        if scores.sample_scores is not None:
-            for record, extra in zip(scored, scores.sample_scores, strict=True):
-                record["scores"] = {**record["scores"], **extra}
+        for record, merged in zip(scored, sample_scores, strict=True):
+            record["scores"] = merged
     elif ordered:
         submission, scores = _write_submission(entry, task, data, ordered, samples, config)
     else:

@@ -27,6 +27,7 @@ from vlm_eval.tasks._registry import (
     resolve_task_args,
     resolve_task_names,
 )
+from vlm_eval.tasks._scoring import aggregate_scores, judge_output, score_predictions_file
 from vlm_eval.tasks._task import Task, TaskScores
 
 __all__ = [
@@ -44,9 +45,11 @@ __all__ = [
     "TaskData",
     "TaskScores",
     "VQATask",
+    "aggregate_scores",
     "builtin_tasks_folder",
     "get_task",
     "is_raw",
+    "judge_output",
     "load_tasks",
     "prompt_images",
     "prompt_to_json",
@@ -55,4 +58,5 @@ __all__ = [
     "resolve_task_args",
     "resolve_task_data",
     "resolve_task_names",
+    "score_predictions_file",
 ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlm_eval._arguments import ArgumentsError
-from vlm_eval.data import DatasetRow, Sample
+from vlm_eval.data import DatasetRow, Sample, read_predictions
 from vlm_eval.metrics import (
     CORPUS_MEAN_METRICS,
     VQA_METRIC_REVISION,
@@ -42,6 +43,7 @@ class VQATask(Task):
         "{question}\nAnswer the question using a single word or phrase."
     )
     row_id_field: ClassVar[str | None] = "question_id"
+    prediction_fields: ClassVar[tuple[str, str]] = ("question_id", "answer")
     row_metadata: ClassVar[tuple[str, ...]] = (
         "answer_type",
         "question_type",
@@ -79,7 +81,11 @@ class VQATask(Task):
 
     def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
         """``{"question_id", "answer"}``, the EvalAI results format of the VQA challenges."""
-        return {"question_id": _official_id(sample.id), "answer": prediction}
+        return _official_entry(self, sample, prediction)
+
+    def read_predictions(self, path: Path) -> dict[str, str]:
+        """An EvalAI results file, ``[{"question_id": int, "answer": str}]``."""
+        return read_predictions(path, *self.prediction_fields)
 
     def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
         """The protocol's prompt; ``text_only``: the demonstrations without their images."""
@@ -108,9 +114,11 @@ class VQATask(Task):
         return {"vqa_mode": self.vqa_mode, "vqa_metric": VQA_METRIC_REVISION}
 
 
-def _official_id(sample_id: str) -> int | str:
-    """A sample id as the official files spell it: an integer where it is one."""
-    return int(sample_id) if sample_id.isdigit() else sample_id
+def _official_entry(task: Task, sample: Sample, prediction: str) -> dict[str, Any]:
+    """An entry of an official results file: the sample id as the official files spell it (an
+    integer where it is one) and the prediction, under ``task.prediction_fields``."""
+    id_field, text_field = task.prediction_fields
+    return {id_field: int(sample.id) if sample.id.isdigit() else sample.id, text_field: prediction}
 
 
 def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
@@ -157,6 +165,7 @@ class CaptionTask(Task):
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
     instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
     row_id_field: ClassVar[str | None] = "id"
+    prediction_fields: ClassVar[tuple[str, str]] = ("image_id", "caption")
     kind: ClassVar[TaskKind] = "caption"
     prompting: Protocol
 
@@ -165,7 +174,11 @@ class CaptionTask(Task):
 
     def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
         """``{"image_id", "caption"}``, the COCO caption evaluation server's results format."""
-        return {"image_id": _official_id(sample.id), "caption": prediction}
+        return _official_entry(self, sample, prediction)
+
+    def read_predictions(self, path: Path) -> dict[str, str]:
+        """A COCO caption results file, ``[{"image_id": int, "caption": str}]``."""
+        return read_predictions(path, *self.prediction_fields)
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
         """A row of the lmms-lab COCO-Caption schema: ``id`` (the COCO image id), ``image`` and

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from vlm_eval.data import DatasetRow, Sample
+from vlm_eval.data import DatasetRow, Sample, read_predictions
 from vlm_eval.tasks._prompt import GenerationSettings, Prompt
 
 
@@ -64,6 +64,8 @@ class Task(ABC):
             under ``main_metric`` (from ``score`` or ``TaskScores.sample_scores``); reports
             then give it a bootstrap confidence interval and paired tests. ``None`` (the
             default): the main metric is not such a mean (corpus BLEU, say).
+        prediction_fields: The keys of a sample's id and of its prediction in an entry of the
+            task's results file (``submission_entry``, ``read_predictions``).
 
     Per-run options (``--task-args``) are keyword-only ``__init__`` parameters with type hints
     and defaults; record them in ``protocol`` or ``scoring_protocol``.
@@ -82,6 +84,7 @@ class Task(ABC):
     image_column: ClassVar[str] = "image"
     data_folder: ClassVar[str | None] = None
     sample_score_scale: ClassVar[float | None] = None
+    prediction_fields: ClassVar[tuple[str, str]] = ("id", "prediction")
     fewshot_support_size: int | None = None
     zero_shot_text_shots: int = 0
 
@@ -120,8 +123,19 @@ class Task(ABC):
 
     def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
         """One entry of the results file an evaluation server takes, for splits without
-        references (the run writes these instead of scoring)."""
-        return {"id": sample.id, "prediction": prediction}
+        references (the run writes these instead of scoring): the ``prediction_fields``."""
+        id_field, text_field = self.prediction_fields
+        return {id_field: sample.id, text_field: prediction}
+
+    def read_predictions(self, path: Path) -> dict[str, str]:
+        """The predictions of a results file in the task's format (a JSON list of
+        ``submission_entry``'s entries; ids integers or strings), by sample id, for
+        ``vlm-eval score``. Override it for another format.
+
+        Raises:
+            DataFormatError: Naming the file, the entry and the field of what does not fit.
+        """
+        return read_predictions(path, *self.prediction_fields, id_kinds=(int, str))
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """Per-sample scores; empty for corpus-level metrics computed in ``aggregate``."""
