@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -128,3 +129,22 @@ def test_installed_packages_register_families_through_the_entry_point(
     assert family_for("acme_vlm").name == "acme"
     assert "qwen2_vl           model types: qwen2_vl, qwen2_5_vl; chat template; image options: " \
         "min_pixels, max_pixels" in result.output  # fmt: skip
+
+
+def test_the_readme_family_example_registers_from_a_plugin_folder(tmp_path: Path) -> None:
+    """The README's "Adding a model family" example, as a file of an --include-path folder."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    match = re.search(r"<!-- family-example -->\s*```python\n(.*?)```", readme, re.S)
+    assert match, "README.md lost its family example block"
+    (tmp_path / "acme.py").write_text(match.group(1))
+    result = CliRunner().invoke(main, ["list", "families", "--include-path", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "acme               model types: acme_vl; chat template; image options: image_size, " \
+        f"resample\n{'':<19}{tmp_path / 'acme.py'}" in result.output  # fmt: skip
+    family = family_for("acme_vl")
+    assert family.check_options({"image_size": "448", "resample": "bicubic"}) == {
+        "image_size": 448,
+        "resample": "bicubic",
+    }
+    with pytest.raises(ArgumentsError, match="acme checkpoints do not take max_pixels"):
+        family.check_options({"max_pixels": "1000"})
