@@ -84,6 +84,20 @@ def test_two_families_claiming_a_model_type_are_refused_unless_one_is_named(
     assert chosen.describe()["family"] == "idefics"
 
 
+def test_a_run_with_two_families_claiming_its_model_type_stops_with_their_names(
+    tiny_model_dir: Path, mini_data: Path, tmp_path: Path
+) -> None:
+    _register_acme_idefics()
+    result = CliRunner().invoke(
+        main,
+        ["run", "--model-args", f"pretrained={tiny_model_dir},device=cpu", "--tasks", "vqav2",
+         "--data-dir", str(mini_data), "--limit", "1", "--output", str(tmp_path / "run")],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "'idefics2' is claimed by several families: acme-idefics" in result.output
+    assert "choose one with --model-args family=NAME" in " ".join(result.output.split())
+
+
 def test_family_names_the_family_and_an_unknown_name_lists_them(tiny_model_dir: Path) -> None:
     generic = create_model("hf", {"pretrained": str(tiny_model_dir), "family": "generic"})
     assert generic.describe()["family"] == "generic"
