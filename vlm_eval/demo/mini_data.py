@@ -1,9 +1,10 @@
 """Deterministic generator of the demo's mini splits, in the exact official file formats.
 
 Images are 96x96 JPEG scenes of coloured shapes (or signs with a word or number for TextVQA);
-every question is answerable from its image and has 10 answers with human-like variation.
+every question is answerable from its image and has 10 answers with human-like variation. No
+train image is identical to an evaluation image of its task.
 
-Usage: ``python -m vlm_eval.demo.mini_data OUT_DIR [--seed N]``.
+Usage: ``python -m vlm_eval.demo.mini_data OUT_DIR [--seed N] [--sizes mini|demo]``.
 """
 
 from __future__ import annotations
@@ -93,6 +94,41 @@ _VQA_INFO = {
     "year": 2024,
 }
 _LICENSE = {"name": "Apache License 2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"}
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSizes:
+    """Images per split of each task; every VQA image (VQAv2, OK-VQA, TextVQA) has two questions.
+
+    Attributes:
+        vqa_val, vqa_train: VQAv2 and OK-VQA images each, in ``val2014`` and ``train2014``.
+        textvqa_val, textvqa_train: TextVQA sign images in ``val`` and ``train``.
+        caption_test, caption_train: Karpathy ``test`` (from val2014) and ``train`` images.
+    """
+
+    vqa_val: int = 12
+    vqa_train: int = 6
+    textvqa_val: int = 12
+    textvqa_train: int = 6
+    caption_test: int = 16
+    caption_train: int = 8
+
+
+MINI_SIZES = SplitSizes()
+"""The bundled mini splits (``vlm_eval/demo/data``): a few samples per task."""
+
+DEMO_SIZES = SplitSizes(
+    vqa_val=256,
+    vqa_train=2000,
+    textvqa_val=250,
+    textvqa_train=2000,
+    caption_test=200,
+    caption_train=2000,
+)
+"""Splits that decide things: 500 questions per VQA task and 200 caption images to evaluate,
+and train splits to train the demo checkpoint on (``vlm_eval.demo.train``)."""
+
+_PRESETS = {"mini": MINI_SIZES, "demo": DEMO_SIZES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +325,16 @@ def _write_json(path: Path, content: Any) -> None:
     path.write_text(json.dumps(content, sort_keys=True), encoding="utf-8")
 
 
-def _write_vqa(root: Path, rng: random.Random, *, okvqa: bool) -> None:
+def _new_scene(rng: random.Random, seen: set[_Scene]) -> _Scene:
+    """A random scene not in `seen` (added to it), so that no train image repeats a val one."""
+    scene = _random_scene(rng)
+    while scene in seen:
+        scene = _random_scene(rng)
+    seen.add(scene)
+    return scene
+
+
+def _write_vqa(root: Path, rng: random.Random, sizes: SplitSizes, *, okvqa: bool) -> None:
     """VQAv2 (``okvqa=False``) or OK-VQA questions, annotations and COCO-named images."""
     templates: list[_Template]
     if okvqa:
@@ -298,11 +343,13 @@ def _write_vqa(root: Path, rng: random.Random, *, okvqa: bool) -> None:
     else:
         templates = [_vqa_color, _vqa_count, _vqa_is_there, _vqa_what_shape]
         prefix, ids_per_image = "v2_", 1000
-    image_ids = rng.sample(range(1, 581930), 18)
-    for subtype, ids in (("val2014", image_ids[:12]), ("train2014", image_ids[12:])):
+    n_val = sizes.vqa_val
+    image_ids = rng.sample(range(1, 581930), n_val + sizes.vqa_train)
+    seen: set[_Scene] = set()
+    for subtype, ids in (("val2014", image_ids[:n_val]), ("train2014", image_ids[n_val:])):
         questions, annotations = [], []
         for image_id in ids:
-            scene = _random_scene(rng)
+            scene = _new_scene(rng, seen)
             _draw_scene(scene, root / subtype / f"COCO_{subtype}_{image_id:012d}.jpg")
             for k, qa in enumerate(_questions(rng, scene, templates)):
                 question_id = image_id * ids_per_image + k
@@ -361,17 +408,28 @@ def _textvqa_questions(
     ]
 
 
-def _write_textvqa(root: Path, rng: random.Random) -> None:
+def _new_sign(rng: random.Random, seen: set[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """The text, sign colour and background of a sign not in `seen` (added to it), so that no
+    train image repeats a val one."""
+    while True:
+        text = rng.choice(_SIGN_WORDS) if rng.random() < 0.6 else str(rng.randint(10, 99))
+        sign = rng.choice(sorted(_COLORS))
+        background = rng.choice(sorted(_BACKGROUNDS))
+        if (text, sign, background) not in seen:
+            seen.add((text, sign, background))
+            return text, sign, background
+
+
+def _write_textvqa(root: Path, rng: random.Random, sizes: SplitSizes) -> None:
     """``TextVQA_0.5.1_{val,train}.json`` and ``train_images/`` (where val images live too)."""
     question_id = {"val": 34602, "train": 0}
-    for split, n_images in (("val", 12), ("train", 6)):
+    seen: set[tuple[str, str, str]] = set()
+    for split, n_images in (("val", sizes.textvqa_val), ("train", sizes.textvqa_train)):
         data = []
         for _ in range(n_images):
             image_id = f"{rng.getrandbits(64):016x}"
-            text = rng.choice(_SIGN_WORDS) if rng.random() < 0.6 else str(rng.randint(10, 99))
-            sign = rng.choice(sorted(_COLORS))
+            text, sign, background = _new_sign(rng, seen)
             ink = "black" if sign in ("yellow", "orange") else "white"
-            background = rng.choice(sorted(_BACKGROUNDS))
             _draw_sign(text, sign, ink, background, root / "train_images" / f"{image_id}.jpg")
             classes = ["Sign", *rng.sample(_IMAGE_CLASSES[1:], rng.randint(0, 2))]
             for question, answers in _textvqa_questions(rng, text, sign, ink):
@@ -419,15 +477,17 @@ def _captions(rng: random.Random, scene: _Scene) -> list[str]:
     return [text + " " if rng.random() < 0.2 else text for text in rng.sample(pool, 5)]
 
 
-def _write_karpathy(root: Path, rng: random.Random) -> None:
+def _write_karpathy(root: Path, rng: random.Random, sizes: SplitSizes) -> None:
     """Karpathy-split ``dataset_coco.json``: test images from val2014, train from train2014."""
     images = []
     sentence_id = 0
-    image_ids = rng.sample(range(1, 581930), 24)
+    image_ids = rng.sample(range(1, 581930), sizes.caption_test + sizes.caption_train)
+    seen: set[_Scene] = set()
     for index, coco_id in enumerate(image_ids):
-        split, folder = ("test", "val2014") if index < 16 else ("train", "train2014")
+        test = index < sizes.caption_test
+        split, folder = ("test", "val2014") if test else ("train", "train2014")
         filename = f"COCO_{folder}_{coco_id:012d}.jpg"
-        scene = _random_scene(rng)
+        scene = _new_scene(rng, seen)
         _draw_scene(scene, root / folder / filename)
         sentences = []
         for raw in _captions(rng, scene):
@@ -448,26 +508,39 @@ def _write_karpathy(root: Path, rng: random.Random) -> None:
     _write_json(root / "dataset_coco.json", {"dataset": "coco", "images": images})
 
 
-def write_mini_data(root: Path, *, seed: int = 0) -> None:
-    """Write the mini splits under `root`: ``vqav2/``, ``okvqa/``, ``textvqa/``, ``coco_caption/``.
+def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES) -> None:
+    """Write the splits under `root`: ``vqav2/``, ``okvqa/``, ``textvqa/``, ``coco_caption/``.
 
-    The output depends only on `seed` (each task draws from its own generator).
+    The output depends only on `seed` and `sizes` (each task draws from its own generator).
+
+    Args:
+        root: The data folder (``--data-dir``); created if missing.
+        seed: The random seed.
+        sizes: Images per split: ``MINI_SIZES`` (the bundled splits) or ``DEMO_SIZES``.
     """
-    _write_vqa(root / "vqav2", random.Random(f"{seed}:vqav2"), okvqa=False)
-    _write_vqa(root / "okvqa", random.Random(f"{seed}:okvqa"), okvqa=True)
-    _write_textvqa(root / "textvqa", random.Random(f"{seed}:textvqa"))
-    _write_karpathy(root / "coco_caption", random.Random(f"{seed}:coco_caption"))
+    _write_vqa(root / "vqav2", random.Random(f"{seed}:vqav2"), sizes, okvqa=False)
+    _write_vqa(root / "okvqa", random.Random(f"{seed}:okvqa"), sizes, okvqa=True)
+    _write_textvqa(root / "textvqa", random.Random(f"{seed}:textvqa"), sizes)
+    _write_karpathy(root / "coco_caption", random.Random(f"{seed}:coco_caption"), sizes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line entry point: ``python -m vlm_eval.demo.mini_data OUT_DIR [--seed N]``."""
+    """Command line entry point: ``python -m vlm_eval.demo.mini_data OUT_DIR [--seed N]
+    [--sizes mini|demo]``."""
     parser = argparse.ArgumentParser(
         description="Write the demo mini splits in the official formats."
     )
     parser.add_argument("out_dir", type=Path, help="folder to write the task folders into")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--sizes",
+        choices=sorted(_PRESETS),
+        default="mini",
+        help="mini: the bundled splits (default); demo: 500 questions per VQA task and 200 "
+        "caption images to evaluate, and train splits",
+    )
     args = parser.parse_args(argv)
-    write_mini_data(args.out_dir, seed=args.seed)
+    write_mini_data(args.out_dir, seed=args.seed, sizes=_PRESETS[args.sizes])
 
 
 if __name__ == "__main__":
