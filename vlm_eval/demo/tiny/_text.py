@@ -123,6 +123,8 @@ def train_tokenizer(
     pad: str | None = None,
     add_bos: bool = True,
     extra_special_tokens: Sequence[str] = (),
+    extra_corpus: Sequence[str] = (),
+    vocab_size: int = VOCAB_SIZE,
 ) -> PreTrainedTokenizerFast:
     """Train a Metaspace BPE tokenizer (as Llama and Mistral) on the corpus.
 
@@ -136,6 +138,9 @@ def train_tokenizer(
         pad: The padding token; ``unk`` if not given.
         add_bos: Prepend ``bos`` to every encoded text, as Llama-family tokenizers do.
         extra_special_tokens: Further special tokens of the family (chat markers, ...).
+        extra_corpus: Lines trained on besides the embedded corpus (a trained demo checkpoint's
+            texts, so that its words are whole tokens).
+        vocab_size: The vocabulary's size, special tokens included.
     """
     pad = pad or unk
     specials = list(dict.fromkeys([unk, bos, eos, pad, *extra_special_tokens]))
@@ -143,12 +148,12 @@ def train_tokenizer(
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
     tokenizer.decoder = decoders.Metaspace(prepend_scheme="first")
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         special_tokens=specials,
         initial_alphabet=list(string.printable),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator([*_corpus(), *extra_corpus], trainer=trainer)
     if add_bos:
         tokenizer.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A",
