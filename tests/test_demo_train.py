@@ -62,6 +62,41 @@ def test_checkpoints_before_the_last_are_base_ones_and_the_last_has_a_chat_templ
     assert templates["final"] is not None and "Assistant:" in templates["final"]
 
 
+def test_float16_checkpoints_hold_the_float32_weights_rounded(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    """The committed demo checkpoints' settings: float16 weights, no step-0; training itself
+    stays in float32 (the same losses)."""
+    full = train(tmp_path / "a", mini_data, _FEW_STEPS, log=_quiet)
+    half = train(
+        tmp_path / "b", mini_data, _FEW_STEPS, save_dtype=torch.float16, save_initial=False,
+        log=_quiet,
+    )  # fmt: skip
+    assert half["losses"] == full["losses"]
+    assert sorted(half["checkpoints"]) == ["final", "step-2"]
+    for name in half["checkpoints"]:
+        exact, rounded = _weights(tmp_path / "a" / name), _weights(tmp_path / "b" / name)
+        assert all(rounded[key].dtype == torch.float16 for key in rounded), name
+        assert all(torch.equal(exact[key].half(), rounded[key]) for key in exact), name
+
+
+def test_the_committed_checkpoints_are_the_documented_ones() -> None:
+    """``vlm_eval/demo/checkpoints``: the early (base) and final (chat template) checkpoints of
+    the default settings, in float16, 5 MB at most in all."""
+    folder = Path(__file__).parents[1] / "vlm_eval" / "demo" / "checkpoints"
+    assert sorted(path.name for path in folder.iterdir() if path.is_dir()) == [
+        "final",
+        "step-150",
+    ]
+    assert sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) <= 5 << 20
+    for name in ("final", "step-150"):
+        card = (folder / name / "README.md").read_text()
+        assert f'"steps": {TrainSettings().steps}' in card
+        assert all(w.dtype == torch.float16 for w in _weights(folder / name).values())
+    assert AutoProcessor.from_pretrained(folder / "step-150").chat_template is None
+    assert AutoProcessor.from_pretrained(folder / "final").chat_template is not None
+
+
 def test_a_short_training_lowers_the_loss(mini_data: Path, tmp_path: Path) -> None:
     settings = TrainSettings(steps=40, early_step=0, batch_size=8, warmup_steps=5, threads=1)
     losses = train(tmp_path, mini_data, settings, log=_quiet)["losses"]

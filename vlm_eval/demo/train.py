@@ -16,6 +16,7 @@ template, so that it can be evaluated under a raw and a chat protocol.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -440,9 +441,11 @@ def _save(
     *,
     chat: bool,
     card: str,
+    dtype: torch.dtype,
 ) -> Path:
     processor.chat_template = CHAT_TEMPLATE if chat else None
-    return _checkpoint.save(folder, model, processor, card=card)
+    saved = model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
+    return _checkpoint.save(folder, saved, processor, card=card)
 
 
 def _card(step: int, settings: TrainSettings, size: ModelSize, chat: bool, losses: Any) -> str:
@@ -453,7 +456,8 @@ def _card(step: int, settings: TrainSettings, size: ModelSize, chat: bool, losse
         "vlm-eval's synthetic generator (coloured shapes, signs, captions), in the raw text of "
         f"the `idefics2-base` protocol and a share of `chat` prompts; {template}. Synthetic "
         "data only: a demo of the evaluation pipeline, not a model of real images.\n\n"
-        f"- Rebuild: `python -m vlm_eval.demo.train OUT_DIR` with the settings below.\n"
+        "- Rebuild: `python -m vlm_eval.demo.train OUT_DIR` with the settings below (the "
+        "committed demo checkpoints: see `vlm_eval/demo/checkpoints/README.md`).\n"
         f"- Settings: `{json.dumps(asdict(settings))}`\n"
         f"- Sizes: `{json.dumps(asdict(size))}`\n"
         f"- Training loss (mean of the last 50 steps): {losses}\n"
@@ -466,10 +470,13 @@ def train(
     settings: TrainSettings = TrainSettings(),
     size: ModelSize = ModelSize(),
     *,
+    save_dtype: torch.dtype = torch.float32,
+    save_initial: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train the checkpoint on ``data_dir``'s train splits; write ``step-0``,
-    ``step-<early_step>`` and ``final`` under ``output_dir``.
+    """Train the checkpoint on ``data_dir``'s train splits; write ``step-0`` (unless not
+    ``save_initial``), ``step-<early_step>`` and ``final`` under ``output_dir``, their weights
+    in ``save_dtype`` (training is in float32 whatever it is).
 
     Returns:
         The checkpoint folders by name, the loss per step and the wall times.
@@ -478,7 +485,7 @@ def train(
     torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(output_dir, data_dir, settings, size, log)
+        return _train(output_dir, data_dir, settings, size, log, save_dtype, save_initial)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -490,6 +497,8 @@ def _train(
     settings: TrainSettings,
     size: ModelSize,
     log: Callable[[str], None],
+    save_dtype: torch.dtype,
+    save_initial: bool,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     pairs = training_pairs(data_dir, settings)
@@ -516,9 +525,12 @@ def _train(
     def save(name: str, step: int, chat: bool) -> None:
         recent = round(sum(losses[-50:]) / len(losses[-50:]), 4) if losses else None
         card = _card(step, settings, size, chat, recent)
-        checkpoints[name] = _save(output_dir / name, model, processor, chat=chat, card=card)
+        checkpoints[name] = _save(
+            output_dir / name, model, processor, chat=chat, card=card, dtype=save_dtype
+        )
 
-    save("step-0", 0, chat=False)
+    if save_initial:
+        save("step-0", 0, chat=False)
     lengths = [len(item.input_ids) for item in data.sequences]
     epoch: list[list[int]] = []
     for step in range(1, settings.steps + 1):
@@ -552,18 +564,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=Path,
         help="data with train splits (DEMO_SIZES); default: generated into OUTPUT_DIR/data",
     )
+    parser.add_argument(
+        "--save-dtype",
+        choices=["float32", "float16"],
+        default="float32",
+        help="weights of the saved checkpoints (the committed demo ones: float16)",
+    )
+    parser.add_argument(
+        "--no-initial", action="store_true", help="do not save step-0 (the seeded initial weights)"
+    )
     for field, value in [*asdict(defaults).items(), *asdict(sizes).items()]:
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
     data_dir = args.pop("data_dir")
     output_dir = args.pop("output_dir")
+    save_dtype = getattr(torch, args.pop("save_dtype"))
+    save_initial = not args.pop("no_initial")
     if data_dir is None:
         data_dir = output_dir / "data"
         if not (data_dir / "coco_caption" / "dataset_coco.json").exists():
             write_mini_data(data_dir, sizes=DEMO_SIZES)
     settings = replace(defaults, **{k: v for k, v in args.items() if k in asdict(defaults)})
     size = replace(sizes, **{k: v for k, v in args.items() if k in asdict(sizes)})
-    train(output_dir, data_dir, settings, size)
+    train(output_dir, data_dir, settings, size, save_dtype=save_dtype, save_initial=save_initial)
 
 
 if __name__ == "__main__":
