@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,18 @@ def test_the_html_report_embeds_the_plots() -> None:
     assert page.startswith("<!DOCTYPE html>") and "<title>Steps &amp; &lt;runs&gt;</title>" in page
     assert page.count('<img src="data:image/png;base64,') == 3
     assert page.count("<table>") == 4  # summary, answer and question types, cost
+
+
+def test_without_matplotlib_the_html_report_says_how_to_get_plots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    for module in ("vlm_eval.report._figures", "vlm_eval.report._plots"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    page = render_html(load_runs(STEPS))
+    assert "<img" not in page and page.count("<table>") == 4
+    assert "No plots: they need matplotlib" in page
+    assert "vlm-eval[plots]" in page
 
 
 def test_checkpoints_are_plotted_in_the_natural_order_of_their_names() -> None:

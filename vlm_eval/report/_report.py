@@ -396,6 +396,28 @@ def _provenance(run: Run) -> list[Block]:
     return [Heading(run.label, 3), FactList(tuple(facts))]
 
 
+def _plots(
+    runs: Sequence[Run], tasks: list[str], intervals: dict[tuple[str, str], Interval]
+) -> list[Block]:
+    """The report's figures; a line saying how to get them where matplotlib (the ``plots``
+    extra) is not installed."""
+    try:
+        from vlm_eval.report._figures import report_figures
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "matplotlib":
+            raise
+        return [
+            Paragraph(
+                (
+                    "No plots: they need matplotlib, which is not installed (",
+                    Code("pip install 'vlm-eval[plots]'"),
+                    ").",
+                )
+            )
+        ]
+    return report_figures(runs, tasks, intervals)
+
+
 def build_report(
     runs: Sequence[Run],
     *,
@@ -428,9 +450,7 @@ def build_report(
         blocks += [Heading("Breakdowns"), *breakdowns]
     blocks += sensitivity_blocks(runs, bootstrap)
     if plots:
-        from vlm_eval.report._figures import report_figures
-
-        blocks += [Heading("Plots"), *report_figures(plain, tasks, intervals)]
+        blocks += [Heading("Plots"), *_plots(plain, tasks, intervals)]
     entries = task_names(runs)
     blocks += [Heading("Cost"), *_cost(runs, entries)]
     failures = _failures(runs, entries)
