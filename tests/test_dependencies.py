@@ -57,5 +57,11 @@ def test_the_package_declares_what_it_imports() -> None:
     assert _imported("vlm_eval", "tasks") - _declared(*extras) == set()
 
 
+def test_every_core_dependency_is_imported() -> None:
+    needed_by_others = {"num2words"}  # the SmolVLM processor imports it, we do not
+    core = {_name(requirement) for requirement in PROJECT["dependencies"]}
+    assert core - _imported("vlm_eval", "tasks") - needed_by_others == set()
+
+
 def test_the_dev_extra_holds_what_the_tests_import() -> None:
     assert _imported("tests") - _declared("dev") == set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -362,16 +363,25 @@ def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
         click.echo(f"{name:<14} {summary}\n{'':<14} {registry.origin(name)}")
 
 
-def _report_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options every report command takes: format, output file and bootstrap settings."""
+def _report_options(
+    *formats: str, description: str = "Markdown, or one self-contained HTML page."
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every report command takes: format (markdown, html and ``formats``), output
+    file and bootstrap settings."""
+    return partial(_add_report_options, formats=formats, description=description)
+
+
+def _add_report_options(
+    command: Callable[..., None], *, formats: tuple[str, ...], description: str
+) -> Callable[..., None]:
     options = [
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(["markdown", "html"]),
+            type=click.Choice(["markdown", "html", *formats]),
             default="markdown",
             show_default=True,
-            help="Markdown, or one self-contained HTML page (with plots, for `report`).",
+            help=description,
         ),
         click.option(
             "--output",
@@ -425,13 +435,28 @@ def _emit(blocks: list[Any], output_format: str, output: Path | None, title: str
     from vlm_eval.report._html import to_html
 
     markdown = to_markdown(blocks)
-    text = markdown if output_format == "markdown" else to_html(blocks, title=title)
+    _write_output(markdown if output_format == "markdown" else to_html(blocks, title=title), output)
+    return markdown
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    """Write a report's ``text`` to ``output`` (saying so) or standard output."""
     if output is None:
         sys.stdout.write(text)
     else:
         _write_file(output, text)
         click.echo(f"report: {output}", err=True)
-    return markdown
+
+
+def _emit_csv(runs: Sequence[Path], output: Path | None) -> None:
+    """Write the runs' metrics table as CSV to ``output`` or standard output."""
+    from vlm_eval.results import load_runs
+
+    try:
+        tables = load_runs(runs, samples=False)
+    except DataFormatError as error:
+        raise click.ClickException(str(error)) from error
+    _write_output(tables.metrics.to_csv(index=False, lineterminator="\n"), output)
 
 
 def _read_runs(paths: Sequence[Path]) -> list[Run]:
@@ -450,7 +475,11 @@ _RUNS = click.argument(
 
 @main.command()
 @_RUNS
-@_report_options
+@_report_options(
+    "csv",
+    description="Markdown, one self-contained HTML page with plots, or CSV: a row per run x task x "
+    "metric (vlm_eval.results.load_runs' metrics table).",
+)
 @click.option("--title", default="vlm-eval report", show_default=True)
 @click.option("--note", help="A paragraph under the title (what the runs are, caveats).")
 def report(
@@ -467,6 +496,9 @@ def report(
     Several runs of one training run, in checkpoint order, give its learning curve (HTML)."""
     from vlm_eval.report import Bootstrap, build_report
 
+    if output_format == "csv":
+        _emit_csv(runs, output)
+        return
     try:
         blocks = build_report(
             _read_runs(runs),
@@ -483,7 +515,7 @@ def report(
 @main.command()
 @click.argument("base", type=click.Path(exists=True, path_type=Path))
 @click.argument("new", type=click.Path(exists=True, path_type=Path))
-@_report_options
+@_report_options()
 @click.option(
     "--fail-if-drop",
     type=click.FloatRange(min=0),
@@ -566,7 +598,7 @@ def compare(
 
 @main.command()
 @_RUNS
-@_report_options
+@_report_options()
 @click.option(
     "--prior",
     default=1.0,

@@ -25,6 +25,7 @@ from vlm_eval.report._document import (
 )
 from vlm_eval.report._runs import Run, one_entry_per_task, sample_scores
 from vlm_eval.report._statistics import Interval, bootstrap_mean
+from vlm_eval.results import model_label
 
 _LISTED_FAILURES = 20
 """Failed samples listed per run and task; results.json lists them all."""
@@ -83,9 +84,7 @@ def text_or_dash(value: object) -> str:
 def model_name(run: Run) -> str:
     """What ``run`` evaluated: the checkpoint, or a served model's name; "-" if unrecorded;
     ``(blind)`` after it for a model given blank images (``blind=true``)."""
-    model = run.results["model"]
-    name = model.get("pretrained") or model.get("model") or "-"
-    return f"{name} (blind)" if model.get("blind") else name
+    return model_label(run.results["model"])
 
 
 def format_interval(interval: Interval | None) -> str:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_eval._files import jsonl_lines
 from vlm_eval._gc import without_gc_pauses
-from vlm_eval._run_folder import RESULTS_FILE, default_entry
+from vlm_eval._run_folder import default_entry
 from vlm_eval.data import DataFormatError
-from vlm_eval.report._schema import (
-    Invalid,
-    check_record,
-    check_results,
-    number,
-    sample_id,
-    shown,
-)
+from vlm_eval.results import Invalid, SampleRecord, read_results, run_labels
+from vlm_eval.results._read import numbered_records
+from vlm_eval.results._schema import number, sample_id, shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,56 +23,19 @@ class Run:
     results: dict[str, Any]
 
 
-def _read_results(file: Path) -> dict[str, Any]:
-    """The checked results of ``file`` (see ``_schema``)."""
-    if not file.is_file():
-        raise DataFormatError(file, None, None, "no results file: is this a vlm-eval run folder?")
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except OSError as error:
-        raise DataFormatError(file, None, None, f"cannot read it: {error}") from error
-    except UnicodeDecodeError as error:
-        raise DataFormatError(file, None, None, f"not UTF-8 text (byte {error.start})") from error
-    results = _parse_json(text, file, None)
-    try:
-        check_results(results)
-    except Invalid as error:
-        raise DataFormatError(file, None, error.field, error.problem) from error
-    return results
-
-
-def _parse_json(text: str, file: Path, record: str | None) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        problem = "not valid JSON" if record is None else "not JSON"
-        raise DataFormatError(file, record, None, f"{problem}: {error}") from error
-    except RecursionError as error:
-        raise DataFormatError(file, record, None, "nested too deeply to read") from error
-
-
 def load_runs(paths: list[Path]) -> list[Run]:
-    """Read ``results.json`` of each run folder (or the file itself); labels are folder names,
-    made unique with their parent folder when two runs share a name.
+    """Read ``results.json`` of each run folder (or the file itself), migrated to today's
+    schema (``vlm_eval.results.read_results``); labels are folder names, made unique with their
+    parent folder when two runs share a name.
 
     Raises:
         DataFormatError: If a results file cannot be read, or lacks or malforms a field that
             reports read (named in the message).
     """
-    loaded = []
-    for path in paths:
-        file = path / RESULTS_FILE if path.is_dir() else path
-        loaded.append((file.parent, _read_results(file)))
-    names = [folder.name for folder, _ in loaded]
+    folders = [path if path.is_dir() else path.parent for path in paths]
     return [
-        Run(
-            label=folder.name
-            if names.count(folder.name) == 1
-            else f"{folder.parent.name}/{folder.name}",
-            path=folder,
-            results=results,
-        )
-        for folder, results in loaded
+        Run(label=label, path=folder, results=read_results(path).to_json())
+        for label, folder, path in zip(run_labels(folders), folders, paths, strict=True)
     ]
 
 
@@ -123,24 +78,6 @@ def one_entry_per_task(run: Run) -> Run:
     return Run(run.label, run.path, {**plain, "config": config, "tasks": tasks})
 
 
-def _numbered_records(run: Run, task: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The records of ``task`` in ``run`` with their line numbers; lines split at ``\\n`` only
-    (JSON strings may hold U+2028, U+0085, ... unescaped)."""
-    file = records_file(run, task)
-    try:
-        data = file.read_bytes()
-    except OSError as error:
-        raise DataFormatError(file, None, None, f"cannot read the records: {error}") from error
-    for line, text in jsonl_lines(data):
-        where = f"on line {line}"
-        if text is None:
-            raise DataFormatError(file, where, None, "not UTF-8 text")
-        record = _parse_json(text, file, where)
-        if not isinstance(record, dict):
-            raise DataFormatError(file, where, None, f"not a JSON object: {shown(record)}")
-        yield line, record
-
-
 @without_gc_pauses
 def read_records(run: Run, task: str) -> list[dict[str, Any]]:
     """The records of ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample order.
@@ -149,7 +86,7 @@ def read_records(run: Run, task: str) -> list[dict[str, Any]]:
         DataFormatError: If the file cannot be read or a line is not a JSON object (naming
             the line).
     """
-    return [record for _, record in _numbered_records(run, task)]
+    return [record for _, record in numbered_records(records_file(run, task))]
 
 
 @without_gc_pauses
@@ -171,12 +108,12 @@ def sample_scores(run: Run, task: str) -> SampleScores | None:
     file = records_file(run, task)
     scores: dict[str, float] = {}
     records: dict[str, dict[str, Any]] = {}
-    for line, record in _numbered_records(run, task):
+    for line, record in numbered_records(file):
         where = f"on line {line}"
         try:
             sample_id(record.get("sample_id"), "sample_id")
             where += f" (sample {shown(record['sample_id'])})"
-            check_record(record)
+            SampleRecord.from_json(record)
             if not record.get("references"):
                 continue  # no answers (a test split): not scored
             if metric not in record.get("scores", {}):

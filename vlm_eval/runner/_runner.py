@@ -32,6 +32,16 @@ from vlm_eval.models import (
 )
 from vlm_eval.protocols import get_protocol, protocol_spec
 from vlm_eval.protocols._protocol import template_specs
+from vlm_eval.results import (
+    RunResults,
+    SampleFailure,
+    TaskCost,
+    TaskDataInfo,
+    TaskResult,
+    TaskSpec,
+    TaskTiming,
+)
+from vlm_eval.results import TaskScores as ResultScores
 from vlm_eval.runner._batching import (
     BatchSize,
     BatchSizer,
@@ -73,7 +83,6 @@ from vlm_eval.tasks import (
     resolve_task_data,
 )
 
-RESULTS_SCHEMA_VERSION = 1
 _TOKEN_COUNTS = ("prompt_tokens", "visual_tokens", "generated_tokens")
 
 
@@ -367,7 +376,7 @@ def _evaluate_task(
     keys: Sequence[str],
     adapter: ModelAdapter,
     config: RunConfig,
-) -> dict[str, Any] | None:
+) -> TaskResult | None:
     """Generate what is missing of a task, this rank's share of it, and on rank 0 merge every
     rank's records and return the task's results (``None`` on the other ranks); ``entry``
     names its files and results entry (the task's name, or ``template_entry``'s)."""
@@ -464,34 +473,40 @@ def _evaluate_task(
     store.rewrite(ordered)
     wall = time.perf_counter() - started
     count = max(len(ordered), 1)
-    return {
-        "task": task.describe(),
-        "data": {
-            **data.describe(),
-            "samples": len(requests),
-            "failed": len(failures),
-            "scored_samples": len(scored),
-        },
-        "scores": {k: v for k, v in asdict(scores).items() if k != "sample_scores"},
-        "submission_file": submission,
-        "failures": [failures[key] for key in keys if key in failures],
-        "samples_file": store.path.name,
-        "timing_file": store.timing_path.name,
-        "cost": {
-            "prompt_tokens_mean": sum(r["prompt_tokens"] for r in ordered) / count,
-            "visual_tokens_mean": sum(r["visual_tokens"] for r in ordered) / count,
-            "generated_tokens_mean": sum(r["generated_tokens"] for r in ordered) / count,
-        },
-        "timing": {
-            "wall_seconds": wall,
-            "generation_seconds": generation_seconds,
-            "generated_samples": generated,
-            "generated_samples_by_rank": [shard.generated for shard in shards],
-            "reused_samples": reused,
-            "samples_per_second": generated / generation_seconds if generation_seconds else None,
-            **describe_batch_sizes([shard.sizer for shard in shards]),
-        },
-    }
+    return TaskResult(
+        task=TaskSpec.from_json(task.describe()),
+        data=TaskDataInfo.from_json(
+            {
+                **data.describe(),
+                "samples": len(requests),
+                "failed": len(failures),
+                "scored_samples": len(scored),
+            }
+        ),
+        scores=ResultScores(
+            metrics=scores.metrics, breakdowns=scores.breakdowns, notes=scores.notes
+        ),
+        submission_file=submission,
+        failures=[SampleFailure.from_json(failures[key]) for key in keys if key in failures],
+        samples_file=store.path.name,
+        timing_file=store.timing_path.name,
+        cost=TaskCost(
+            prompt_tokens_mean=sum(r["prompt_tokens"] for r in ordered) / count,
+            visual_tokens_mean=sum(r["visual_tokens"] for r in ordered) / count,
+            generated_tokens_mean=sum(r["generated_tokens"] for r in ordered) / count,
+        ),
+        timing=TaskTiming(
+            samples_per_second=generated / generation_seconds if generation_seconds else None,
+            extra={
+                "wall_seconds": wall,
+                "generation_seconds": generation_seconds,
+                "generated_samples": generated,
+                "generated_samples_by_rank": [shard.generated for shard in shards],
+                "reused_samples": reused,
+                **describe_batch_sizes([shard.sizer for shard in shards]),
+            },
+        ),
+    )
 
 
 def _write_submission(
@@ -761,10 +776,9 @@ def _evaluate_tasks(
     }
     if rank() != 0:
         return None
-    results = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "created_at": created,
-        "config": {
+    results = RunResults(
+        created_at=created,
+        config={
             **asdict(config),
             "model_args": {
                 key: redact_secrets(f"{key}={value}").partition("=")[2]
@@ -773,13 +787,15 @@ def _evaluate_tasks(
             "data_dir": None if config.data_dir is None else str(config.data_dir),
             "output_dir": str(config.output_dir),
         },
-        "model": model,
-        **recorded,
-        "provenance": collect_provenance(),
-        "tasks": task_results,
-        "wall_seconds": time.perf_counter() - started,
-    }
-    text = json.dumps(results, indent=2, sort_keys=True) + "\n"
-    predictions = sum(t["data"]["samples"] - t["data"]["failed"] for t in task_results.values())
+        model=model,
+        fewshot=recorded["fewshot"],
+        templates=recorded.get("templates"),
+        default_templates=recorded.get("default_templates"),
+        provenance=collect_provenance(),
+        tasks={entry: result for entry, result in task_results.items() if result is not None},
+        wall_seconds=time.perf_counter() - started,
+    )
+    text = json.dumps(results.to_json(), indent=2, sort_keys=True) + "\n"
+    predictions = sum(t.data.samples - t.data.failed for t in results.tasks.values())
     _write_summary(config.output_dir / RESULTS_FILE, text, predictions)
     return text

@@ -1,4 +1,4 @@
-"""What reports read from a run folder, checked once when it is read: every field of
+"""What vlm-eval reads from a run folder, checked once when it is read: every field of
 ``results.json`` that the report code uses and every field of a ``samples_<task>.jsonl`` record
 behind per-sample scores. Past these checks the report code indexes the results unguarded.
 

@@ -1,0 +1,150 @@
+"""vlm_eval.results: typed results read back (today's schema, older layouts, unknown versions)
+and runs as DataFrames."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vlm_eval.data import DataFormatError
+from vlm_eval.results import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    RunResults,
+    load_runs,
+    migrate,
+    read_results,
+)
+
+RUNS = Path(__file__).parent / "data" / "runs"
+TODAY = RUNS / "schema-1"
+"""A run folder written by the runner of schema version 1 (the demo checkpoint, 3 samples of
+vqav2 and coco_caption): it must stay readable."""
+
+
+def test_a_results_file_of_schema_1_reads_back_typed_and_unchanged() -> None:
+    written = json.loads((TODAY / "results.json").read_text())
+    results = read_results(TODAY)
+    assert results.schema_version == SCHEMA_VERSION == written["schema_version"] == 1
+    vqa = results.tasks["vqav2"]
+    assert vqa.task.main_metric == "accuracy" and vqa.main_score == pytest.approx(53.3333333)
+    assert vqa.data.samples == 3 and vqa.data.failed == 0 and vqa.data.scored_samples == 3
+    assert vqa.scores.breakdowns["answer_type"] == {"number": 80.0, "other": 0.0}
+    assert vqa.samples_file == "samples_vqav2.jsonl" and vqa.task.sample_score_scale == 100
+    assert results.model_label.endswith("vlm_eval/demo/checkpoints/final")
+    assert results.to_json() == written  # every field kept: the runner writes through it
+
+
+def test_older_layouts_of_version_1_are_read_as_today() -> None:
+    results = read_results(RUNS / "base" / "results.json")  # data.dir, no failed/samples_file
+    data = results.tasks["vqav2"].data
+    assert data.location == "/data/vqav2" and "dir" not in data.extra and data.failed == 0
+    assert results.tasks["coco_caption"].samples_file == "samples_coco_caption.jsonl"
+
+
+def _with_version(tmp_path: Path, version: object) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(TODAY, run)
+    results = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(json.dumps({**results, "schema_version": version}))
+    return run
+
+
+@pytest.mark.parametrize(
+    ("version", "problem"),
+    [
+        (
+            2,
+            "version 2 is newer than this vlm-eval reads (1 and older): "
+            "upgrade vlm-eval to read it",
+        ),
+        (0, "no such version: 0 (versions start at 1)"),
+        ("1", "not a whole number: '1'"),
+    ],
+)
+def test_an_unknown_schema_version_is_refused_naming_file_and_version(
+    tmp_path: Path, version: object, problem: str
+) -> None:
+    run = _with_version(tmp_path, version)
+    with pytest.raises(DataFormatError) as refused:
+        read_results(run)
+    assert str(refused.value) == f"{run / 'results.json'}, field 'schema_version': {problem}"
+
+
+def test_older_schema_versions_are_migrated_step_by_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a schema change would: version 2 renames wall_seconds, version 1 files migrate."""
+    import vlm_eval.results._read as read
+
+    def rename(results: dict[str, object]) -> dict[str, object]:
+        renamed = {k: v for k, v in results.items() if k != "wall_time"}
+        return {**renamed, "wall_seconds": results["wall_time"]}
+
+    monkeypatch.setattr(read, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(MIGRATIONS, 1, lambda results: {**results, "wall_time": 1.5})
+    monkeypatch.setitem(MIGRATIONS, 2, rename)
+    migrated = migrate(json.loads((TODAY / "results.json").read_text()))
+    assert migrated["schema_version"] == 3 and migrated["wall_seconds"] == 1.5
+    assert "wall_time" not in migrated
+    assert RunResults.from_json(migrated).wall_seconds == 1.5
+
+
+def test_runs_as_dataframes() -> None:
+    tables = load_runs([TODAY, RUNS / "base"])
+    metrics = tables.metrics
+    assert list(metrics.columns[:8]) == [
+        "run", "model", "task", "entry", "template", "metric", "value", "main"
+    ]  # fmt: skip
+    main = metrics[metrics["main"]].set_index(["run", "task"])["value"]
+    assert main["schema-1", "vqav2"] == pytest.approx(53.3333333)
+    assert main["base", "coco_caption"] == pytest.approx(116.04)
+    assert len(metrics[metrics["run"] == "base"]) == 3  # accuracy; BLEU-4, CIDEr
+    samples = tables.samples  # base has no records files: rows of schema-1 only
+    vqa = samples[samples["entry"] == "vqav2"]
+    assert len(vqa) == 3 and vqa["scored"].all() and set(samples["run"]) == {"schema-1"}
+    assert vqa["accuracy"].mean() * 100 == pytest.approx(main["schema-1", "vqav2"])
+    assert load_runs([TODAY], samples=False).samples.empty
+
+
+def test_a_sweep_has_a_row_per_template(tmp_path: Path) -> None:
+    run = tmp_path / "sweep"
+    run.mkdir()
+    results = json.loads((TODAY / "results.json").read_text())
+    entry = results["tasks"]["vqav2"]
+    results["tasks"] = {"vqav2@t1": entry, "vqav2@t4": entry}
+    results["config"]["tasks"] = ["vqav2"]
+    results["templates"], results["default_templates"] = {"vqav2": ["1", "4"]}, {"vqav2": "4"}
+    (run / "results.json").write_text(json.dumps(results))
+    metrics = load_runs([run], samples=False).metrics
+    assert list(metrics["entry"]) == ["vqav2@t1", "vqav2@t4"]
+    assert list(metrics["template"]) == ["1", "4"] and set(metrics["task"]) == {"vqav2"}
+
+
+def test_a_malformed_record_is_named_in_the_sample_table(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(TODAY, run)
+    (run / "samples_vqav2.jsonl").write_text('{"sample_id": [1]}\n')
+    with pytest.raises(DataFormatError, match=r"on line 1, field 'sample_id': not a sample id"):
+        load_runs([run])
+
+
+def test_report_format_csv_writes_the_metrics_table(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vlm_eval.cli import main
+
+    output = tmp_path / "metrics.csv"
+    result = CliRunner().invoke(
+        main, ["report", "--format", "csv", "--output", str(output), str(TODAY), str(RUNS / "base")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = output.read_text().splitlines()
+    assert lines[0] == (
+        "run,model,task,entry,template,metric,value,main,samples,failed,scored_samples"
+    )
+    assert "base,HuggingFaceM4/idefics2-8b,vqav2,vqav2,,accuracy,80.81234,True,214354,0," in lines
+    assert len(lines) == 1 + 8 + 3  # schema-1: accuracy and 7 caption metrics; base: 3
