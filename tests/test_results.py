@@ -3,6 +3,7 @@ and runs as DataFrames."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -148,3 +149,24 @@ def test_report_format_csv_writes_the_metrics_table(tmp_path: Path) -> None:
     )
     assert "base,HuggingFaceM4/idefics2-8b,vqav2,vqav2,,accuracy,80.81234,True,214354,0," in lines
     assert len(lines) == 1 + 8 + 3  # schema-1: accuracy and 7 caption metrics; base: 3
+
+
+def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_made_text(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from vlm_eval.cli import main
+
+    run = tmp_path / "=cmd"
+    shutil.copytree(RUNS / "base", run)
+    results = json.loads((run / "results.json").read_text())
+    results["model"]["pretrained"] = '=HYPERLINK("http://evil","x")'
+    (run / "results.json").write_text(json.dumps(results))
+    output = tmp_path / "metrics.csv"
+    command = ["report", "--format", "csv", "--output", str(output), str(run)]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(output.read_text().splitlines()))
+    assert rows[1][:2] == ["'=cmd", '\'=HYPERLINK("http://evil","x")']
+    assert float(rows[1][6]) > 0  # numbers stay numbers

@@ -456,7 +456,17 @@ def _emit_csv(runs: Sequence[Path], output: Path | None) -> None:
         tables = load_runs(runs, samples=False)
     except DataFormatError as error:
         raise click.ClickException(str(error)) from error
-    _write_output(tables.metrics.to_csv(index=False, lineterminator="\n"), output)
+    metrics = tables.metrics.map(_inert_in_spreadsheets)
+    _write_output(metrics.to_csv(index=False, lineterminator="\n"), output)
+
+
+def _inert_in_spreadsheets(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab or
+    carriage return first: a model or run named ``=HYPERLINK(...)``) with a ``'`` before it,
+    which spreadsheets read as "text follows"."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return f"'{value}"
+    return value
 
 
 def _read_runs(paths: Sequence[Path]) -> list[Run]:
