@@ -16,6 +16,7 @@ import torch
 
 import vlm_eval.demo
 from tests.openai_server import FakeChatServer, clean_environment, serving
+from vlm_eval.demo.mini_data import DEMO_SIZES, write_mini_data
 from vlm_eval.demo.tiny import idefics2
 
 MINI_DATA = Path(vlm_eval.demo.__file__).parent / "data"
@@ -59,9 +60,24 @@ def mini_data() -> Path:
     return MINI_DATA
 
 
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo splits (``mini_data --sizes demo``: 500 questions per VQA task and 200 caption
+    images to evaluate, train splits of 2,000 images per task), written once (3-5 s)."""
+    root = tmp_path_factory.mktemp("demo-data")
+    write_mini_data(root, sizes=DEMO_SIZES)
+    return root
+
+
 @pytest.fixture(autouse=True)
 def isolated_registries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plugins a test registers (or files it imports) do not leak into other tests."""
+    isolate_registries(monkeypatch)
+
+
+def isolate_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the plugin registries copies of their entries that ``monkeypatch`` puts back (a
+    module-scoped fixture that registers plugins uses a ``pytest.MonkeyPatch.context()``)."""
     import vlm_eval._registry as registry
     from vlm_eval.models import FAMILIES, MODELS
     from vlm_eval.tasks import TASKS

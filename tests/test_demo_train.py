@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoProcessor
 
-from vlm_eval.demo.mini_data import DEMO_SIZES, SplitSizes, write_mini_data
+from vlm_eval.demo.mini_data import SplitSizes, write_mini_data
 from vlm_eval.demo.train import (
     ModelSize,
     TrainSettings,
@@ -139,13 +139,6 @@ def _identical(comparison: filecmp.dircmp[str]) -> bool:
     if mismatch or errors:
         return False
     return all(_identical(sub) for sub in comparison.subdirs.values())
-
-
-@pytest.fixture(scope="module")
-def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("demo-data")
-    write_mini_data(root, sizes=DEMO_SIZES)
-    return root
 
 
 def test_the_demo_splits_have_enough_questions_to_decide(demo_data: Path) -> None:
