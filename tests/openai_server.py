@@ -1,4 +1,5 @@
-"""A fake OpenAI-compatible chat server on 127.0.0.1 for the openai adapter's tests."""
+"""An OpenAI-compatible chat server on 127.0.0.1 for the openai adapter's tests: a fake one by
+default, or one answering with any function of the request (the oracle's serves a checkpoint)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,11 +40,21 @@ class _BadRequest(Exception):
     pass
 
 
-def _decode_image(url: str) -> str:
+def decode_image_url(url: str) -> Image.Image:
+    """The image of a base64 data URL, checked against the format the URL names.
+
+    Raises:
+        _BadRequest: If the URL's format is not that of its bytes (the server answers 400).
+    """
     header, _, data = url.partition(",")
     image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
     if header != f"data:image/{image.format.lower()};base64":
         raise _BadRequest(f"{header} does not match the {image.format} bytes")
+    return image
+
+
+def _decode_image(url: str) -> str:
+    image = decode_image_url(url)
     return f"{image.format} {describe_image(image)}"
 
 
@@ -85,15 +96,21 @@ def complete(body: dict[str, Any]) -> dict[str, Any]:
     return completion(answer[:end], usage=usage)
 
 
+Answer = Callable[[dict[str, Any]], dict[str, Any]]
+"""A request's JSON body -> the chat completion to send back."""
+
+
 class FakeChatServer(ThreadingHTTPServer):
     """An OpenAI-compatible server on a free loopback port, recording what it receives.
 
     ``script`` holds responses (``Scripted``) sent first, one per request; then
-    ``POST /v1/chat/completions`` answers with ``complete``, after ``delay`` seconds.
+    ``POST /v1/chat/completions`` answers with ``answer`` (by default ``complete``), after
+    ``delay`` seconds.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, answer: Answer = complete) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
         self.received: list[dict[str, Any]] = []
         self.script: list[Scripted] = []
         self.delay = 0.0
@@ -107,6 +124,7 @@ class FakeChatServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms stall between a response's headers and body
     server: FakeChatServer
 
     def log_message(self, format: str, *args: Any) -> None:  # keep pytest's output clean
@@ -158,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path != "/v1/chat/completions":
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
             try:
-                return self._send(200, complete(body))
+                return self._send(200, server.answer(body))
             except _BadRequest as error:
                 return self._send(400, {"error": {"message": str(error)}})
         finally:
@@ -167,9 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving() -> Iterator[FakeChatServer]:
-    """A ``FakeChatServer`` answering on a thread until the block ends."""
-    server = FakeChatServer()
+def serving(answer: Answer = complete) -> Iterator[FakeChatServer]:
+    """A ``FakeChatServer`` answering with ``answer`` on a thread until the block ends."""
+    server = FakeChatServer(answer)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
