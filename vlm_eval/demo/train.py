@@ -108,7 +108,7 @@ class TrainSettings:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     seed: int = 0
-    fewshot_share: float = 0.1
+    fewshot_share: float = 0.3
     chat_share: float = 0.2
     train_images: int = 2000
     threads: int = 2
