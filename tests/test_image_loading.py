@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import weakref
@@ -24,7 +25,9 @@ from vlm_eval.runner import run_evaluation
 from vlm_eval.runner._images import (
     BatchImages,
     RequestsDecoded,
+    _image_at,
     _SharedSlots,
+    _write_pixels,
     decode_batches,
     order_by_image,
     plan_images,
@@ -339,6 +342,24 @@ def test_images_held_by_the_main_process_keep_their_pixels(
         _pixels(b.requests) for b in decode_batches(batches, 0)
     ]
     assert 0 < sum(len(batch.placed) for batch in unpacked) < len(fitting)
+
+
+@pytest.mark.parametrize("size", [(40, 30), (2400, 1800)])  # one of Pillow's blocks, several
+def test_images_in_shared_memory_have_their_pixels_and_hold_the_memory(
+    size: tuple[int, int],
+) -> None:
+    image = Image.effect_noise((40, 30), 60).convert("RGB").resize(size)
+    memory = mmap.mmap(-1, 64 + size[0] * size[1] * 4)
+    _write_pixels(memory, 64, image)
+    view = memoryview(memory)
+    released = weakref.finalize(view, lambda: None)
+    mapped = _image_at(view, 64, size)
+    del view
+    assert (type(mapped), mapped.mode, mapped.size) == (Image.Image, "RGB", size)
+    assert mapped.tobytes() == image.tobytes()
+    assert released.alive  # the image holds the memory until it is gone
+    del mapped
+    assert not released.alive
 
 
 def test_unreadable_images_fail_their_samples_and_the_run_goes_on(

@@ -495,7 +495,9 @@ def test_images_open_as_plain_rgb_images_with_their_pixels(tmp_path: Path) -> No
     noise = Image.effect_noise((64, 48), 40)
     noise.convert("RGB").save(tmp_path / "color.jpg", dpi=(150, 150))
     noise.save(tmp_path / "gray.png")
-    for name in ("color.jpg", "gray.png"):
+    # Over 16 MiB of RGB pixels: in several of Pillow's blocks, which Arrow cannot share.
+    noise.convert("RGB").resize((2400, 1800)).save(tmp_path / "large.jpg")
+    for name in ("color.jpg", "gray.png", "large.jpg"):
         opened = ImageFile(tmp_path / name).open()
         with Image.open(tmp_path / name) as reference:
             expected = reference.convert("RGB")

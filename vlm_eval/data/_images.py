@@ -48,8 +48,7 @@ class ImageSource(ABC):
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
-                # ``convert`` would copy the pixels of an image already RGB: share them.
-                rgb = image._new(image.im) if image.mode == "RGB" else image.convert("RGB")
+                rgb = _plain_rgb(image)
                 _drop_unreadable_exif(rgb)
                 return rgb
         except UnidentifiedImageError:  # its message names an in-memory buffer, not the image
@@ -65,6 +64,23 @@ class ImageSource(ABC):
             raise ImageError(
                 f"cannot decode image {self.key}: {type(error).__name__}: {error}"
             ) from error
+
+
+def _plain_rgb(image: Image.Image) -> Image.Image:
+    """A plain RGB ``Image`` of loaded ``image`` with its ``info``, usable once ``image`` is closed.
+
+    An RGB image's pixels are shared through Arrow (``Image.fromarrow``, zero-copy; the result
+    is read-only, so that Pillow copies it before changing it) rather than copied by
+    ``convert``; one too large for a single block of memory (over 16 MiB) is copied.
+    """
+    if image.mode != "RGB":
+        return image.convert("RGB")
+    try:
+        shared = Image.fromarrow(image, "RGB", image.size)
+    except ValueError:  # its rows are in several blocks
+        return image.copy()
+    shared.info = image.info.copy()
+    return shared
 
 
 @dataclass(frozen=True, slots=True)
