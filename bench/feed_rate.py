@@ -41,7 +41,6 @@ from bench.synthetic_images import write_vqav2_split
 from vlm_eval.demo.tiny import idefics2
 from vlm_eval.models import Generation, HuggingFaceAdapter, ModelInput
 from vlm_eval.runner import RunConfig, run_evaluation
-from vlm_eval.runner._memory import reuse_freed_memory
 from vlm_eval.tasks import GenerationSettings, Prompt, get_task, load_tasks, prompt_images
 
 RESULTS = RESULTS_DIR / "feed_rate.json"
@@ -76,7 +75,7 @@ def _raw_batch(first: int) -> None:
 def _raw(adapter: InstantAdapter, prompts: list[Prompt], processes: int) -> int:
     global _RAW
     _RAW = (adapter, prompts)
-    with Pool(processes, initializer=reuse_freed_memory) as pool:
+    with Pool(processes) as pool:
         for _ in pool.imap_unordered(_raw_batch, range(0, len(prompts), BATCH_SIZE)):
             pass
     return len(prompts)

@@ -10,8 +10,7 @@ post-processing, VQA scoring, appending fsynced records, and ``results.json``.
 The baseline is the physical limit of this data path: the same images decoded with PIL
 (``Image.open(path)``, loaded, converted only if not RGB: ``convert`` would copy RGB pixels, which
 ``ImageSource.open`` does not) in a pool of W processes, nothing else, nothing sent back, with
-freed memory kept for reuse as the runner keeps it (``reuse_freed_memory``: Pillow's image
-blocks alone make decoding up to 1.7x faster here, so the baseline has it too).
+Pillow's and glibc's default memory settings, as the runner has them.
 The harness also has its main process (everything but decoding), which the baseline does not;
 the >= 0.8x target applies to every W:
 
@@ -51,7 +50,6 @@ from bench._common import RESULTS_DIR, SummaryRow, environment, interleaved, wri
 from bench.synthetic_images import write_vqav2_split
 from vlm_eval.models import Generation, ModelAdapter, ModelInput
 from vlm_eval.runner import RunConfig, run_evaluation
-from vlm_eval.runner._memory import reuse_freed_memory
 from vlm_eval.tasks import GenerationSettings, load_tasks
 
 RESULTS = RESULTS_DIR / "harness_overhead.json"
@@ -88,7 +86,7 @@ def _decode(path: Path) -> None:
 
 
 def _raw_decoding(paths: list[Path], processes: int) -> None:
-    with Pool(processes, initializer=reuse_freed_memory) as pool:
+    with Pool(processes) as pool:
         for _ in pool.imap_unordered(_decode, paths, chunksize=32):
             pass
 

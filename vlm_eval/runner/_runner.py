@@ -62,7 +62,6 @@ from vlm_eval.runner._distributed import (
 from vlm_eval.runner._fewshot import ShotSelector, check_fewshot_selection, shot_selector
 from vlm_eval.runner._images import DecodedBatch, RequestsDecoded, decode_batches, forks_workers
 from vlm_eval.runner._lock import RunFolderBusyError, run_folder_lock
-from vlm_eval.runner._memory import reuse_freed_memory
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._store import (
     JsonlPredictionStore,
@@ -584,7 +583,6 @@ def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> di
 def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     """``run_evaluation``'s work; the text of ``results.json`` on rank 0, ``None`` elsewhere."""
     started = time.perf_counter()
-    reuse_freed_memory()  # before the decoding workers are forked and threads started
     created = datetime.now(UTC).isoformat(timespec="seconds")
     options = _task_options(config, adapter)
     sweep, defaults = _template_sweep(config, options)
