@@ -9,6 +9,7 @@ fits chat-template models that take any number of images per prompt.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any, ClassVar, TypeVar
 
 from transformers import AutoProcessor, PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
@@ -187,14 +188,21 @@ class ModelFamily:
 def special_token_text(tokenizer: PreTrainedTokenizerBase, token: SpecialToken) -> str:
     """How ``tokenizer`` spells ``token`` in a text (empty where it has no such token)."""
     if token.name == "start":
-        with_defaults = tokenizer("x")["input_ids"]
-        plain = tokenizer("x", add_special_tokens=False)["input_ids"]
-        added = len(with_defaults) - len(plain)
-        if added <= 0 or with_defaults[added:] != plain:
-            return ""
-        return tokenizer.decode(with_defaults[:added], skip_special_tokens=False)
+        return _start_tokens_text(tokenizer)
     special = tokenizer.bos_token if token.name == "bos" else tokenizer.eos_token
     return special or ""
+
+
+@cache
+def _start_tokens_text(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The special tokens ``tokenizer`` puts before a text by default, as text (worked out once
+    per tokenizer, not per prompt)."""
+    with_defaults = tokenizer("x")["input_ids"]
+    plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+    added = len(with_defaults) - len(plain)
+    if added <= 0 or with_defaults[added:] != plain:
+        return ""
+    return tokenizer.decode(with_defaults[:added], skip_special_tokens=False)
 
 
 def single_token_id(tokenizer: PreTrainedTokenizerBase, text: str) -> int | None:
