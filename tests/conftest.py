@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -77,13 +78,17 @@ def isolated_registries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def isolate_registries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Give the plugin registries copies of their entries that ``monkeypatch`` puts back (a
-    module-scoped fixture that registers plugins uses a ``pytest.MonkeyPatch.context()``)."""
+    module-scoped fixture that registers plugins uses a ``pytest.MonkeyPatch.context()``).
+    The built-ins registered lazily are imported first, so that the entries their modules add
+    on import are among those put back."""
     import vlm_eval._registry as registry
     from vlm_eval.models import FAMILIES, MODELS
     from vlm_eval.tasks import TASKS
 
     monkeypatch.setattr(registry, "_imported_files", set(registry._imported_files))
     for plugins in (TASKS, MODELS, FAMILIES):
+        for module in set(plugins._lazy_modules.values()):
+            importlib.import_module(module)
         monkeypatch.setattr(plugins, "_entries", dict(plugins._entries))
         monkeypatch.setattr(plugins, "_origins", dict(plugins._origins))
 

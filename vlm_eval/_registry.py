@@ -2,11 +2,13 @@
 
 Plugins register themselves when their module is imported: a file in a plugin folder, or a
 package exposing an entry point in the group of the registry (``vlm_eval.tasks``,
-``vlm_eval.models``, ``vlm_eval.families``).
+``vlm_eval.models``, ``vlm_eval.families``). Built-ins with heavy dependencies are registered by
+name and module (``Registry.add_lazy``), imported on first ``get``.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import inspect
@@ -45,6 +47,7 @@ class Registry(Generic[T]):
         self.entry_point_group = entry_point_group
         self._entries: dict[str, T] = {}
         self._origins: dict[str, str] = {}
+        self._lazy_modules: dict[str, str] = {}
         self._entry_points_loaded = False
 
     def add(self, name: str, entry: T) -> None:
@@ -59,21 +62,45 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         self._origins[name] = origin
 
+    def add_lazy(self, name: str, module: str) -> None:
+        """Register ``name`` as defined in ``module``, which is imported (and registers it) on
+        the first ``get`` of ``name``: listing names imports none of its dependencies."""
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise PluginError(f"{self.kind} {name!r}: module {module} not found")
+        self._lazy_modules[name] = module
+        self._origins[name] = spec.origin
+
     def get(self, name: str) -> T:
         """The entry registered as ``name``, or ``UnknownNameError`` listing the valid names."""
         self.load_entry_points()
+        if name not in self._origins:
+            raise UnknownNameError(self.kind, name, self._origins, self.plural)
         if name not in self._entries:
-            raise UnknownNameError(self.kind, name, self._entries, self.plural)
+            module = self._lazy_modules[name]
+            importlib.import_module(module)
+            if name not in self._entries:
+                raise PluginError(f"{module} did not register the {self.kind} {name!r}")
         return self._entries[name]
 
     def names(self) -> list[str]:
         """Every registered name, sorted."""
         self.load_entry_points()
-        return sorted(self._entries)
+        return sorted(self._origins)
 
     def origin(self, name: str) -> str:
         """Where the entry registered as ``name`` is defined."""
         return self._origins[name]
+
+    def summary(self, name: str) -> str:
+        """The first docstring line of the module defining ``name`` (a plugin file's says what it
+        is), else of the entry's; read from the source of a lazy entry not imported yet."""
+        if name in self._entries:
+            entry = self._entries[name]
+            doc = sys.modules[entry.__module__].__doc__ or entry.__doc__
+        else:
+            doc = ast.get_docstring(ast.parse(Path(self._origins[name]).read_text()))
+        return (doc or "").strip().split("\n", 1)[0]
 
     def load_entry_points(self) -> None:
         """Import the installed packages that expose plugins in this registry's group (once)."""

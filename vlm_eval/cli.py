@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import click
 
 from vlm_eval._arguments import ArgumentsError, parse_key_values
-from vlm_eval._registry import PluginError, UnknownNameError
+from vlm_eval._registry import PluginError, Registry, UnknownNameError
 from vlm_eval.data import DataFormatError
 
 if TYPE_CHECKING:
@@ -70,14 +70,16 @@ class _BatchSizeType(click.ParamType):
         self.fail(f"{value!r} is neither a positive integer nor 'auto'.", param, ctx)
 
 
-def _load_plugins(include_paths: tuple[Path, ...]) -> None:
-    from vlm_eval.models import FAMILIES, MODELS
+def _load_plugins(include_paths: tuple[Path, ...], *registries: Registry[Any]) -> None:
+    """Import the task folders (built-in, $VLM_EVAL_TASKS_PATH, ``include_paths``) and the
+    entry points of ``registries``: only those a command reads, so that listing tasks imports
+    no model code."""
     from vlm_eval.tasks import load_tasks
 
     try:
         load_tasks(include_paths)
-        MODELS.load_entry_points()
-        FAMILIES.load_entry_points()
+        for registry in registries:
+            registry.load_entry_points()
     except PluginError as error:
         raise click.ClickException(str(error)) from error
 
@@ -211,7 +213,7 @@ def run(
     """Evaluate a model on tasks and write a run folder."""
     from torch.cuda import OutOfMemoryError
 
-    from vlm_eval.models import MODELS, ModelLoadError, parse_model_args
+    from vlm_eval.models import FAMILIES, MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
     from vlm_eval.runner import (
         RunConfig,
@@ -221,9 +223,9 @@ def run(
         saved_predictions,
     )
     from vlm_eval.runner._distributed import process_group, rank
-    from vlm_eval.tasks import resolve_data_args, resolve_task_args, resolve_task_names
+    from vlm_eval.tasks import TASKS, resolve_data_args, resolve_task_args, resolve_task_names
 
-    _load_plugins(include_paths)
+    _load_plugins(include_paths, TASKS, MODELS, FAMILIES)
     try:
         task_names = resolve_task_names(tasks)
     except UnknownNameError as error:
@@ -333,17 +335,18 @@ def _templates(value: str | None) -> tuple[str, ...] | Literal["all"] | None:
 def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
     """List the registered tasks, model adapters, model families or protocols, with where they
     come from."""
-    from vlm_eval.models import FAMILIES, MODELS
-    from vlm_eval.protocols import get_protocol, protocol_names
-    from vlm_eval.tasks import TASKS
-
-    _load_plugins(include_paths)
     if what == "protocols":
+        from vlm_eval.protocols import get_protocol, protocol_names
+
+        _load_plugins(include_paths)
         for name in protocol_names():
             protocol = get_protocol(name)
             click.echo(f"{name:<18} {protocol.summary}\n{'':<18} source: {protocol.source}")
         return
     if what == "families":
+        from vlm_eval.models import FAMILIES
+
+        _load_plugins(include_paths, FAMILIES)
         for name in FAMILIES.names():
             family = FAMILIES.get(name)
             claims = ", ".join(family.model_types) or "none (chosen by name)"
@@ -354,13 +357,13 @@ def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
                 f"{'':<18} {FAMILIES.origin(name)}"
             )
         return
-    registry = TASKS if what == "tasks" else MODELS
+    if what == "tasks":
+        from vlm_eval.tasks import TASKS as registry
+    else:
+        from vlm_eval.models import MODELS as registry
+    _load_plugins(include_paths, registry)
     for name in registry.names():
-        cls = registry.get(name)
-        # A plugin file's module docstring says what it is; the class docstring says how.
-        doc = sys.modules[cls.__module__].__doc__ or cls.__doc__ or ""
-        summary = doc.strip().split("\n", 1)[0]
-        click.echo(f"{name:<14} {summary}\n{'':<14} {registry.origin(name)}")
+        click.echo(f"{name:<14} {registry.summary(name)}\n{'':<14} {registry.origin(name)}")
 
 
 def _report_options(
@@ -724,7 +727,7 @@ def score(
     from vlm_eval.report import escape_cell
     from vlm_eval.tasks import TASKS
 
-    _load_plugins(include_paths)
+    _load_plugins(include_paths, TASKS)
     try:
         task_class = TASKS.get(task_name)
     except UnknownNameError as error:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any, ClassVar, TypeVar
-
-from transformers import AutoProcessor, PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from vlm_eval._arguments import ArgumentsError, typed_argument
 from vlm_eval.tasks import GenerationSettings, ImagePart, Prompt, SpecialToken, is_raw
+
+if TYPE_CHECKING:  # transformers is imported where a processor is loaded, not to name families
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase, ProcessorMixin
 
 
 class PromptError(ValueError):
@@ -54,9 +55,10 @@ class ModelFamily:
             their types (``int``, ``bool``, a ``Literal`` of choices...); ``apply_options``
             sets them on the processor.
         uses_chat_template: Prompts are rendered with the processor's chat template.
-        image_only_processor: The family's processor class when it must be loaded without its
-            video processor (built with torchvision, which we cannot install); ``None`` loads
-            with ``AutoProcessor``.
+        image_only_processor: The family's processor class, or the name of one that
+            transformers exports (imported when a processor is loaded), when it must be loaded
+            without its video processor (built with torchvision, which we cannot install);
+            ``None`` loads with ``AutoProcessor``.
     """
 
     name: ClassVar[str] = "generic"
@@ -64,7 +66,7 @@ class ModelFamily:
     max_images: ClassVar[int | None] = None
     image_options: ClassVar[Mapping[str, Any]] = {}
     uses_chat_template: ClassVar[bool] = True
-    image_only_processor: ClassVar[type[ProcessorMixin] | None] = None
+    image_only_processor: ClassVar[type[ProcessorMixin] | str | None] = None
 
     def for_checkpoint(self, config: PretrainedConfig) -> ModelFamily:
         """The family that handles this checkpoint: ``self``, unless checkpoints of one
@@ -102,10 +104,13 @@ class ModelFamily:
         options: Mapping[str, Any],
     ) -> ProcessorMixin:
         """The checkpoint's processor, with ``options`` applied (see ``apply_options``)."""
+        import transformers
+
+        processor_class = self.image_only_processor
+        if isinstance(processor_class, str):
+            processor_class = getattr(transformers, processor_class)
         loader = (
-            AutoProcessor
-            if self.image_only_processor is None
-            else image_only(self.image_only_processor)
+            transformers.AutoProcessor if processor_class is None else image_only(processor_class)
         )
         processor = loader.from_pretrained(
             pretrained, revision=revision, trust_remote_code=trust_remote_code
@@ -225,7 +230,7 @@ def to_chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
     ]
 
 
-Processor = TypeVar("Processor", bound=ProcessorMixin)
+Processor = TypeVar("Processor", bound="ProcessorMixin")
 
 
 def image_only(processor_class: type[Processor]) -> type[Processor]:
@@ -235,6 +240,7 @@ def image_only(processor_class: type[Processor]) -> type[Processor]:
     which has no CPU build for our torch; evaluation only needs images. Construct the returned
     class with ``video_processor=None``; its ``from_pretrained`` does so.
     """
+    from transformers import ProcessorMixin
 
     class ImageOnlyProcessor(processor_class):  # type: ignore[valid-type,misc]
         @classmethod

@@ -8,13 +8,14 @@ entry point in the ``vlm_eval.families`` group.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from transformers import PretrainedConfig
+from typing import TYPE_CHECKING, TypeVar
 
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval._registry import PluginError, Registry, UnknownNameError
 from vlm_eval.models._family import ModelFamily
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 FAMILIES: Registry[type[ModelFamily]] = Registry(
     "family", entry_point_group="vlm_eval.families", plural="families"
@@ -32,6 +33,15 @@ def register_family(cls: Family) -> Family:
 
 
 register_family(ModelFamily)  # "generic": claims no model type, and can be named
+for _name, _module in {
+    "blip2": "blip2",
+    "idefics": "idefics",
+    "llava": "llava",
+    "paligemma": "paligemma",
+    "qwen2_vl": "qwen2_vl",
+    "smolvlm": "idefics",
+}.items():  # the built-in families, imported on first get
+    FAMILIES.add_lazy(_name, f"vlm_eval.models.families.{_module}")
 
 
 def family_for(model_type: str) -> ModelFamily:

@@ -23,7 +23,6 @@ from transformers import (
 from transformers.utils import CONFIG_NAME
 from transformers.utils.hub import cached_file, extract_commit_hash
 
-import vlm_eval.models.families  # noqa: F401  (registers the built-in families)
 from vlm_eval._arguments import ArgumentsError, keyword_parameters
 from vlm_eval.models._adapter import Generation, InputError, ModelAdapter, ModelInput
 from vlm_eval.models._family import ModelFamily, PromptError, single_token_id

@@ -9,6 +9,9 @@ from vlm_eval._registry import Registry
 from vlm_eval.models._adapter import ModelAdapter
 
 MODELS: Registry[type[ModelAdapter]] = Registry("model", entry_point_group="vlm_eval.models")
+MODELS.add_lazy("hf", "vlm_eval.models._hf")  # torch and transformers: imported on first get
+MODELS.add_lazy("openai", "vlm_eval.models._openai")
+MODELS.add_lazy("vllm", "vlm_eval.models._vllm")
 
 AdapterClass = TypeVar("AdapterClass", bound=type[ModelAdapter])
 

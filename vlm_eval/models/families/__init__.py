@@ -1,8 +1,2 @@
-"""Built-in model families (see ``vlm_eval.models.ModelFamily``), one module each; importing
-this package imports them all, which registers them."""
-
-import importlib
-import pkgutil
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+"""Built-in model families (see ``vlm_eval.models.ModelFamily``), one module each, registered by
+name in ``vlm_eval.models.FAMILIES`` and imported on first use."""

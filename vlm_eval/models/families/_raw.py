@@ -3,10 +3,13 @@ text format, or a zero-shot raw template with the image first (PaliGemma, BLIP-2
 
 from __future__ import annotations
 
-from transformers import ProcessorMixin
+from typing import TYPE_CHECKING
 
 from vlm_eval.models._family import ModelFamily, PromptError
 from vlm_eval.tasks import Prompt, is_raw
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
 
 class RawPromptFamily(ModelFamily):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from transformers import PretrainedConfig, ProcessorMixin
+from typing import TYPE_CHECKING
 
 from vlm_eval.models._family import ModelFamily
 from vlm_eval.models._family_registry import register_family
 from vlm_eval.models.families._raw import RawPromptFamily
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, ProcessorMixin
 
 
 @register_family

@@ -4,12 +4,13 @@ splitting that trades visual tokens for accuracy (Idefics2: 64 tokens per image,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-from transformers import ProcessorMixin, SmolVLMProcessor
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlm_eval.models._family import ModelFamily
 from vlm_eval.models._family_registry import register_family
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
 
 @register_family
@@ -43,4 +44,4 @@ class SmolVLMFamily(IdeficsFamily):
 
     name = "smolvlm"
     model_types = ("smolvlm",)
-    image_only_processor = SmolVLMProcessor
+    image_only_processor = "SmolVLMProcessor"

@@ -4,10 +4,13 @@ the LLaVA architecture with other vision towers take interleaved images."""
 
 from __future__ import annotations
 
-from transformers import PretrainedConfig
+from typing import TYPE_CHECKING
 
 from vlm_eval.models._family import ModelFamily
 from vlm_eval.models._family_registry import register_family
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 class LlavaInterleavedFamily(ModelFamily):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from transformers import ProcessorMixin
+from typing import TYPE_CHECKING
 
 from vlm_eval.models._family_registry import register_family
 from vlm_eval.models.families._raw import RawPromptFamily
 from vlm_eval.tasks import Message, Prompt, SpecialToken
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
 
 @register_family

@@ -5,12 +5,13 @@ after resizing the image's area into ``[min_pixels, max_pixels]``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-from transformers import ProcessorMixin, Qwen2VLProcessor
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlm_eval.models._family import ModelFamily
 from vlm_eval.models._family_registry import register_family
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
 
 @register_family
@@ -21,7 +22,7 @@ class Qwen2VLFamily(ModelFamily):
     model_types = ("qwen2_vl", "qwen2_5_vl")
     image_options: ClassVar[Mapping[str, Any]] = {"min_pixels": int, "max_pixels": int}
     # Qwen2.5-VL's processor differs from Qwen2-VL's only in how it handles videos.
-    image_only_processor = Qwen2VLProcessor
+    image_only_processor = "Qwen2VLProcessor"
 
     def image_placeholder(self, processor: ProcessorMixin) -> str:
         """An image in a raw prompt as the chat template writes it: the image pad (which the
