@@ -17,7 +17,14 @@ import time
 
 from bench._common import RESULTS_DIR
 
-BENCHMARKS = ("harness_overhead", "feed_rate", "tiny_model", "caption_metrics", "vqa_accuracy")
+BENCHMARKS = (
+    "harness_overhead",
+    "feed_rate",
+    "tiny_model",
+    "caption_metrics",
+    "vqa_accuracy",
+    "scale",
+)
 
 
 def _table(names: list[str], since: float) -> list[str]:
