@@ -20,7 +20,13 @@ from vlm_eval.results._model import (
     TaskTiming,
     model_label,
 )
-from vlm_eval.results._read import MIGRATIONS, migrate, read_results, run_labels
+from vlm_eval.results._read import (
+    MIGRATIONS,
+    migrate,
+    read_results,
+    run_labels,
+    sample_records,
+)
 from vlm_eval.results._schema import Invalid
 from vlm_eval.results._tables import RunTables, load_runs, metrics_table
 
@@ -44,4 +50,5 @@ __all__ = [
     "model_label",
     "read_results",
     "run_labels",
+    "sample_records",
 ]

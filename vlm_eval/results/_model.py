@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from vlm_eval._run_folder import task_entries
+from vlm_eval._run_folder import default_entry, task_entries
 from vlm_eval.results._schema import check_record, check_results
 
 SCHEMA_VERSION = 1
@@ -118,7 +118,7 @@ class TaskDataInfo(_JsonObject):
     samples: int
     split: str | None
     failed: int = 0
-    scored_samples: int | None = None
+    scored_samples: int | None = field(default=None, metadata=_OMIT_NONE)
     source: str | None = None
     location: str | None = None
     revision: str | None = None
@@ -229,6 +229,13 @@ class RunResults(_JsonObject):
     def entries(self, task: str) -> list[str]:
         """The keys of ``task``'s entries in ``tasks`` (one per template of a sweep)."""
         return task_entries({"templates": self.templates}, task)
+
+    def default_entry(self, task: str) -> str | None:
+        """The key of the entry that stands for ``task`` where a run gets one score per task:
+        the task's own, or a sweep's entry of its protocol's default template (``None`` where
+        the sweep left that template out)."""
+        swept = {"templates": self.templates, "default_templates": self.default_templates}
+        return default_entry(swept, task)
 
 
 def model_label(model: Mapping[str, Any]) -> str:

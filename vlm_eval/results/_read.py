@@ -1,5 +1,6 @@
 """Reading run folders: ``results.json`` checked, migrated to today's schema and typed; the
-lines of ``samples_<task>.jsonl``; and the labels runs go by in reports and tables."""
+records of ``samples_<task>.jsonl``, a line at a time; and the labels runs go by in reports
+and tables."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from vlm_eval._files import jsonl_lines
 from vlm_eval._run_folder import RESULTS_FILE
 from vlm_eval.data import DataFormatError
-from vlm_eval.results._model import SCHEMA_VERSION, RunResults
-from vlm_eval.results._schema import Invalid, shown
+from vlm_eval.results._model import SCHEMA_VERSION, RunResults, SampleRecord
+from vlm_eval.results._schema import Invalid, sample_id, shown
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 """Rewrites the results of one schema version as those of the next."""
@@ -96,22 +96,59 @@ def run_labels(folders: Sequence[Path]) -> list[str]:
 
 
 def numbered_records(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The JSON objects of a ``samples_<task>.jsonl`` with their line numbers; lines split at
-    ``\\n`` only (JSON strings may hold U+2028, U+0085, ... unescaped).
+    """The JSON objects of a ``samples_<task>.jsonl`` with their line numbers, read a line at a
+    time (a records file can hold hundreds of megabytes); lines split at ``\\n`` only (JSON
+    strings may hold U+2028, U+0085, ... unescaped). A last line without its ``\\n`` that is
+    not JSON is a write cut short (a killed run), and is ignored as the runner ignores it.
 
     Raises:
         DataFormatError: If the file cannot be read or a line is not a JSON object (naming
             the line).
     """
     try:
-        data = file.read_bytes()
+        with file.open("rb") as stream:
+            for line, data in enumerate(stream, start=1):
+                where = f"on line {line}"
+                try:
+                    record = _line_json(data, file, where)
+                except DataFormatError:
+                    if data.endswith(b"\n"):
+                        raise
+                    return  # torn: the run was stopped while writing it
+                if not isinstance(record, dict):
+                    raise DataFormatError(file, where, None, f"not a JSON object: {shown(record)}")
+                yield line, record
     except OSError as error:
         raise DataFormatError(file, None, None, f"cannot read the records: {error}") from error
-    for line, text in jsonl_lines(data):
+
+
+def sample_records(file: Path) -> Iterator[tuple[str, SampleRecord]]:
+    """The records of a ``samples_<task>.jsonl``, typed and read a line at a time (see
+    ``numbered_records``), each with where it is, for messages: ``on line 4 (sample 'q03')``.
+
+    Raises:
+        DataFormatError: If the file cannot be read or a line is not a record (see
+            ``_schema``); the message names the line, the sample and the field.
+    """
+    for line, value in numbered_records(file):
         where = f"on line {line}"
-        if text is None:
-            raise DataFormatError(file, where, None, "not UTF-8 text")
-        record = parse_json(text, file, where)
-        if not isinstance(record, dict):
-            raise DataFormatError(file, where, None, f"not a JSON object: {shown(record)}")
-        yield line, record
+        try:
+            sample_id(value.get("sample_id"), "sample_id")
+            where += f" (sample {shown(value['sample_id'])})"
+            record = SampleRecord.from_json(value)
+        except Invalid as error:
+            raise DataFormatError(file, where, error.field, error.problem) from error
+        yield where, record
+
+
+def _line_json(data: bytes, file: Path, where: str) -> Any:
+    """The JSON of one line of ``file``.
+
+    Raises:
+        DataFormatError: If it is not UTF-8 text or not JSON.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataFormatError(file, where, None, "not UTF-8 text") from error
+    return parse_json(text, file, where)

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vlm_eval.data import DataFormatError
-from vlm_eval.results._model import RunResults, SampleRecord
-from vlm_eval.results._read import numbered_records, read_results, run_labels
-from vlm_eval.results._schema import Invalid
+from vlm_eval.results._model import RunResults
+from vlm_eval.results._read import read_results, run_labels, sample_records
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: reading results for reports needs no pandas
@@ -89,12 +87,7 @@ def _sample_rows(label: str, folder: Path, results: RunResults) -> Iterable[dict
         file = folder / result.samples_file
         if not file.exists():  # results without records (hand-written, records deleted)
             continue
-        for line, value in numbered_records(file):
-            try:
-                record = SampleRecord.from_json(value)
-            except Invalid as error:
-                where = f"on line {line}"
-                raise DataFormatError(file, where, error.field, error.problem) from error
+        for _, record in sample_records(file):
             yield {
                 **record.scores,
                 "run": label,
