@@ -27,6 +27,7 @@ from vlm_eval.data import DataFormatError, DataSource, Sample, load_vqa
 from vlm_eval.metrics import vqa_accuracy
 from vlm_eval.models import HuggingFaceAdapter
 from vlm_eval.report import Run, render_markdown
+from vlm_eval.results import RunResults
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import (
     TaskData,
@@ -330,7 +331,7 @@ def test_the_hub_source_loads_the_hub_id_split_and_revision_and_is_recorded(
     records = [json.loads(line) for line in (tmp_path / "run" / "samples_vqav2.jsonl").open()]
     assert records[0]["references"] == ["green"] * 6 + ["lime"] + ["green"] * 3
     assert records[0]["prompt"][0]["content"][0]["image"] == "lmms-lab/VQAv2:validation:409779"
-    report = render_markdown([Run("run", tmp_path / "run", results)])
+    report = render_markdown([Run("run", tmp_path / "run", RunResults.from_json(results))])
     assert "split `validation` of hub `lmms-lab/VQAv2` at revision `0123abc`" in report
 
 

@@ -21,6 +21,7 @@ from tests.test_runner import _config, _records
 from vlm_eval.data import ImageError, ImageFile, ImageSource, Sample
 from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
 from vlm_eval.report import Run, render_markdown
+from vlm_eval.results import RunResults
 from vlm_eval.runner import run_evaluation
 from vlm_eval.runner._images import (
     BatchImages,
@@ -435,7 +436,7 @@ def test_a_task_whose_every_image_fails_has_no_scores_and_a_note(
     assert entry["scores"]["notes"] == {"not scored": "all 2 samples failed (see failures)"}
     assert entry["data"]["failed"] == 2 and entry["data"]["scored_samples"] == 0
     assert _records(tmp_path / "run" / "samples_vqav2.jsonl") == []
-    report = render_markdown([Run("run", tmp_path / "run", results)])
+    report = render_markdown([Run("run", tmp_path / "run", RunResults.from_json(results))])
     assert f"| run | {results['model']['pretrained']} | - |" in report
     assert "### run: vqav2, 2 of 2 samples failed" in report
 

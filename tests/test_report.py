@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from vlm_eval.data import DataFormatError
-from vlm_eval.report import Bootstrap, escape_cell, load_runs, render_html, render_markdown
+from vlm_eval.report import Bootstrap, Run, escape_cell, load_runs, render_html, render_markdown
 from vlm_eval.report._document import Code, Paragraph, to_markdown
+from vlm_eval.results import RunResults
 
 RUNS = Path(__file__).parent / "data" / "runs"
 
@@ -61,12 +62,14 @@ def test_cost_and_provenance_are_reported(report: str) -> None:
 
 def test_failed_samples_are_counted_and_the_first_ones_listed() -> None:
     base, new = load_runs([RUNS / "base", RUNS / "new"])
-    entry = base.results["tasks"]["vqav2"]
+    results = base.results.to_json()
+    entry = results["tasks"]["vqav2"]
     entry["data"]["failed"] = 25
     entry["failures"] = [
         {"sample_id": str(i), "error": f"cannot read image /d/{i}|x.jpg: No such file"}
         for i in range(25)
     ]
+    base = Run(base.label, base.path, RunResults.from_json(results))
     report = render_markdown([base, new])
     assert "| base | vqav2 | 214354 | 25 | 64.0 |" in report
     new_row = next(line for line in report.splitlines() if line.startswith("| new | vqav2 |"))
@@ -180,7 +183,7 @@ def test_checkpoints_are_plotted_in_the_natural_order_of_their_names() -> None:
 
 def test_the_command_line_is_in_the_provenance() -> None:
     (run,) = load_runs([STEPS[0]])
-    run.results["provenance"]["command"] = ["/venv/bin/vlm-eval", "run", "--note", "a b"]
+    run.results.provenance["command"] = ["/venv/bin/vlm-eval", "run", "--note", "a b"]
     assert "- **command**: `vlm-eval run --note 'a b'`" in render_markdown([run])
 
 

@@ -22,6 +22,7 @@ from vlm_eval.data import Sample
 from vlm_eval.demo.tiny import clip
 from vlm_eval.models import HuggingFaceAdapter, ModelLoadError
 from vlm_eval.report import Run, render_markdown
+from vlm_eval.results import RunResults
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.runner._rices import ImageEncoder, RicesOptions, RicesSelector
 from vlm_eval.tasks import load_tasks
@@ -156,7 +157,7 @@ def test_rices_picks_the_duplicates_and_reuses_the_cached_support_embeddings(
     assert results["config"]["fewshot_args"]["rices_model"] == str(clip_dir)
     (cached,) = cache.iterdir()
     assert cached == Path(task["embeddings_cache"]) and np.load(cached).shape == (support, 16)
-    report = render_markdown([Run("run", tmp_path / "run", results)])
+    report = render_markdown([Run("run", tmp_path / "run", RunResults.from_json(results))])
     assert f"2-shot (RICES, {clip_dir.resolve()})" in report
 
     forward_calls.clear()

@@ -17,6 +17,7 @@ from vlm_eval.data import DataFormatError, read_id_list
 from vlm_eval.metrics import normalize_vqa_answer
 from vlm_eval.models import Generation, HuggingFaceAdapter, ModelAdapter, ModelInput
 from vlm_eval.report import Run, render_markdown
+from vlm_eval.results import RunResults
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import GenerationSettings, load_tasks
 
@@ -57,7 +58,7 @@ def test_a_split_without_answers_writes_the_evalai_submission_file(
     assert all(r["scores"] == {} and r["references"] == [] for r in records)
     note = entry["scores"]["notes"]["not scored"]
     assert "split test-dev2015 has no answers" in note and "subset" not in note
-    report = render_markdown([Run("dev", output, results)])
+    report = render_markdown([Run("dev", output, RunResults.from_json(results))])
     assert "split test-dev2015 has no answers" in report
     assert "| dev | /" in report and "| - |" in report  # no main metric to show
 

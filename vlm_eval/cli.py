@@ -215,6 +215,7 @@ def run(
 
     from vlm_eval.models import FAMILIES, MODELS, ModelLoadError, parse_model_args
     from vlm_eval.report import Run, render_markdown
+    from vlm_eval.results import RunResults
     from vlm_eval.runner import (
         RunConfig,
         RunFolderBusyError,
@@ -308,7 +309,7 @@ def run(
             )
             raise click.ClickException(f"{error}\n{kept}") from error
         if rank() == 0:
-            click.echo(render_markdown([Run(output.name, output, results)]))
+            click.echo(render_markdown([Run(output.name, output, RunResults.from_json(results))]))
             click.echo(f"results: {output / 'results.json'}", err=True)
         unanswered = [
             f"{name}: all {task['data']['samples']} samples failed"

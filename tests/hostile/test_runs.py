@@ -318,7 +318,7 @@ def test_odd_unicode_in_questions_and_answers_survives_run_resume_and_reports(
     assert adapter.calls == [] and again["timing"]["reused_samples"] == 3
     assert again["data"]["failed"] == 1  # tried again: its image is still missing
     (run,) = load_runs([output])
-    assert [r["raw_output"] for r in read_records(run, "textvqa")] == [
+    assert [r.extra["raw_output"] for r in read_records(run, "textvqa")] == [
         f"{text} {i}" for i in (0, 2, 3)
     ]
     cli = CliRunner()
@@ -344,7 +344,7 @@ def test_a_lone_surrogate_in_model_output_is_stored_and_read_back(
     output = tmp_path / "run"
     run_evaluation(config(data, output), EchoAdapter(answers={"question 2?": "half \udc80"}))
     (run,) = load_runs([output])
-    assert read_records(run, "textvqa")[2]["raw_output"] == "half \udc80"
+    assert list(read_records(run, "textvqa"))[2].extra["raw_output"] == "half \udc80"
     result = CliRunner().invoke(main, ["report", str(output)])
     assert result.exit_code == 0 and "\udc80" not in result.output
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vlm_eval._gc import without_gc_pauses
-from vlm_eval._run_folder import default_entry, task_entries, template_entry
+from vlm_eval._run_folder import template_entry
 from vlm_eval.report._document import Block, Heading, Paragraph, table
 from vlm_eval.report._report import (
     Bootstrap,
@@ -23,51 +25,86 @@ from vlm_eval.report._report import (
     format_p,
     format_signed,
     main_score,
-    protocol_name,
     task_names,
     text_or_dash,
 )
-from vlm_eval.report._runs import Run, sample_scores
+from vlm_eval.report._runs import Run, read_records, sample_scores
 from vlm_eval.report._statistics import McNemarTest, PairedComparison, PairedTest, paired_test
+from vlm_eval.results import SampleRecord
 
 _LISTED_REFERENCES = 4
 
 
 @dataclass(frozen=True, slots=True)
 class FlippedSample:
-    """A sample whose score differs between the two runs, with its record in each."""
+    """A sample whose score differs between the two runs: the question asked (the text of
+    the prompt's last user turn) and the distinct references, most frequent first with their
+    counts (``green (9), lime``), both from NEW's record, and each run's answer."""
 
     sample_id: str
     base_score: float
     new_score: float
-    base_record: dict[str, Any] = field(repr=False)
-    new_record: dict[str, Any] = field(repr=False)
+    question: str
+    references: str
+    base_prediction: str
+    new_prediction: str
 
-    @property
-    def question(self) -> str:
-        """The text of the last user turn of the prompt (the question asked)."""
-        turns = [m for m in self.new_record.get("prompt", []) if m.get("role") == "user"]
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a flipped sample's record shows: its question, references and prediction."""
+
+    question: str
+    references: str
+    prediction: str
+
+    @classmethod
+    def of(cls, record: SampleRecord) -> _Answer:
+        prompt = record.extra.get("prompt", [])
+        turns = [m for m in prompt if m.get("role") == "user"]
         parts = turns[-1].get("content", []) if turns else []
-        return " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
-
-    @property
-    def references(self) -> str:
-        """Distinct references, most frequent first, with their counts: ``green (9), lime``."""
-        counts = Counter(self.new_record.get("references", []))
+        counts = Counter(record.references or [])
         listed = [
             f"{text} ({count})" if count > 1 else text
             for text, count in counts.most_common(_LISTED_REFERENCES)
         ]
         more = len(counts) - len(listed)
-        return ", ".join(listed) + (f", … ({more} more)" if more > 0 else "")
+        return cls(
+            question=" ".join(p.get("text", "") for p in parts if p.get("type") == "text"),
+            references=", ".join(listed) + (f", … ({more} more)" if more > 0 else ""),
+            prediction=str(record.extra.get("prediction", "")),
+        )
 
-    @property
-    def base_prediction(self) -> str:
-        return str(self.base_record.get("prediction", ""))
 
-    @property
-    def new_prediction(self) -> str:
-        return str(self.new_record.get("prediction", ""))
+def _answers(run: Run, entry: str, samples: Collection[str]) -> dict[str, _Answer]:
+    """Sample id -> what its record in ``run``'s task entry ``entry`` shows, for ``samples``
+    only (the records are read again, a line at a time, rather than all kept)."""
+    return {
+        str(record.sample_id): _Answer.of(record)
+        for record in read_records(run, entry)
+        if str(record.sample_id) in samples
+    }
+
+
+def _flipped(
+    base: tuple[Run, str], new: tuple[Run, str], samples: Sequence[tuple[str, float, float]]
+) -> list[FlippedSample]:
+    """``samples`` (id, BASE's score, NEW's score) with what the records of BASE's and NEW's
+    entries show."""
+    wanted = {sample for sample, _, _ in samples}
+    before, after = _answers(*base, wanted), _answers(*new, wanted)
+    return [
+        FlippedSample(
+            sample,
+            old,
+            now,
+            after[sample].question,
+            after[sample].references,
+            before[sample].prediction,
+            after[sample].prediction,
+        )
+        for sample, old, now in samples
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +205,7 @@ class Comparison:
         their name, or a template sweep's entries by their task's (``vqav2`` allows
         ``vqav2@t4``)."""
         results = self.base.results
-        task_of = {e: t for t in results["config"]["tasks"] for e in task_entries(results, t)}
+        task_of = {e: t for t in results.config["tasks"] for e in results.entries(t)}
         return tuple(
             entry
             for entry in self.only_in_base
@@ -187,25 +224,25 @@ class Comparison:
 
 def _differences(base: Run, new: Run, entries: tuple[str, str]) -> tuple[str, ...]:
     def choices(run: Run, name: str) -> dict[str, Any]:
-        entry, config = run.results["tasks"][name], run.results["config"]
-        task, data = entry["task"], entry["data"]
-        protocol = task.get("protocol")
+        entry, config = run.results.tasks[name], run.results.config
+        task, data = entry.task, entry.data
+        protocol = task.extra.get("protocol")
         settings = protocol.items() if isinstance(protocol, dict) else ()
-        selection = run.results.get("fewshot")
+        selection = run.results.fewshot
         return {
             "demonstrations": config.get("num_fewshot"),
             "demonstration selection": (
                 selection.get("selection") if isinstance(selection, dict) else None
             ),
             "demonstration seed": config.get("seed") if config.get("num_fewshot") else None,
-            "task version": task.get("version"),
-            "protocol": protocol_name(task),
+            "task version": task.version,
+            "protocol": task.protocol_name,
             **{f"protocol {k}": json.dumps(v) for k, v in settings if k != "name"},
-            **{f"scoring {k}": v for k, v in task.get("scoring", {}).items()},
-            "split": data.get("split"),
-            "data source": data.get("source"),
-            "data revision": data.get("revision"),
-            "samples": data.get("samples"),
+            **{f"scoring {k}": v for k, v in task.scoring.items()},
+            "split": data.split,
+            "data source": data.source,
+            "data revision": data.revision,
+            "samples": data.samples,
         }
 
     old, now = choices(base, entries[0]), choices(new, entries[1])
@@ -236,7 +273,7 @@ def _matched_entries(base: Run, new: Run) -> list[_Pair]:
     (``default_entry``), the prompt a plain run uses unless told otherwise."""
     base_names, new_names = task_names([base]), task_names([new])
     pairs = [_Pair(name, name, name) for name in base_names if name in new_names]
-    tasks = dict.fromkeys([*base.results["config"]["tasks"], *new.results["config"]["tasks"]])
+    tasks = dict.fromkeys([*base.results.config["tasks"], *new.results.config["tasks"]])
     for task in tasks:
         plain_in_base = task in base_names and task not in new_names
         plain_in_new = task in new_names and task not in base_names
@@ -250,66 +287,60 @@ def _matched_entries(base: Run, new: Run) -> list[_Pair]:
 def _sweep_entry(plain: Run, swept: Run, task: str) -> tuple[str, str] | None:
     """The entry of ``swept``'s template sweep of ``task`` that ``plain``'s ``task`` is
     compared with, and why; ``None`` where ``swept`` did not sweep it, or has no such entry."""
-    if task not in (swept.results.get("templates") or {}):
+    if task not in (swept.results.templates or {}):
         return None
-    described = plain.results["tasks"][task]["task"]
-    protocol = described.get("protocol")
+    described = plain.results.tasks[task].task
+    protocol = described.extra.get("protocol")
     template = protocol.get("template_id") if isinstance(protocol, dict) else None
     same = template_entry(task, str(template))
     if (
         template is not None
-        and same in task_entries(swept.results, task)
-        and protocol_name(swept.results["tasks"][same]["task"]) == protocol_name(described)
+        and same in swept.results.entries(task)
+        and swept.results.tasks[same].task.protocol_name == described.protocol_name
     ):
         return same, f"template {template} of the sweep, the one {plain.label} ran"
-    default = default_entry(swept.results, task)
+    default = swept.results.default_entry(task)
     if default is None:
         return None
-    chosen = swept.results["default_templates"][task]
+    chosen = (swept.results.default_templates or {})[task]
     return default, f"template {chosen} of the sweep, its protocol's default"
 
 
 def _compare_task(base: Run, new: Run, pair: _Pair, bootstrap: Bootstrap) -> TaskComparison:
     base_name, new_name = pair.base_entry, pair.new_entry
-    base_entry = base.results["tasks"][base_name]
+    base_entry = base.results.tasks[base_name]
     base_scores, new_scores = sample_scores(base, base_name), sample_scores(new, new_name)
     paired = mcnemar = None
-    improved: list[FlippedSample] = []
-    regressed: list[FlippedSample] = []
+    flipped: list[FlippedSample] = []
     unpaired = (0, 0)
     if base_scores is not None and new_scores is not None:
-        shared = [s for s in base_scores.scores if s in new_scores.scores]
-        unpaired = (len(base_scores.scores) - len(shared), len(new_scores.scores) - len(shared))
+        shared, old, now = base_scores.paired(new_scores)
+        unpaired = (len(base_scores.ids) - len(shared), len(new_scores.ids) - len(shared))
         if shared:
-            old = [base_scores.scores[s] for s in shared]
-            now = [new_scores.scores[s] for s in shared]
             tested = paired_test(
                 old,
                 now,
-                scale=base_entry["task"]["sample_score_scale"],
+                scale=base_scores.scale,
                 resamples=bootstrap.resamples,
                 confidence=bootstrap.confidence,
                 seed=bootstrap.seed,
             )
             paired, mcnemar = tested.bootstrap, tested.mcnemar
-            for sample, before, after in zip(shared, old, now, strict=True):
-                if before == after:
-                    continue
-                flipped = FlippedSample(
-                    sample,
-                    before,
-                    after,
-                    base_scores.records[sample],
-                    new_scores.records[sample],
-                )
-                (improved if after > before else regressed).append(flipped)
+            changed = np.flatnonzero(old != now)
+            flipped = _flipped(
+                (base, base_name),
+                (new, new_name),
+                [(shared[i], float(old[i]), float(now[i])) for i in changed],
+            )
+    improved = [f for f in flipped if f.new_score > f.base_score]
+    regressed = [f for f in flipped if f.new_score < f.base_score]
     return TaskComparison(
         task=pair.task,
         entries=(base_name, new_name),
         matched=None
         if pair.why is None
         else f"{base.label}'s {base_name} against {new.label}'s {new_name}: {pair.why}",
-        metric=base_entry["task"]["main_metric"],
+        metric=base_entry.task.main_metric,
         base_score=main_score(base, base_name),
         new_score=main_score(new, new_name),
         paired=paired,

@@ -37,11 +37,11 @@ def report_figures(
     training run, in the natural order of their labels (step-2000 before step-10000)."""
     figures = []
     for task in tasks:
-        entries = [(run, run.results["tasks"].get(task)) for run in runs]
+        entries = [(run, run.results.tasks.get(task)) for run in runs]
         series = {
-            run.label: entry["scores"]["breakdowns"][_PLOTTED_BREAKDOWN]
+            run.label: entry.scores.breakdowns[_PLOTTED_BREAKDOWN]
             for run, entry in entries
-            if entry and _PLOTTED_BREAKDOWN in entry["scores"]["breakdowns"]
+            if entry is not None and _PLOTTED_BREAKDOWN in entry.scores.breakdowns
         }
         if series:
             groups = list(dict.fromkeys(g for values in series.values() for g in values))
@@ -58,13 +58,13 @@ def report_figures(
             run=run.label,
             task=task,
             score=score,
-            visual_tokens=entry["cost"]["visual_tokens_mean"],
+            visual_tokens=entry.cost.visual_tokens_mean,
             seconds_per_sample=seconds_per_sample(entry),
         )
         for run in runs
         for task in tasks
-        if (entry := run.results["tasks"].get(task))
-        and (score := main_score(run, task)) is not None
+        if (entry := run.results.tasks.get(task)) is not None
+        and (score := entry.main_score) is not None
     ]
     if points:
         figures.append(score_against_cost(points))

@@ -16,8 +16,9 @@ from vlm_eval.report._report import (
     Bootstrap,
     format_number,
     main_metric,
-    main_score,
+    main_scores,
     model_name,
+    score_or_none,
     task_names,
 )
 from vlm_eval.report._runs import Run, one_entry_per_task, sample_scores
@@ -53,23 +54,21 @@ def _task_matrix(runs: Sequence[Run], task: str) -> tuple[np.ndarray, int] | str
     """(samples, runs) main-metric scores of the samples every run having ``task`` scored
     (NaN columns for runs without it) and the number of other samples; or why the task cannot
     be rated."""
-    found = {
-        i: sample_scores(run, task) for i, run in enumerate(runs) if task in run.results["tasks"]
-    }
+    found = {i: sample_scores(run, task) for i, run in enumerate(runs) if task in run.results.tasks}
     columns = {i: scores for i, scores in found.items() if scores is not None}
     if len(columns) < len(found):
         return "no per-sample scores of its main metric (a corpus-level metric, or older results)"
     if len(columns) < 2:
         return "only one run has it"
-    sets = [set(scores.scores) for scores in columns.values()]
+    sets = [set(scores.ids) for scores in columns.values()]
     shared = set.intersection(*sets)
     if not shared:
         return "no sample was scored by every run that has it"
     first = next(iter(columns.values()))
-    order = [s for s in first.scores if s in shared]
+    order = [s for s in first.ids if s in shared]
     matrix = np.full((len(order), len(runs)), np.nan)
     for i, scores in columns.items():
-        matrix[:, i] = [scores.scores[s] for s in order]
+        matrix[:, i] = scores.scores_of(order)
     return matrix, len(set.union(*sets)) - len(shared)
 
 
@@ -159,16 +158,11 @@ def rate_runs(
     )
 
 
-def _task_ranks(runs: Sequence[Run], task: str) -> dict[str, int]:
-    """Run label -> rank by the task's main metric (1 = best; equal scores share a rank)."""
-    scores = {run.label: s for run in runs if (s := main_score(run, task)) is not None}
-    return {label: 1 + sum(other > s for other in scores.values()) for label, s in scores.items()}
-
-
 def leaderboard_blocks(board: Leaderboard, *, title: str = "vlm-eval leaderboard") -> list[Block]:
     """The leaderboard as report blocks, best rating first."""
     tasks = task_names(board.runs)
-    ranks = {task: _task_ranks(board.runs, task) for task in tasks}
+    scores = main_scores(board.runs, tasks)
+    ranks = scores.rank(method="min", ascending=False)  # 1 = best; equal scores share a rank
     order = sorted(range(len(board.runs)), key=lambda i: -board.ratings[i].rating)
     header = [
         "rank",
@@ -182,7 +176,7 @@ def leaderboard_blocks(board: Leaderboard, *, title: str = "vlm-eval leaderboard
     rows = []
     for i in order:
         run, rating = board.runs[i], board.ratings[i]
-        task_ranks = [ranks[task][run.label] for task in tasks if run.label in ranks[task]]
+        task_ranks = ranks.iloc[i].dropna()
         rows.append(
             [
                 rating.rank,
@@ -190,8 +184,8 @@ def leaderboard_blocks(board: Leaderboard, *, title: str = "vlm-eval leaderboard
                 model_name(run),
                 f"{rating.rating:.1f}",
                 f"[{rating.interval.low:.1f}, {rating.interval.high:.1f}]",
-                format_number(float(np.mean(task_ranks)), 1) if task_ranks else "-",
-                *(format_number(main_score(run, task)) for task in tasks),
+                format_number(float(task_ranks.mean()), 1) if len(task_ranks) else "-",
+                *(format_number(score_or_none(score)) for score in scores.iloc[i]),
             ]
         )
     rated = ", ".join(f"{task} ({n} samples)" for task, n in board.rated_tasks.items())

@@ -4,14 +4,14 @@ self-contained HTML page with plots."""
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlm_eval._gc import without_gc_pauses
-from vlm_eval._run_folder import task_entries
 from vlm_eval.report._document import (
     Block,
     Code,
@@ -25,7 +25,10 @@ from vlm_eval.report._document import (
 )
 from vlm_eval.report._runs import Run, one_entry_per_task, sample_scores
 from vlm_eval.report._statistics import Interval, bootstrap_mean
-from vlm_eval.results import model_label
+from vlm_eval.results import TaskDataInfo, TaskResult, metrics_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _LISTED_FAILURES = 20
 """Failed samples listed per run and task; results.json lists them all."""
@@ -69,13 +72,6 @@ def format_p(value: float | None) -> str:
     return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
 
 
-def protocol_name(task: dict[str, Any]) -> str | None:
-    """The name of the protocol a task entry of the results records (``None`` before protocols
-    were recorded)."""
-    protocol = task.get("protocol")
-    return protocol.get("name") if isinstance(protocol, dict) else None
-
-
 def text_or_dash(value: object) -> str:
     """``value`` as text; "—" when it is missing (``None``)."""
     return "—" if value is None else str(value)
@@ -84,7 +80,7 @@ def text_or_dash(value: object) -> str:
 def model_name(run: Run) -> str:
     """What ``run`` evaluated: the checkpoint, or a served model's name; "-" if unrecorded;
     ``(blind)`` after it for a model given blank images (``blind=true``)."""
-    return model_label(run.results["model"])
+    return run.results.model_label
 
 
 def format_interval(interval: Interval | None) -> str:
@@ -101,23 +97,41 @@ def task_names(runs: Sequence[Run]) -> list[str]:
         dict.fromkeys(
             entry
             for run in runs
-            for name in run.results["config"]["tasks"]
-            for entry in task_entries(run.results, name)
+            for name in run.results.config["tasks"]
+            for entry in run.results.entries(name)
         )
     )
 
 
 def main_metric(runs: Sequence[Run], task: str) -> str:
     """The main metric of ``task`` (from the first run that has it)."""
-    return next(
-        r.results["tasks"][task]["task"]["main_metric"] for r in runs if task in r.results["tasks"]
-    )
+    return next(r.results.tasks[task].task.main_metric for r in runs if task in r.results.tasks)
 
 
 def main_score(run: Run, task: str) -> float | None:
     """The main metric of ``task`` in ``run``; ``None`` if the run lacks the task or a score."""
-    entry = run.results["tasks"].get(task)
-    return entry["scores"]["metrics"].get(entry["task"]["main_metric"]) if entry else None
+    entry = run.results.tasks.get(task)
+    return None if entry is None else entry.main_score
+
+
+def score_tables(runs: Sequence[Run]) -> pd.DataFrame:
+    """The metrics of ``runs``: a row per run x task entry x metric
+    (``vlm_eval.results.metrics_table``), once per run label."""
+    metrics = metrics_table((run.label, run.results) for run in runs)
+    return metrics.drop_duplicates(["run", "entry", "metric"])
+
+
+def score_or_none(value: float) -> float | None:
+    """A score of a pivoted table; ``None`` where it is missing (NaN)."""
+    return None if math.isnan(value) else float(value)
+
+
+def main_scores(runs: Sequence[Run], tasks: Sequence[str]) -> pd.DataFrame:
+    """Run label (rows, in the order of ``runs``) x task entry (columns, those of ``tasks``)
+    -> the main metric; NaN where a run lacks the task or its score."""
+    metrics = score_tables(runs)
+    main = metrics[metrics["main"]].pivot(index="run", columns="entry", values="value")
+    return main.reindex(index=[run.label for run in runs], columns=list(tasks))
 
 
 @without_gc_pauses
@@ -128,12 +142,12 @@ def confidence_intervals(
     intervals = {}
     for run in runs:
         for task in tasks:
-            if task not in run.results["tasks"]:
+            if task not in run.results.tasks:
                 continue
             scores = sample_scores(run, task)
-            if scores is not None and scores.scores:
+            if scores is not None and scores.ids:
                 intervals[run.label, task] = bootstrap_mean(
-                    list(scores.scores.values()),
+                    scores.values,
                     resamples=bootstrap.resamples,
                     confidence=bootstrap.confidence,
                     seed=bootstrap.seed,
@@ -145,35 +159,39 @@ def _summary(
     runs: Sequence[Run], tasks: list[str], intervals: dict[tuple[str, str], Interval]
 ) -> list[Block]:
     header = ["run", "model", *(f"{name} ({main_metric(runs, name)})" for name in tasks)]
+    scores = main_scores(runs, tasks)
     rows = []
-    for run in runs:
+    for run, values in zip(runs, scores.itertuples(index=False), strict=True):
         row: list[object] = [run.label, model_name(run)]
-        for name in tasks:
+        for name, value in zip(tasks, values, strict=True):
             interval = format_interval(intervals.get((run.label, name)))
-            row.append(f"{format_number(main_score(run, name))} {interval}".strip())
+            row.append(f"{format_number(score_or_none(value))} {interval}".strip())
         rows.append(row)
     return [table(header, rows, numeric_from=2)]
 
 
 def _breakdowns(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
     blocks: list[Block] = []
+    metrics = score_tables(runs)
     for name in tasks:
-        entries = [
-            (run, run.results["tasks"][name]) for run in runs if name in run.results["tasks"]
-        ]
-        metrics = list(dict.fromkeys(m for _, e in entries for m in e["scores"]["metrics"]))
-        if len(metrics) > 1:
+        entries = [(run, run.results.tasks[name]) for run in runs if name in run.results.tasks]
+        scores = metrics[metrics["entry"] == name]
+        columns = list(scores["metric"].unique())  # in the order the runs have them
+        if len(columns) > 1:
+            table_ = scores.pivot(index="run", columns="metric", values="value").reindex(
+                index=[run.label for run, _ in entries], columns=columns
+            )
             rows = [
-                [run.label, *(format_number(e["scores"]["metrics"].get(m)) for m in metrics)]
-                for run, e in entries
+                [label, *(format_number(score_or_none(v)) for v in values)]
+                for label, values in zip(table_.index, table_.itertuples(index=False), strict=True)
             ]
-            blocks += [Heading(f"{name}: all metrics", 3), table(["run", *metrics], rows)]
+            blocks += [Heading(f"{name}: all metrics", 3), table(["run", *columns], rows)]
         main = main_metric(runs, name)
         for kind, groups in _breakdown_groups(entries).items():
             rows = [
                 [run.label, *(format_number(values.get(g)) for g in groups)]
                 for run, e in entries
-                for values in [e["scores"]["breakdowns"].get(kind, {})]
+                for values in [e.scores.breakdowns.get(kind, {})]
             ]
             blocks.append(Heading(f"{name}: {main} by {kind}", 3))
             if len(groups) > _MAX_GROUPS_AS_COLUMNS:  # many groups read better transposed
@@ -188,18 +206,18 @@ def _breakdowns(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
     return blocks
 
 
-def _breakdown_groups(entries: Sequence[tuple[Run, dict[str, Any]]]) -> dict[str, list[str]]:
+def _breakdown_groups(entries: Sequence[tuple[Run, TaskResult]]) -> dict[str, list[str]]:
     """Breakdown kind -> every group any of the runs has, in first-seen order."""
     kinds: dict[str, dict[str, None]] = {}
     for _, entry in entries:
-        for kind, values in entry["scores"]["breakdowns"].items():
+        for kind, values in entry.scores.breakdowns.items():
             kinds.setdefault(kind, {}).update(dict.fromkeys(values))
     return {kind: list(groups) for kind, groups in kinds.items()}
 
 
-def seconds_per_sample(entry: dict[str, Any]) -> float | None:
+def seconds_per_sample(entry: TaskResult) -> float | None:
     """Generation latency of a task entry: 1 / samples per second."""
-    rate = entry["timing"].get("samples_per_second")
+    rate = entry.timing.samples_per_second
     return 1.0 / rate if rate else None
 
 
@@ -217,19 +235,19 @@ def _cost(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
     rows = []
     for run in runs:
         for name in tasks:
-            entry = run.results["tasks"].get(name)
-            if entry:
-                cost, timing = entry["cost"], entry["timing"]
+            entry = run.results.tasks.get(name)
+            if entry is not None:
+                cost = entry.cost
                 rows.append(
                     [
                         run.label,
                         name,
-                        entry["data"]["samples"],
-                        entry["data"].get("failed", 0),  # older results: none recorded
-                        format_number(cost["visual_tokens_mean"], 1),
-                        format_number(cost["prompt_tokens_mean"], 1),
-                        format_number(cost["generated_tokens_mean"], 1),
-                        format_number(timing["samples_per_second"]),
+                        entry.data.samples,
+                        entry.data.failed,
+                        format_number(cost.visual_tokens_mean, 1),
+                        format_number(cost.prompt_tokens_mean, 1),
+                        format_number(cost.generated_tokens_mean, 1),
+                        format_number(entry.timing.samples_per_second),
                     ]
                 )
     return [table(header, rows, numeric_from=2)]
@@ -239,20 +257,19 @@ def _failures(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
     blocks: list[Block] = []
     for run in runs:
         for name in tasks:
-            entry = run.results["tasks"].get(name) or {}
-            failures = entry.get("failures", [])
-            if not failures:
+            entry = run.results.tasks.get(name)
+            if entry is None or not entry.failures:
                 continue
+            failures = entry.failures
             listed = failures[:_LISTED_FAILURES]
             blocks += [
                 Heading(
-                    f"{run.label}: {name}, {len(failures)} of {entry['data']['samples']} "
-                    "samples failed",
+                    f"{run.label}: {name}, {len(failures)} of {entry.data.samples} samples failed",
                     3,
                 ),
                 table(
                     ["sample", "error"],
-                    [[failure["sample_id"], failure["error"]] for failure in listed],
+                    [[failure.sample_id, failure.error] for failure in listed],
                     numeric_from=2,
                 ),
             ]
@@ -265,18 +282,18 @@ def _failures(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
     return blocks
 
 
-def _data_source(data: dict[str, Any]) -> list[Inline]:
+def _data_source(data: TaskDataInfo) -> list[Inline]:
     """Where a task's samples came from: split `validation` of hub `lmms-lab/VQAv2`."""
-    parts: list[Inline] = ["all"] if data["split"] is None else ["split ", Code(data["split"])]
-    source, location = data.get("source"), data.get("location", data.get("dir"))  # older: dir
+    parts: list[Inline] = ["all"] if data.split is None else ["split ", Code(data.split)]
+    source, location = data.source, data.location
     origin: list[Inline] = [
         *([f" {source}"] if source else []),
         *([" ", Code(location)] if location else []),
     ]
     if origin:
         parts += [" of", *origin]
-    if data.get("revision"):
-        parts += [" at revision ", Code(data["revision"])]
+    if data.revision:
+        parts += [" at revision ", Code(data.revision)]
     return parts
 
 
@@ -341,35 +358,34 @@ def _model_fact(model: dict[str, Any], adapter: str) -> Fact:
 
 
 def _provenance(run: Run) -> list[Block]:
-    results: dict[str, Any] = run.results
-    config, prov = results["config"], results["provenance"]
+    results = run.results
+    config, prov = results.config, results.provenance
     hardware = prov["hardware"]
     limit = "no limit" if config["limit"] is None else f"limit {config['limit']}"
     facts = [
-        _model_fact(results["model"], config["model"]),
+        _model_fact(results.model, config["model"]),
         Fact("command", (Code(_command(prov["command"])),)),
         Fact(
             "settings",
             (
                 f"batch size {config['batch_size']}, {config['num_fewshot']}-shot"
-                f"{_selection(results.get('fewshot'))}, "
+                f"{_selection(results.fewshot)}, "
                 f"seed {config['seed']}, {limit}",
             ),
         ),
     ]
     for name in task_names([run]):
-        entry = results["tasks"][name]
-        data = entry["data"]
+        entry = results.tasks[name]
         facts.append(
             Fact(
                 name,
                 (
-                    f"version {entry['task']['version']}, {data['samples']} samples, ",
-                    *_data_source(data),
-                    *_options(_recorded({"protocol": protocol_name(entry["task"])})),
-                    *_options(entry["task"].get("scoring", {})),
+                    f"version {entry.task.version}, {entry.data.samples} samples, ",
+                    *_data_source(entry.data),
+                    *_options(_recorded({"protocol": entry.task.protocol_name})),
+                    *_options(entry.task.scoring),
                 ),
-                tuple(f"note: {key}: {value}" for key, value in entry["scores"]["notes"].items()),
+                tuple(f"note: {key}: {value}" for key, value in entry.scores.notes.items()),
             )
         )
     versions = ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v)
@@ -387,7 +403,7 @@ def _provenance(run: Run) -> list[Block]:
         Fact(
             "run",
             (
-                f"{results['created_at']}, {results['wall_seconds']:.1f} s wall time, folder ",
+                f"{results.created_at}, {results.wall_seconds:.1f} s wall time, folder ",
                 Code(str(run.path)),
             ),
         ),

@@ -1,26 +1,36 @@
-"""Reading run folders back for reports."""
+"""Reading run folders back for reports: the typed results (``vlm_eval.results``), and of the
+records only the per-sample scores, read a line at a time."""
 
 from __future__ import annotations
 
+import dataclasses
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import numpy as np
 
 from vlm_eval._gc import without_gc_pauses
-from vlm_eval._run_folder import default_entry
 from vlm_eval.data import DataFormatError
-from vlm_eval.results import Invalid, SampleRecord, read_results, run_labels
-from vlm_eval.results._read import numbered_records
-from vlm_eval.results._schema import number, sample_id, shown
+from vlm_eval.results import (
+    Invalid,
+    RunResults,
+    SampleRecord,
+    read_results,
+    run_labels,
+    sample_records,
+)
+from vlm_eval.results._schema import number
 
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A finished run: its label in reports and its results JSON."""
+    """A finished run: its label in reports, its folder and its results."""
 
     label: str
     path: Path
-    results: dict[str, Any]
+    results: RunResults
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
@@ -34,7 +44,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
     """
     folders = [path if path.is_dir() else path.parent for path in paths]
     return [
-        Run(label=label, path=folder, results=read_results(path).to_json())
+        Run(label=label, path=folder, results=read_results(path))
         for label, folder, path in zip(run_labels(folders), folders, paths, strict=True)
     ]
 
@@ -42,88 +52,102 @@ def load_runs(paths: list[Path]) -> list[Run]:
 @dataclass(frozen=True, slots=True)
 class SampleScores:
     """One task's per-sample scores of the main metric in a run, on the metric's own scale
-    (their mean is the main metric), with the records they come from."""
+    (their mean is the main metric): ``values[i]`` is the score of sample ``ids[i]``, in the
+    run's sample order."""
 
     metric: str
-    scores: dict[str, float]
-    """Sample id -> score, in the run's sample order."""
-    records: dict[str, dict[str, Any]]
-    """Sample id -> its record in ``samples_<task>.jsonl``."""
+    scale: float
+    """The task's ``sample_score_scale``: the records' scores times it are ``values``."""
+    ids: list[str]
+    values: np.ndarray
+
+    def scores_of(self, samples: Sequence[str]) -> np.ndarray:
+        """The scores of ``samples``, in their order (each one scored here)."""
+        position = {sample: i for i, sample in enumerate(self.ids)}
+        return self.values[[position[sample] for sample in samples]]
+
+    def paired(self, other: SampleScores) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The samples both scored, in this one's order, with this one's and ``other``'s
+        scores of them."""
+        scored = set(other.ids)
+        shared = [sample for sample in self.ids if sample in scored]
+        return shared, self.scores_of(shared), other.scores_of(shared)
 
 
 def records_file(run: Run, task: str) -> Path:
-    """The ``samples_<task>.jsonl`` of ``task`` in ``run``."""
-    return run.path / run.results["tasks"][task].get("samples_file", f"samples_{task}.jsonl")
+    """The ``samples_<task>.jsonl`` of task entry ``task`` in ``run``."""
+    return run.path / run.results.tasks[task].samples_file
 
 
 def one_entry_per_task(run: Run) -> Run:
     """``run`` with one entry per task, under the task's name: a task swept over prompt
     templates (``--templates``) stands as the entry of its protocol's default template
-    (``default_entry``), and is left out where the sweep did not evaluate that template; other
-    tasks are as they were. The report's main table and leaderboards read runs so, so that the
-    templates of a sweep neither widen them nor count as tasks of their own."""
+    (``RunResults.default_entry``), and is left out where the sweep did not evaluate that
+    template; other tasks are as they were. The report's main table and leaderboards read runs
+    so, so that the templates of a sweep neither widen them nor count as tasks of their own."""
     results = run.results
-    if not results.get("templates"):
+    if not results.templates:
         return run
     tasks = {
-        task: {
-            **results["tasks"][entry],
-            "samples_file": records_file(run, entry).relative_to(run.path).as_posix(),
-        }
-        for task in results["config"]["tasks"]
-        if (entry := default_entry(results, task)) is not None
+        task: results.tasks[entry]  # its samples_file stays that of the entry
+        for task in results.config["tasks"]
+        if (entry := results.default_entry(task)) is not None
     }
-    plain = {k: v for k, v in results.items() if k not in ("templates", "default_templates")}
-    config = {**results["config"], "tasks": list(tasks)}
-    return Run(run.label, run.path, {**plain, "config": config, "tasks": tasks})
+    plain = dataclasses.replace(
+        results,
+        config={**results.config, "tasks": list(tasks)},
+        tasks=tasks,
+        templates=None,
+        default_templates=None,
+    )
+    return Run(run.label, run.path, plain)
 
 
-@without_gc_pauses
-def read_records(run: Run, task: str) -> list[dict[str, Any]]:
-    """The records of ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample order.
+def read_records(run: Run, task: str) -> Iterator[SampleRecord]:
+    """The records of task entry ``task`` in ``run`` (its ``samples_<task>.jsonl``), in sample
+    order, read a line at a time (``vlm_eval.results.sample_records``).
 
     Raises:
-        DataFormatError: If the file cannot be read or a line is not a JSON object (naming
-            the line).
+        DataFormatError: If the file cannot be read or a line is not a record (naming the
+            line, the sample and the field).
     """
-    return [record for _, record in numbered_records(records_file(run, task))]
+    return (record for _, record in sample_records(records_file(run, task)))
 
 
 @without_gc_pauses
 def sample_scores(run: Run, task: str) -> SampleScores | None:
-    """The per-sample main-metric scores of ``task`` in ``run``, scaled like the main metric;
-    ``None`` where the main metric is not a mean of sample scores (or the results predate
-    ``sample_score_scale``) or nothing was scored.
+    """The per-sample main-metric scores of task entry ``task`` in ``run``, scaled like the
+    main metric; ``None`` where the main metric is not a mean of sample scores (or the results
+    predate ``sample_score_scale``) or nothing was scored. The records are read a line at a
+    time and only the scores and sample ids are kept.
 
     Raises:
         DataFormatError: If a line is not a record that reports can read (see ``_schema``), a
             scored record lacks a finite main-metric score, or two records share a sample id;
             the message names the line and the sample.
     """
-    entry = run.results["tasks"][task]
-    scale = entry["task"].get("sample_score_scale")
-    if scale is None or not entry["data"].get("scored_samples"):
+    entry = run.results.tasks[task]
+    scale = entry.task.sample_score_scale
+    if scale is None or not entry.data.scored_samples:
         return None
-    metric = entry["task"]["main_metric"]
+    metric = entry.task.main_metric
     file = records_file(run, task)
-    scores: dict[str, float] = {}
-    records: dict[str, dict[str, Any]] = {}
-    for line, record in numbered_records(file):
-        where = f"on line {line}"
+    ids: list[str] = []
+    seen: set[str] = set()
+    values = array("d")
+    for where, record in sample_records(file):
+        if not record.references:
+            continue  # no answers (a test split): not scored
         try:
-            sample_id(record.get("sample_id"), "sample_id")
-            where += f" (sample {shown(record['sample_id'])})"
-            SampleRecord.from_json(record)
-            if not record.get("references"):
-                continue  # no answers (a test split): not scored
-            if metric not in record.get("scores", {}):
+            if metric not in record.scores:
                 raise Invalid(f"scores.{metric}", "missing")
-            number(record["scores"][metric], f"scores.{metric}")
+            number(record.scores[metric], f"scores.{metric}")
         except Invalid as error:
             raise DataFormatError(file, where, error.field, error.problem) from error
-        sample = str(record["sample_id"])
-        if sample in scores:
+        sample = str(record.sample_id)
+        if sample in seen:
             raise DataFormatError(file, where, "sample_id", "appears twice")
-        scores[sample] = scale * record["scores"][metric]
-        records[sample] = record
-    return SampleScores(metric, scores, records)
+        seen.add(sample)
+        ids.append(sample)
+        values.append(scale * record.scores[metric])
+    return SampleScores(metric, scale, ids, np.frombuffer(values, dtype=np.float64))

@@ -16,7 +16,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vlm_eval._run_folder import default_entry, task_entries
 from vlm_eval.report._document import Block, Heading, Paragraph, table
 from vlm_eval.report._report import (
     Bootstrap,
@@ -80,13 +79,13 @@ def template_sweeps(runs: Sequence[Run], bootstrap: Bootstrap) -> list[TemplateS
     return [
         _sweep(run, task, templates, bootstrap)
         for run in runs
-        for task in run.results["config"]["tasks"]
-        if (templates := (run.results.get("templates") or {}).get(task))
+        for task in run.results.config["tasks"]
+        if (templates := (run.results.templates or {}).get(task))
     ]
 
 
 def _sweep(run: Run, task: str, templates: Sequence[str], bootstrap: Bootstrap) -> TemplateSweep:
-    entries = dict(zip(templates, task_entries(run.results, task), strict=True))
+    entries = dict(zip(templates, run.results.entries(task), strict=True))
     intervals = confidence_intervals([run], list(entries.values()), bootstrap)
     scores = {t: main_score(run, entry) for t, entry in entries.items()}
     scored = {t: score for t, score in scores.items() if score is not None}
@@ -97,12 +96,12 @@ def _sweep(run: Run, task: str, templates: Sequence[str], bootstrap: Bootstrap) 
         samples = None if template == best else sample_scores(run, entry)
         if best_samples is None or samples is None:
             continue
-        shared = [s for s in best_samples.scores if s in samples.scores]
+        shared, best_values, values = best_samples.paired(samples)
         if shared:
             tests[template] = paired_test(
-                [best_samples.scores[s] for s in shared],
-                [samples.scores[s] for s in shared],
-                scale=run.results["tasks"][entry]["task"]["sample_score_scale"],
+                best_values,
+                values,
+                scale=samples.scale,
                 resamples=bootstrap.resamples,
                 confidence=bootstrap.confidence,
                 seed=bootstrap.seed,
@@ -110,11 +109,11 @@ def _sweep(run: Run, task: str, templates: Sequence[str], bootstrap: Bootstrap) 
     adjusted = dict(
         zip(tests, holm_adjusted([test.p_value for test in tests.values()]), strict=True)
     )
-    first = run.results["tasks"][entries[templates[0]]]
+    first = run.results.tasks[entries[templates[0]]]
     return TemplateSweep(
         run=run,
         task=task,
-        metric=first["task"]["main_metric"],
+        metric=first.task.main_metric,
         best=best,
         templates=tuple(
             TemplateResult(
@@ -143,9 +142,9 @@ def default_template_note(runs: Sequence[Run]) -> list[Block]:
     default, ``default_entry``), and which sweeps left it out; empty without a sweep."""
     shown, missing = [], []
     for run in runs:
-        defaults = run.results.get("default_templates") or {}
-        for task in run.results.get("templates") or {}:
-            if default_entry(run.results, task) is not None:
+        defaults = run.results.default_templates or {}
+        for task in run.results.templates or {}:
+            if run.results.default_entry(task) is not None:
                 shown.append(f"{run.label}: {task} template {defaults[task]}")
             else:
                 missing.append(f"{run.label}: {task}")
