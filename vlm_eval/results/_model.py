@@ -10,6 +10,7 @@ and is written back as it was read, so ``from_json`` then ``to_json`` gives the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -45,10 +46,9 @@ class _JsonObject:
     def from_json(cls, value: Mapping[str, Any]) -> Self:
         """The object of checked JSON (see ``_schema``): absent optional keys get defaults."""
         value = cls._before(value)
-        hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}  # type: ignore[arg-type]
-        known = {name: _build(hints[name], value[name]) for name in names if name in value}
-        extra = {key: item for key, item in value.items() if key not in names}
+        hints = _field_types(cls)
+        known = {name: _build(hint, value[name]) for name, hint in hints.items() if name in value}
+        extra = {key: item for key, item in value.items() if key not in hints}
         return cls(**known, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
@@ -62,9 +62,29 @@ class _JsonObject:
         return {**self.extra, **written}
 
 
+@functools.cache
+def _field_types(cls: type[_JsonObject]) -> dict[str, Any]:
+    """The fields of ``cls`` but ``extra`` -> their types (worked out once per class: reading a
+    records file builds a ``SampleRecord`` per line)."""
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return {f.name: hints[f.name] for f in fields if f.name != "extra"}
+
+
+@functools.cache
+def _holds_objects(hint: Any) -> bool:
+    """Whether a value of type ``hint`` holds a ``_JsonObject`` to build (else it is taken as
+    it is)."""
+    if isinstance(hint, type):
+        return issubclass(hint, _JsonObject)
+    return any(_holds_objects(arg) for arg in typing.get_args(hint))
+
+
 def _build(hint: Any, value: Any) -> Any:
     """``value`` built as ``hint`` says: a ``_JsonObject`` from its JSON, recursively through
     ``list[...]``, ``dict[str, ...]`` and ``... | None``; anything else as it is."""
+    if not _holds_objects(hint):
+        return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if isinstance(hint, type) and issubclass(hint, _JsonObject):
         return hint.from_json(value)
