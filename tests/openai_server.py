@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,12 +16,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from vlm_eval.models import ModelInput
+from vlm_eval.models import ModelInput, _openai
 from vlm_eval.models._openai import OpenAIAdapter
 from vlm_eval.tasks import ImagePart, Message
 
 SERVED = "fake-vlm"  # the name requests use
 CHECKPOINT = "fake-org/fake-vlm-1"  # what GET /v1/models says is behind it (vLLM's "root")
+WAIT_LIMIT = 60.0  # seconds: a safety net only, for a wait on an event that never comes
 
 Scripted = tuple[int, dict[str, str], Any] | None
 """A response to send instead of ``complete``'s: ``(status, headers, body)``; ``None`` answers
@@ -104,8 +104,8 @@ class FakeChatServer(ThreadingHTTPServer):
     """An OpenAI-compatible server on a free loopback port, recording what it receives.
 
     ``script`` holds responses (``Scripted``) sent first, one per request; then
-    ``POST /v1/chat/completions`` answers with ``answer`` (by default ``complete``), after
-    ``delay`` seconds.
+    ``POST /v1/chat/completions`` answers with ``answer`` (by default ``complete``), once
+    ``answering`` is set (it is unless a test clears it, to hold the answers until an event).
     """
 
     def __init__(self, answer: Answer = complete) -> None:
@@ -113,13 +113,31 @@ class FakeChatServer(ThreadingHTTPServer):
         self.answer = answer
         self.received: list[dict[str, Any]] = []
         self.script: list[Scripted] = []
-        self.delay = 0.0
+        self.answering = threading.Event()
+        self.answering.set()
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
+        self._arrived = threading.Condition(self.lock)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_port}/v1"
+
+    def wait_received(self, count: int) -> None:
+        """Return once ``count`` requests have been received."""
+        with self._arrived:
+            arrived = self._arrived.wait_for(lambda: len(self.received) >= count, WAIT_LIMIT)
+        assert arrived, f"{len(self.received)} requests received, not {count}"
+
+    def answer_once_received(self, count: int) -> None:
+        """Hold the answers until ``count`` requests have been received (``answering``)."""
+        self.answering.clear()
+
+        def release() -> None:
+            self.wait_received(count)
+            self.answering.set()
+
+        threading.Thread(target=release, daemon=True).start()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -165,6 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             server.received.append(
                 {"path": self.path, "authorization": self.headers["Authorization"], "body": body}
             )
+            server._arrived.notify_all()
             scripted = server.script.pop(0) if server.script else None
             server.in_flight += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -172,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             if scripted:
                 status, headers, payload = scripted
                 return self._send(status, payload, headers)
-            time.sleep(server.delay)
+            assert server.answering.wait(WAIT_LIMIT), "the answers were held too long"
             if self.path != "/v1/chat/completions":
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
             try:
@@ -203,6 +222,20 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OPENAI_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+def record_backoffs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds the openai adapter works out to wait after each failed attempt (before the
+    next one, if any), recorded as it does."""
+    backoffs: list[float] = []
+
+    def recording(attempt: int, retry_after: str | None = None) -> float:
+        backoffs.append(backoff(attempt, retry_after))
+        return backoffs[-1]
+
+    backoff = _openai._backoff
+    monkeypatch.setattr(_openai, "_backoff", recording)
+    return backoffs
 
 
 def openai_adapter(server: FakeChatServer, **options: Any) -> OpenAIAdapter:

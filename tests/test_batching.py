@@ -316,8 +316,9 @@ def test_the_cli_takes_a_positive_batch_size_or_auto(
 
 
 class PreparingAdapter(EchoAdapter):
-    """Prepares ahead; each batch's generation waits (up to 5 s) for the next batch's
-    preparation to have started, and records whether it had: proof the two overlap."""
+    """Prepares ahead; each batch's generation waits for the next batch's preparation to have
+    started (up to 60 s: a safety net for a runner that never overlaps them), and records
+    whether it had: proof the two overlap."""
 
     def __init__(self, batches: int):
         self.started = [threading.Event() for _ in range(batches)]
@@ -337,7 +338,7 @@ class PreparingAdapter(EchoAdapter):
     def generate_prepared(self, prepared: Any, settings: GenerationSettings) -> list[Generation]:
         batch = int(prepared[0].split()[1]) // 4
         if batch + 1 < len(self.started):
-            self.overlapped.append(self.started[batch + 1].wait(timeout=5))
+            self.overlapped.append(self.started[batch + 1].wait(timeout=60))
         return [Generation(text) for text in prepared]
 
 

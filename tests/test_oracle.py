@@ -20,10 +20,8 @@ references, the batch-1 path and the openai path.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +31,7 @@ import pytest
 
 import vlm_eval.demo
 from tests.conftest import isolate_registries
+from tests.kill_at_batch import run_and_kill_at
 from tests.openai_server import openai_adapter, serving
 from tests.oracle import (
     OracleMismatch,
@@ -199,19 +198,8 @@ def test_a_run_killed_and_resumed_gives_the_reference_predictions(
     adapter: HuggingFaceAdapter, demo_data: Path, reference: OracleRun, tmp_path: Path
 ) -> None:
     output = tmp_path / "run"
-    log = tmp_path / "killed.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(_cli(demo_data, output), stdout=stderr, stderr=stderr)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        first = output / "samples_vqav2.jsonl"
-        while not (first.exists() and first.stat().st_size):  # a batch is on disk
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.002)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
+    # Killed as its second batch starts: the first is on disk, the rest is not.
+    assert run_and_kill_at(2, _cli(demo_data, output)[1:], tmp_path / "killed.log")
     assert not (output / "results.json").exists()  # the kill came mid-run
 
     results = run_evaluation(_config(demo_data, output), adapter)  # the same run, resumed

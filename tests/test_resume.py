@@ -6,10 +6,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any, TextIO
 import pytest
 from click.testing import CliRunner
 
+from tests.kill_at_batch import run_and_kill_at
 from vlm_eval.cli import main
 from vlm_eval.models import HuggingFaceAdapter
 from vlm_eval.runner import RunConfig, WriteError, run_evaluation
@@ -79,22 +78,8 @@ def test_a_run_killed_mid_way_resumes_with_only_the_missing_samples(
 
     output = tmp_path / "run"
     arguments = _arguments(tiny_model_dir, mini_data, output)
-    with (tmp_path / "killed.log").open("w") as stderr:
-        process = subprocess.Popen(
-            [str(VLM_EVAL), *arguments], stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        # Kill as soon as the first batch is on disk: the run is then far from its end.
-        while not any(b"\n" in path.read_bytes() for path in output.glob("samples_*.jsonl")):
-            assert process.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no prediction was written in time"
-            time.sleep(0.005)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    # Killed as its third batch starts, after two: the run is then far from its end.
+    assert run_and_kill_at(3, arguments, tmp_path / "killed.log")
     killed = _complete_records(output)
     assert 0 < sum(killed.values()) < sum(total.values()), killed
     assert not (output / "results.json").exists()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -23,10 +23,23 @@ from tests.openai_server import (
     completion,
     model_input,
     openai_adapter,
+    record_backoffs,
 )
 from vlm_eval.cli import main
-from vlm_eval.models import PartialGenerationError, ServerError, create_model
-from vlm_eval.models._openai import ANSWER_CHARS_PER_TOKEN, _backoff, body_limit
+from vlm_eval.models import (
+    Generation,
+    PartialGenerationError,
+    ServerError,
+    _openai,
+    create_model,
+)
+from vlm_eval.models._openai import (
+    ANSWER_CHARS_PER_TOKEN,
+    OpenAIAdapter,
+    _backoff,
+    _read_body,
+    body_limit,
+)
 from vlm_eval.runner import RunConfig, run_evaluation
 from vlm_eval.tasks import GenerationSettings, get_task, load_tasks
 
@@ -247,14 +260,16 @@ def test_answers_a_server_may_send_are_taken(
     assert (generation.prompt_tokens, generation.generated_tokens) == (0, 0)  # no usage
 
 
-def test_garbage_in_retry_after_falls_back_to_backoff(server: FakeChatServer) -> None:
+def test_garbage_in_retry_after_falls_back_to_backoff(
+    server: FakeChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server.script = [(503, {"Retry-After": "soon, promise"}, {"error": "busy"})]
-    started = time.perf_counter()
+    backoffs = record_backoffs(monkeypatch)
     (generation,) = openai_adapter(server, max_retries=1).generate(
         [model_input(QUESTION)], SETTINGS
     )
     assert generation.text.endswith(QUESTION)
-    assert time.perf_counter() - started < 5
+    assert backoffs == [0.5]  # the first backoff, not the longest Retry-After
 
 
 @pytest.mark.parametrize(
@@ -302,13 +317,26 @@ def _huge_body(size: int) -> Iterator[bytes]:
     ],
 )
 def test_an_answer_over_the_size_limit_is_refused_without_reading_it_all(
-    server: FakeChatServer, response: Scripted
+    server: FakeChatServer, response: Scripted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.script = [response]
-    started = time.perf_counter()
+    read_to_the_end: list[bool] = []  # per response read: whether its body was read whole
+
+    def read_body(response: httpx2.Response, limit: int) -> tuple[bytes, bool]:
+        chunks = response.iter_bytes
+        read_to_the_end.append(False)
+
+        def iter_bytes() -> Iterator[bytes]:
+            yield from chunks()
+            read_to_the_end[-1] = True
+
+        response.iter_bytes = iter_bytes  # type: ignore[method-assign]
+        return _read_body(response, limit)
+
+    monkeypatch.setattr(_openai, "_read_body", read_body)
     with pytest.raises(ServerError) as caught:
         openai_adapter(server).generate([model_input(QUESTION)], SETTINGS)
-    assert time.perf_counter() - started < 10
+    assert read_to_the_end == [False]
     limit = body_limit(SETTINGS.max_new_tokens)
     assert f"body: exceeds the limit of {limit} bytes for max_tokens=16" in str(caught.value)
     assert QUESTION in str(caught.value)
@@ -331,21 +359,29 @@ def test_a_long_answer_within_the_size_limit_is_cut_to_the_bound_and_stored_cut(
 
 def _once_received(server: FakeChatServer, count: int, body: Any) -> Iterator[bytes]:
     """``body`` sent once the server has received ``count`` requests."""
-    deadline = time.monotonic() + 10
-    while len(server.received) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server.wait_received(count)
     yield json.dumps(body).encode()
 
 
 def test_a_failed_request_keeps_the_answers_in_flight_and_sends_no_more(
-    server: FakeChatServer,
+    server: FakeChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inputs = [model_input(f"Question {i}?") for i in range(6)]
     # All six in flight at once: the fourth to arrive fails once all have arrived, the others
-    # answer later.
+    # answer once the adapter has taken the failure.
     status, headers, body = BAD_REQUEST
     server.script = [None, None, None, (status, headers, _once_received(server, 6, body))]
-    server.delay = 0.3
+    server.answering.clear()
+    complete_request = OpenAIAdapter._complete
+
+    def failing_releases_the_answers(self: OpenAIAdapter, *args: Any) -> Generation:
+        try:
+            return complete_request(self, *args)
+        except ServerError:
+            server.answering.set()
+            raise
+
+    monkeypatch.setattr(OpenAIAdapter, "_complete", failing_releases_the_answers)
     with pytest.raises(PartialGenerationError) as caught:
         openai_adapter(server, concurrency=6).generate(inputs, SETTINGS)
     answered = caught.value.generations
@@ -358,7 +394,7 @@ def test_a_failed_request_keeps_the_answers_in_flight_and_sends_no_more(
 
     # One at a time: the fourth fails, and the fifth and sixth are never sent.
     server.received.clear()
-    server.script, server.delay = [None, None, None, BAD_REQUEST], 0.0
+    server.script = [None, None, None, BAD_REQUEST]
     with pytest.raises(PartialGenerationError) as caught:
         openai_adapter(server, concurrency=1).generate(inputs, SETTINGS)
     assert sorted(caught.value.generations) == [0, 1, 2]
