@@ -94,7 +94,8 @@ class Registry(Generic[T]):
 
     def summary(self, name: str) -> str:
         """The first docstring line of the module defining ``name`` (a plugin file's says what it
-        is), else of the entry's; read from the source of a lazy entry not imported yet."""
+        is), else of the entry's; for a lazy entry not imported yet, its module's, read from the
+        source."""
         if name in self._entries:
             entry = self._entries[name]
             doc = sys.modules[entry.__module__].__doc__ or entry.__doc__
