@@ -18,6 +18,7 @@ from vlm_eval.results import (
     load_runs,
     migrate,
     read_results,
+    sample_records,
 )
 
 RUNS = Path(__file__).parent / "data" / "runs"
@@ -170,3 +171,45 @@ def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_made_text(
     rows = list(csv.reader(output.read_text().splitlines()))
     assert rows[1][:2] == ["'=cmd", '\'=HYPERLINK("http://evil","x")']
     assert float(rows[1][6]) > 0  # numbers stay numbers
+
+
+def _records_file(path: Path, tail: bytes) -> Path:
+    lines = [json.dumps({"sample_id": f"q{i}", "scores": {"accuracy": 1.0}}) for i in range(3)]
+    path.write_bytes("\n".join(lines).encode() + b"\n" + tail)
+    return path
+
+
+def test_records_are_read_and_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    """A run killed while writing a record leaves its line without a newline: not a record."""
+    file = _records_file(tmp_path / "samples_vqav2.jsonl", b'{"sample_id": "q3", "sco')
+    records = [record for _, record in sample_records(file)]
+    assert [record.sample_id for record in records] == ["q0", "q1", "q2"]
+    assert [where for where, _ in sample_records(file)][1] == "on line 2 (sample 'q1')"
+    whole = _records_file(tmp_path / "whole.jsonl", b'{"sample_id": "q3"}')  # no newline
+    assert [record.sample_id for _, record in sample_records(whole)][-1] == "q3"
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (
+            b'{"sample_id": "q0"}\n{"sample_id": \n{"sample_id": "q2"}\n',
+            "record on line 2: not JSON",
+        ),
+        (b'{"sample_id": "q0"}\n{"sample_id": "q1\xff"}\n', "record on line 2: not UTF-8 text"),
+        (b'{"sample_id": "q0"}\n[1]\n', "record on line 2: not a JSON object"),
+        (
+            b'{"sample_id": "q0"}\n{"sample_id": "q1", "references": "a"}\n',
+            "record on line 2 (sample 'q1'), field 'references'",
+        ),
+    ],
+)
+def test_a_bad_line_is_an_error_naming_the_file_and_the_line(
+    tmp_path: Path, lines: bytes, problem: str
+) -> None:
+    """Even the last line, when it ends with a newline: it was written whole."""
+    file = tmp_path / "samples_vqav2.jsonl"
+    file.write_bytes(lines)
+    with pytest.raises(DataFormatError) as error:
+        list(sample_records(file))
+    assert str(error.value).startswith(f"{file}, {problem}")

@@ -50,61 +50,54 @@ class FlippedSample:
     new_prediction: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """What a flipped sample's record shows: its question, references and prediction."""
-
-    question: str
-    references: str
-    prediction: str
-
-    @classmethod
-    def of(cls, record: SampleRecord) -> _Answer:
-        prompt = record.extra.get("prompt", [])
-        turns = [m for m in prompt if m.get("role") == "user"]
-        parts = turns[-1].get("content", []) if turns else []
-        counts = Counter(record.references or [])
-        listed = [
-            f"{text} ({count})" if count > 1 else text
-            for text, count in counts.most_common(_LISTED_REFERENCES)
-        ]
-        more = len(counts) - len(listed)
-        return cls(
-            question=" ".join(p.get("text", "") for p in parts if p.get("type") == "text"),
-            references=", ".join(listed) + (f", … ({more} more)" if more > 0 else ""),
-            prediction=str(record.extra.get("prediction", "")),
-        )
+def _question(record: SampleRecord) -> str:
+    """The text of the prompt's last user turn."""
+    turns = [m for m in record.extra.get("prompt", []) if m.get("role") == "user"]
+    parts = turns[-1].get("content", []) if turns else []
+    return " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
 
 
-def _answers(run: Run, entry: str, samples: Collection[str]) -> dict[str, _Answer]:
-    """Sample id -> what its record in ``run``'s task entry ``entry`` shows, for ``samples``
-    only (the records are read again, a line at a time, rather than all kept)."""
-    return {
-        str(record.sample_id): _Answer.of(record)
-        for record in read_records(run, entry)
-        if str(record.sample_id) in samples
-    }
+def _references(record: SampleRecord) -> str:
+    """Distinct references, most frequent first, with their counts: ``green (9), lime``."""
+    counts = Counter(record.references or [])
+    listed = [
+        f"{text} ({count})" if count > 1 else text
+        for text, count in counts.most_common(_LISTED_REFERENCES)
+    ]
+    more = len(counts) - len(listed)
+    return ", ".join(listed) + (f", … ({more} more)" if more > 0 else "")
+
+
+def _prediction(record: SampleRecord) -> str:
+    return str(record.extra.get("prediction", ""))
 
 
 def _flipped(
-    base: tuple[Run, str], new: tuple[Run, str], samples: Sequence[tuple[str, float, float]]
+    base: tuple[Run, str], new: tuple[Run, str], shared: list[str], old: np.ndarray, now: np.ndarray
 ) -> list[FlippedSample]:
-    """``samples`` (id, BASE's score, NEW's score) with what the records of BASE's and NEW's
-    entries show."""
-    wanted = {sample for sample, _, _ in samples}
-    before, after = _answers(*base, wanted), _answers(*new, wanted)
-    return [
-        FlippedSample(
-            sample,
-            old,
-            now,
-            after[sample].question,
-            after[sample].references,
-            before[sample].prediction,
-            after[sample].prediction,
-        )
-        for sample, old, now in samples
-    ]
+    """The samples of ``shared`` whose scores differ (``old``: BASE's, ``now``: NEW's), in
+    that order, with what the records of BASE's and NEW's entries show of them: the records
+    are read again, a line at a time, rather than all kept."""
+    changed = {shared[i]: int(i) for i in np.flatnonzero(old != now)}
+    predictions = {
+        sample: _prediction(record)
+        for record in read_records(*base)
+        if (sample := str(record.sample_id)) in changed
+    }
+    found: dict[int, FlippedSample] = {}
+    for record in read_records(*new):
+        i = changed.get(str(record.sample_id), -1)
+        if i >= 0:
+            found[i] = FlippedSample(
+                shared[i],
+                float(old[i]),
+                float(now[i]),
+                _question(record),
+                _references(record),
+                predictions[shared[i]],
+                _prediction(record),
+            )
+    return [found[i] for i in changed.values()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,12 +319,7 @@ def _compare_task(base: Run, new: Run, pair: _Pair, bootstrap: Bootstrap) -> Tas
                 seed=bootstrap.seed,
             )
             paired, mcnemar = tested.bootstrap, tested.mcnemar
-            changed = np.flatnonzero(old != now)
-            flipped = _flipped(
-                (base, base_name),
-                (new, new_name),
-                [(shared[i], float(old[i]), float(now[i])) for i in changed],
-            )
+            flipped = _flipped((base, base_name), (new, new_name), shared, old, now)
     improved = [f for f in flipped if f.new_score > f.base_score]
     regressed = [f for f in flipped if f.new_score < f.base_score]
     return TaskComparison(
