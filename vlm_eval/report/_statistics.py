@@ -2,7 +2,8 @@
 and Bradley-Terry (Elo-scale) ratings of models from per-sample pairwise outcomes.
 
 Every function is pure: randomness comes only from ``np.random.default_rng(seed)``, so the same
-inputs and seed give exactly the same outputs.
+inputs and seed give exactly the same outputs. SciPy (half a second to import) is imported by the
+tests and ratings that use it: a report's confidence intervals need numpy only.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse.csgraph import connected_components
-from scipy.special import expit, log_expit
-from scipy.stats import binomtest
 
 ELO_SCALE: float = 400 / math.log(10)
 """Rating points per unit of log-strength: a 400-point gap means 10:1 odds of winning."""
@@ -126,6 +124,8 @@ def is_binary(values: ArrayLike) -> bool:
 def mcnemar_exact(base: ArrayLike, new: ArrayLike) -> McNemarTest:
     """Exact two-sided McNemar test of binary ``base`` and ``new`` scores of the same samples:
     a binomial test (p = 0.5) on the discordant pairs; p-value 1 when there are none."""
+    from scipy.stats import binomtest
+
     base_scores, new_scores = _pair(base, new)
     for name, scores in (("base", base_scores), ("new", new_scores)):
         if not is_binary(scores):
@@ -377,6 +377,8 @@ def _task_weights(task_weights: Sequence[float] | None, tasks: int) -> list[floa
 def _check_mle_exists(wins: NDArray[np.float64], where: str) -> None:
     """Raise unless the graph with an edge i -> j where i ever beat (or tied) j is strongly
     connected: the condition (Zermelo, Ford) for the plain MLE to exist."""
+    from scipy.sparse.csgraph import connected_components
+
     groups, labels = connected_components(wins > 0, directed=True, connection="strong")
     if groups > 1:
         members = "; ".join(str(np.flatnonzero(labels == g).tolist()) for g in np.unique(labels))
@@ -485,12 +487,16 @@ def _pattern_wins(patterns: NDArray[np.integer]) -> NDArray[np.float64]:
 
 
 def _log_likelihood(wins: NDArray[np.float64], theta: NDArray[np.float64]) -> NDArray[np.float64]:
+    from scipy.special import log_expit
+
     return np.einsum("rij,rij->r", wins, log_expit(theta[:, :, None] - theta[:, None, :]))
 
 
 def _fit_ratings(wins: NDArray[np.float64], prior: float) -> NDArray[np.float64]:
     """Bradley-Terry ratings (Elo scale, mean 1000) of a batch of (models, models) win matrices
     whose MLE exists: Newton's method on the log-strengths, with step halving."""
+    from scipy.special import expit
+
     batch, models, _ = wins.shape
     off_diagonal = 1.0 - np.eye(models)
     wins = (wins + prior / 2) * off_diagonal
