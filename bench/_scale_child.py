@@ -1,10 +1,12 @@
 """The processes ``bench.scale`` starts and times, one per run, each in a fresh interpreter:
 
-    python -m bench._scale_child {harness,plain,load} DATA_DIR RUN_DIR REPORT [--num-workers W]
+    python -m bench._scale_child {harness,plain,load} REPORT DATA_DIR RUN_DIR [--num-workers W]
+    python -m bench._scale_child cli REPORT VLM_EVAL_ARGUMENTS...
 
 Each mode imports what it uses inside its function, so that the process pays the start-up a
-user's script of its kind pays, and writes a JSON report to REPORT: its peak RSS and what it
-measures.
+user's script of its kind pays, and writes a JSON report to REPORT: its peak RSS (``VmHWM``:
+``ru_maxrss`` would also count the peak of the process that started it, as Linux keeps the
+high-water mark of the memory a ``vfork`` child shares until ``exec``) and what it measures.
 
 - ``harness``: ``run_evaluation`` of ``vqav2`` with the null adapter (batch 64, W decoding
   workers) into RUN_DIR (a finished RUN_DIR: a resume); when ``generate`` was first called
@@ -14,6 +16,7 @@ measures.
   file in RUN_DIR.
 - ``load``: the imports of ``harness`` and the samples loaded as the runner loads them, nothing
   else: the memory baseline of ``harness``.
+- ``cli``: ``vlm-eval`` with the arguments given, as its console script runs it.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ QUESTIONS_FILE = "v2_OpenEnded_mscoco_val2014_questions.json"
 ANNOTATIONS_FILE = "v2_mscoco_val2014_annotations.json"
 
 
-def _peak_rss_kib(who: int = resource.RUSAGE_SELF) -> int:
-    return resource.getrusage(who).ru_maxrss  # KiB on Linux
+def _peak_rss_kib() -> int:
+    """The peak RSS (KiB) of this process since it started its program."""
+    status = Path("/proc/self/status").read_text(encoding="utf-8")
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
 
 
 def _harness(data_dir: Path, run_dir: Path, workers: int) -> dict[str, Any]:
@@ -76,7 +81,7 @@ def _harness(data_dir: Path, run_dir: Path, workers: int) -> dict[str, Any]:
         "accuracy": task["scores"]["metrics"]["accuracy"],
         "timing": task["timing"],
         "peak_rss_kib": _peak_rss_kib(),
-        "workers_peak_rss_kib": _peak_rss_kib(resource.RUSAGE_CHILDREN),
+        "workers_peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     }
 
 
@@ -111,6 +116,7 @@ def _plain(data_dir: Path, run_dir: Path) -> dict[str, Any]:
         for question, answer in zip(batch, _null_model(images), strict=True):
             predictions.append({"question_id": question["question_id"], "answer": answer})
     scores = [vqa_accuracy(p["answer"], answers[p["question_id"]]) for p in predictions]
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "predictions.json").write_text(json.dumps(predictions), encoding="utf-8")
     return {
         "json_load_seconds": load_seconds,
@@ -132,16 +138,33 @@ def _load(data_dir: Path) -> dict[str, Any]:
     return {"samples": len(samples), "peak_rss_kib": _peak_rss_kib()}
 
 
+def _cli(arguments: list[str]) -> dict[str, Any]:
+    from vlm_eval.cli import main
+
+    try:
+        main(arguments, prog_name="vlm-eval")
+    except SystemExit as exit_:
+        if exit_.code:
+            raise
+    return {"peak_rss_kib": _peak_rss_kib()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("harness", "plain", "load"))
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("report", type=Path)
-    parser.add_argument("--num-workers", type=int, default=0)
+    modes = parser.add_subparsers(dest="mode", required=True)
+    for mode in ("harness", "plain", "load"):
+        run = modes.add_parser(mode)
+        run.add_argument("report", type=Path)
+        run.add_argument("data_dir", type=Path)
+        run.add_argument("run_dir", type=Path)
+        run.add_argument("--num-workers", type=int, default=0)
+    cli = modes.add_parser("cli")
+    cli.add_argument("report", type=Path)
+    cli.add_argument("arguments", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    if args.mode == "harness":
+    if args.mode == "cli":
+        report = _cli(args.arguments)
+    elif args.mode == "harness":
         report = _harness(args.data_dir, args.run_dir, args.num_workers)
     elif args.mode == "plain":
         report = _plain(args.data_dir, args.run_dir)

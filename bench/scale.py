@@ -70,39 +70,33 @@ _CLI = str(Path(sys.executable).parent / "vlm-eval")
 
 @dataclass(frozen=True)
 class _Process:
-    """A finished child process: when it started (``time.time()``), its wall seconds, its peak
-    RSS (KiB, from ``wait4``: its own or a child's, whichever is larger), its standard error,
-    and its report (``bench._scale_child``'s, else empty)."""
+    """A finished child process: when it started (``time.time()``), its wall seconds, its
+    standard error, its report (``bench._scale_child``'s, else empty) and run folder."""
 
     started: float
     seconds: float
-    peak_rss_kib: int
     stderr: str
     report: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
 
 
-def _run(argv: list[str], work: Path, report: Path | None = None) -> _Process:
+def _run(argv: list[str], report: Path | None = None) -> _Process:
     """Run ``argv`` (in the repository, standard output discarded) and measure it.
 
     Raises:
         RuntimeError: If it fails, with the end of its standard error.
     """
-    with tempfile.TemporaryFile(dir=work) as errors:
-        started, began = time.time(), time.perf_counter()
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - began
-        process.returncode = os.waitstatus_to_exitcode(status)
-        errors.seek(0)
-        stderr = errors.read().decode(errors="replace")
+    started, began = time.time(), time.perf_counter()
+    process = subprocess.run(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
+    seconds = time.perf_counter() - began
     if process.returncode:
-        raise RuntimeError(f"{' '.join(argv)}: exit {process.returncode}\n{stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(argv)}: exit {process.returncode}\n{process.stderr[-3000:]}")
     return _Process(
         started=started,
         seconds=seconds,
-        peak_rss_kib=usage.ru_maxrss,
-        stderr=stderr,
+        stderr=process.stderr,
         report=json.loads(report.read_text(encoding="utf-8")) if report else {},
     )
 
@@ -148,9 +142,15 @@ class _Runs:
         self._count += 1
         run_dir = run_dir or self.work / f"{mode}-{self._count}"
         report = self.work / f"report-{self._count}.json"
-        argv = [*_CHILD, mode, str(self.data_dir), str(run_dir), str(report)]
-        process = _run([*argv, "--num-workers", str(workers)], self.work, report)
+        argv = [*_CHILD, mode, str(report), str(self.data_dir), str(run_dir)]
+        process = _run([*argv, "--num-workers", str(workers)], report)
         return replace(process, run_dir=run_dir)
+
+    def vlm_eval(self, arguments: list[str]) -> _Process:
+        """``vlm-eval ARGUMENTS``, reporting its peak RSS."""
+        self._count += 1
+        report = self.work / f"report-{self._count}.json"
+        return _run([*_CHILD, "cli", str(report), *arguments], report)
 
     def kept_run(self, name: str, mode: str, workers: int = 0) -> Callable[[], _Process]:
         """A new run of ``mode``, kept under ``name``."""
@@ -163,14 +163,14 @@ class _Runs:
         return run
 
 
-def _cli(args: list[str], work: Path, repeats: int = 1) -> _Process:
-    """The fastest of ``repeats`` runs of ``vlm-eval ARGS``."""
-    return min((_run([_CLI, *args], work) for _ in range(repeats)), key=lambda p: p.seconds)
+def _startup_seconds(arguments: list[str], repeats: int) -> float:
+    """The fastest of ``repeats`` runs of the ``vlm-eval`` console script with ``arguments``."""
+    return min(_run([_CLI, *arguments]).seconds for _ in range(repeats))
 
 
-def _imports_torch(args: list[str], work: Path) -> bool:
-    """Whether ``vlm-eval ARGS`` imports torch (``python -X importtime``)."""
-    process = _run([sys.executable, "-X", "importtime", _CLI, *args], work)
+def _imports_torch(arguments: list[str]) -> bool:
+    """Whether ``vlm-eval ARGUMENTS`` imports torch (``python -X importtime``)."""
+    process = _run([sys.executable, "-X", "importtime", _CLI, *arguments])
     return re.search(r"\|\s*torch$", process.stderr, re.MULTILINE) is not None
 
 
@@ -213,15 +213,15 @@ def measure(
         if len(all_runs) < 2:
             all_runs.append(runs.child("harness", best))
         run_a, run_b = (str(p.run_dir) for p in all_runs[:2])
-        help_rss = _cli(["--help"], work).peak_rss_kib
+        help_rss = runs.vlm_eval(["--help"]).report["peak_rss_kib"]
         reports = {
-            "report": _cli(["report", run_a], work),
-            "compare": _cli(["compare", run_a, run_b], work),
+            "report": runs.vlm_eval(["report", run_a]),
+            "compare": runs.vlm_eval(["compare", run_a, run_b]),
         }
         startup = {
             " ".join(command): {
-                "seconds": round(_cli(command, work, args.startup_repeats).seconds, 3),
-                "imports_torch": _imports_torch(command, work),
+                "seconds": round(_startup_seconds(command, args.startup_repeats), 3),
+                "imports_torch": _imports_torch(command),
             }
             for command in (["list", "tasks"], ["report", "--help"])
         }
@@ -230,7 +230,8 @@ def measure(
     first_generate = fastest["start_to_first_generate_seconds"] - json_load
     main_kib = (fastest["peak_rss_kib"] - loaded.report["peak_rss_kib"]) / questions
     report_kib = {
-        name: (process.peak_rss_kib - help_rss) / questions for name, process in reports.items()
+        name: (process.report["peak_rss_kib"] - help_rss) / questions
+        for name, process in reports.items()
     }
     timing = fastest["runner_timing"]
     generate_us = 1e6 * timing["generation_seconds"] / questions
@@ -275,7 +276,7 @@ def measure(
             "imports_and_loaded_samples": loaded.report["peak_rss_kib"],
             "per_question_beyond_loaded_samples": round(main_kib, 3),
             "vlm_eval_help": help_rss,
-            **{f"vlm_eval_{name}": p.peak_rss_kib for name, p in reports.items()},
+            **{f"vlm_eval_{name}": p.report["peak_rss_kib"] for name, p in reports.items()},
             **{f"vlm_eval_{name}_per_question": round(kib, 3) for name, kib in report_kib.items()},
         },
         "report_seconds": {name: round(p.seconds, 3) for name, p in reports.items()},
@@ -327,7 +328,7 @@ def measure(
                 f"{runs_text}: vlm-eval {name} peak RSS beyond vlm-eval --help, per question "
                 f"({reports[name].seconds:.1f} s)",
                 _kib(help_rss),
-                _kib(reports[name].peak_rss_kib),
+                _kib(reports[name].report["peak_rss_kib"]),
                 LIMIT_REPORT_KIB,
                 report_kib[name],
                 "KiB",
