@@ -114,7 +114,7 @@ def main_score(run: Run, task: str) -> float | None:
     return None if entry is None else entry.main_score
 
 
-def score_tables(runs: Sequence[Run]) -> pd.DataFrame:
+def _metrics(runs: Sequence[Run]) -> pd.DataFrame:
     """The metrics of ``runs``: a row per run x task entry x metric
     (``vlm_eval.results.metrics_table``), once per run label."""
     metrics = metrics_table((run.label, run.results) for run in runs)
@@ -129,7 +129,7 @@ def score_or_none(value: float) -> float | None:
 def main_scores(runs: Sequence[Run], tasks: Sequence[str]) -> pd.DataFrame:
     """Run label (rows, in the order of ``runs``) x task entry (columns, those of ``tasks``)
     -> the main metric; NaN where a run lacks the task or its score."""
-    metrics = score_tables(runs)
+    metrics = _metrics(runs)
     main = metrics[metrics["main"]].pivot(index="run", columns="entry", values="value")
     return main.reindex(index=[run.label for run in runs], columns=list(tasks))
 
@@ -172,18 +172,18 @@ def _summary(
 
 def _breakdowns(runs: Sequence[Run], tasks: list[str]) -> list[Block]:
     blocks: list[Block] = []
-    metrics = score_tables(runs)
+    metrics = _metrics(runs)
     for name in tasks:
         entries = [(run, run.results.tasks[name]) for run in runs if name in run.results.tasks]
         scores = metrics[metrics["entry"] == name]
         columns = list(scores["metric"].unique())  # in the order the runs have them
         if len(columns) > 1:
-            table_ = scores.pivot(index="run", columns="metric", values="value").reindex(
+            pivot = scores.pivot(index="run", columns="metric", values="value").reindex(
                 index=[run.label for run, _ in entries], columns=columns
             )
             rows = [
                 [label, *(format_number(score_or_none(v)) for v in values)]
-                for label, values in zip(table_.index, table_.itertuples(index=False), strict=True)
+                for label, values in zip(pivot.index, pivot.itertuples(index=False), strict=True)
             ]
             blocks += [Heading(f"{name}: all metrics", 3), table(["run", *columns], rows)]
         main = main_metric(runs, name)
