@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -237,6 +238,38 @@ with run_folder_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(600)
 """
+
+
+_HOLD_AND_FORK = """
+import multiprocessing, sys, time
+from pathlib import Path
+from vlm_eval.runner._lock import run_folder_lock
+with run_folder_lock(Path(sys.argv[1])):
+    worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(600,))
+    worker.start()
+    print(worker.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_run_releases_its_folder_while_its_forked_workers_linger(
+    tmp_path: Path,
+) -> None:
+    # A killed run's image-decoding workers (forked) notice its death seconds later: they must
+    # not hold the lock meanwhile, or the rerun is refused.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AND_FORK, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    worker = int(holder.stdout.readline())
+    try:
+        holder.kill()
+        holder.wait()
+        os.kill(worker, 0)  # still alive
+        with run_folder_lock(tmp_path):
+            pass
+    finally:
+        os.kill(worker, signal.SIGKILL)
 
 
 def test_a_lock_on_a_new_folder_that_stays_empty_leaves_no_folder(tmp_path: Path) -> None:

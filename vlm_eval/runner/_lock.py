@@ -16,6 +16,21 @@ from vlm_eval.runner._store import WriteError
 
 LOCK_FILE = ".lock"
 
+_HELD: set[int] = set()
+"""The descriptors of the locks this process holds."""
+
+
+def _release_in_child() -> None:
+    """In a forked child (an image-decoding worker), close the inherited lock descriptors: the
+    lock stays the parent's, and ends with it even while an orphaned worker lingers."""
+    for descriptor in _HELD:
+        with suppress(OSError):
+            os.close(descriptor)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_release_in_child)
+
 
 class RunFolderBusyError(RuntimeError):
     """Another run holds the run folder; the message names it (process, host, start, command)."""
@@ -62,9 +77,11 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
             os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
         for stale in folder.glob(".*.partial"):
             stale.unlink(missing_ok=True)
+        _HELD.add(descriptor)
         try:
             yield
         finally:
+            _HELD.discard(descriptor)
             if made_lock and [entry.name for entry in folder.iterdir()] == [LOCK_FILE]:
                 path.unlink()
                 if made:
