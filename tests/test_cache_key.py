@@ -111,12 +111,15 @@ def test_changed_weights_are_generated_again(
 ) -> None:
     checkpoint = shutil.copytree(tiny_model_dir, tmp_path / "checkpoint")
 
-    def evaluate() -> dict[str, Any]:
+    def evaluate(batch_size: int = 8) -> dict[str, Any]:
         adapter = HuggingFaceAdapter(pretrained=str(checkpoint), device="cpu", dtype="float32")
-        return _evaluate(mini_data, tmp_path / "run", adapter, limit=2, num_workers=0)
+        return _evaluate(
+            mini_data, tmp_path / "run", adapter, limit=2, num_workers=0, batch_size=batch_size
+        )
 
     assert evaluate()["generated_samples"] == 2
-    assert evaluate()["reused_samples"] == 2  # the same weights, loaded again
+    # The same weights, loaded again (another batch size: the run is not up to date as it is).
+    assert evaluate(batch_size=1)["reused_samples"] == 2
     weights = load_file(checkpoint / "model.safetensors")
     name = next(name for name, tensor in sorted(weights.items()) if tensor.is_floating_point())
     weights[name] = weights[name] + 0.01

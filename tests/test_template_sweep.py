@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ def test_each_template_is_a_task_entry_with_its_own_prompts_records_and_scores(
             == f"{results['tasks'][f'vqav2@t{template}']['scores']['metrics']['accuracy']:.2f}"
         )
         assert row[4].startswith("[") and row[4].endswith("]")
-    again = run_evaluation(config, tiny_adapter)  # a resumed sweep reuses every prediction
+    assert run_evaluation(config, tiny_adapter) == results  # up to date: nothing to do
+    again = run_evaluation(replace(config, batch_size=3), tiny_adapter)  # reuses every prediction
     assert all(entry["timing"]["generated_samples"] == 0 for entry in again["tasks"].values())
 
 

@@ -59,7 +59,7 @@ def jsonl_line(item: Any) -> str:
     (``json.dumps`` escapes it). A string holding a lone surrogate (``"\\ud800"`` in a JSON
     file: not encodable as UTF-8) makes the line ASCII, with ``\\u`` escapes."""
     line = json.dumps(item, ensure_ascii=False, sort_keys=True)
-    if _LONE_SURROGATE.search(line):
+    if not line.isascii() and _LONE_SURROGATE.search(line):
         line = json.dumps(item, sort_keys=True)
     return line + "\n"
 

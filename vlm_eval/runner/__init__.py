@@ -2,13 +2,9 @@
 
 from vlm_eval.runner._fewshot import choose_shots
 from vlm_eval.runner._lock import RunFolderBusyError
+from vlm_eval.runner._records import SampleRecord
 from vlm_eval.runner._runner import RESULTS_FILE, RunConfig, run_evaluation
-from vlm_eval.runner._store import (
-    JsonlPredictionStore,
-    SampleRecord,
-    WriteError,
-    saved_predictions,
-)
+from vlm_eval.runner._store import JsonlPredictionStore, WriteError, saved_predictions
 
 __all__ = [
     "RESULTS_FILE",

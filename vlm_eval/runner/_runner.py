@@ -1,550 +1,55 @@
-"""The evaluation loop: load every task's data, batch samples through a model, score, record."""
+"""A run, stage by stage: read every task's data and build its requests (``_requests``), then for
+each task entry plan what to generate (``_plan``), execute it (``_execute``), record it
+(``_records``, ``_ranks``), score it (``_score``) and write its results (``_write``); then write
+``results.json``."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import multiprocessing
-import random
+import sys
 import time
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tqdm import tqdm
 
-from vlm_eval._arguments import ArgumentsError, keyword_parameters
-from vlm_eval._files import write_atomically
 from vlm_eval._run_folder import RESULTS_FILE, template_entry
-from vlm_eval.data import DataFormatError, ImageError, Sample
-from vlm_eval.models import (
-    MODELS,
-    Generation,
-    InputError,
-    ModelAdapter,
-    ModelInput,
-    create_model,
-)
-from vlm_eval.protocols import get_protocol, protocol_spec
-from vlm_eval.protocols._protocol import template_specs
-from vlm_eval.results import (
-    RunResults,
-    SampleFailure,
-    TaskCost,
-    TaskDataInfo,
-    TaskResult,
-    TaskSpec,
-    TaskTiming,
-)
-from vlm_eval.results import TaskScores as ResultScores
-from vlm_eval.runner._batching import (
-    BatchSize,
-    BatchSizer,
-    batch_size_limit,
-    describe_batch_sizes,
-    generate_with_backoff,
-    generation_order,
-    prepare_ahead,
-)
-from vlm_eval.runner._distributed import (
-    all_gather,
-    barrier,
-    broadcast,
-    process_group,
-    rank,
-    world_size,
-)
-from vlm_eval.runner._fewshot import ShotSelector, check_fewshot_selection, shot_selector
-from vlm_eval.runner._images import DecodedBatch, RequestsDecoded, decode_batches, forks_workers
+from vlm_eval.models import ModelAdapter, create_model
+from vlm_eval.results import RunResults, TaskResult
+from vlm_eval.runner._batching import BatchSizer
+from vlm_eval.runner._config import RunConfig
+from vlm_eval.runner._distributed import broadcast, process_group, rank, world_size
+from vlm_eval.runner._execute import Execution
+from vlm_eval.runner._fewshot import shot_selector
 from vlm_eval.runner._lock import RunFolderBusyError, run_folder_lock
+from vlm_eval.runner._options import task_options, template_sweep
+from vlm_eval.runner._plan import TaskPlan, plan_task
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
-from vlm_eval.runner._store import (
-    JsonlPredictionStore,
-    SampleRecord,
-    WriteError,
-)
-from vlm_eval.tasks import (
-    TASKS,
-    Prompt,
-    Task,
-    TaskData,
-    TaskScores,
-    aggregate_scores,
-    get_task,
-    judge_output,
-    prompt_images,
-    prompt_to_json,
-    resolve_task_data,
-)
+from vlm_eval.runner._ranks import RankedStore, Shard
+from vlm_eval.runner._records import Answer, judge, sample_record
+from vlm_eval.runner._requests import Request, draw, request_keys, requests, task_data
+from vlm_eval.runner._score import score_task
+from vlm_eval.runner._store import write_summary
+from vlm_eval.runner._uptodate import INPUTS_DIGEST, SAMPLES_DIGEST, finished_results, inputs_digest
+from vlm_eval.runner._write import task_result
+from vlm_eval.tasks import Task, TaskData, get_task
 
-_TOKEN_COUNTS = ("prompt_tokens", "visual_tokens", "generated_tokens")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """Everything a run is asked to do; recorded verbatim in the results.
-
-    Attributes:
-        model: Registered adapter name (``hf``).
-        model_args: Adapter arguments as given on the command line.
-        tasks: Task names, in order.
-        data_dir: Folder with one sub-folder per task, holding its data (official files, a
-            ``save_to_disk`` folder or parquet files); ``None``: tasks read their hub dataset
-            unless ``data_args`` says otherwise.
-        output_dir: Where per-sample JSONL files and ``results.json`` go.
-        limit: Evaluate only ``limit`` samples of each task (the first ones, see sample_seed).
-        num_fewshot: Demonstrations per prompt, drawn from the task's few-shot split.
-        batch_size: Samples per ``generate`` call, or ``auto``: the largest that fits, up to 64.
-            Either backs off on GPU out-of-memory errors (``BatchSizer``).
-        seed: Seed of the few-shot draws.
-        task_args: Task name -> its options (``--task-args``), as strings.
-        num_workers: Processes decoding images (0: the main process).
-        data_args: Task name -> where its data comes from (``--data-args``), as strings.
-        sample_seed: With ``limit``: evaluate a random subset of that size drawn with this
-            seed (in the data's order) instead of the first ``limit`` samples.
-        protocol: How every task that takes one is asked and read back (``--protocol``, see
-            ``vlm_eval.protocols``); a task's own ``protocol`` in ``task_args`` wins. ``None``:
-            ``chat`` if the model takes chat prompts, else ``idefics2-base`` (base checkpoints,
-            which have no chat template).
-        protocol_args: Options of that protocol (``--protocol-args``: ``max_new_tokens``,
-            template ids, ...).
-        prepare_in_workers: The image-decoding workers also run the model's ``prepare`` (its
-            processor) on the batches they decode, instead of a thread of the main process
-            (on an accelerator) or the main process itself. Needs workers started by ``fork``
-            (Linux) and an adapter whose ``prepares_in_workers``.
-        fewshot_selection: How demonstrations are chosen: ``random`` (drawn with ``seed``) or
-            ``rices`` (the most similar images, ``vlm_eval.runner._rices``).
-        fewshot_args: The selection's options (``--fewshot-args``, e.g. ``rices_model``).
-        templates: A template sweep (``--templates``): each VQA and caption task is evaluated
-            once per template of its protocol (``all``), or per template id listed, with the
-            same samples and demonstrations; see ``_template_sweep``. ``None``: once.
-    """
-
-    model: str
-    model_args: dict[str, str]
-    tasks: tuple[str, ...]
-    data_dir: Path | None
-    output_dir: Path
-    limit: int | None = None
-    num_fewshot: int = 0
-    batch_size: BatchSize = 8
-    seed: int = 1234
-    task_args: dict[str, dict[str, str]] = field(default_factory=dict)
-    num_workers: int = 2
-    data_args: dict[str, dict[str, str]] = field(default_factory=dict)
-    sample_seed: int | None = None
-    prepare_in_workers: bool = False
-    protocol: str | None = None
-    protocol_args: dict[str, str] = field(default_factory=dict)
-    fewshot_selection: str = "random"
-    fewshot_args: dict[str, str] = field(default_factory=dict)
-    templates: tuple[str, ...] | Literal["all"] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.tasks:
-            raise ValueError("no task to evaluate: --tasks names none")
-        if self.protocol is not None:  # an unknown name or option fails before the data is read
-            get_protocol(protocol_spec(self.protocol, self.protocol_args))
-        batch_size_limit(self.batch_size)  # a bad batch size fails before the data is read
-        if self.prepare_in_workers and not forks_workers(self.num_workers):
-            raise ValueError(
-                "prepare_in_workers needs worker processes started by fork: num_workers of at "
-                "least 1 on Linux (the start method here: "
-                f"{multiprocessing.get_start_method()}, num_workers: {self.num_workers})"
-            )
-        if self.sample_seed is not None and self.limit is None:
-            raise ValueError("sample_seed picks a random subset of --limit samples: give a limit")
-        check_fewshot_selection(self.fewshot_selection, self.fewshot_args, self.num_fewshot)
-        if self.templates == ():
-            raise ValueError("--templates names no template: give `all` or template ids")
+__all__ = ["RESULTS_FILE", "RunConfig", "run_evaluation"]
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
-    sample: Sample
-    shots: list[Sample]
-    prompt: Prompt
+class _TaskEntry:
+    """A task entry of the run (a task, or one template of a sweep): its name in the run folder
+    and results, the task, its data and requests."""
 
-
-def _task_data(task: Task, config: RunConfig) -> TaskData:
-    args = config.data_args.get(task.name, {})
-    return resolve_task_data(task, config.data_dir, args, fewshot=_shot_count(task, config) > 0)
-
-
-def _shot_count(task: Task, config: RunConfig) -> int:
-    """Demonstrations drawn per sample: ``num_fewshot``, or at 0-shot the text-only ones that
-    the task's protocol shows (OpenFlamingo's 2)."""
-    return config.num_fewshot or task.zero_shot_text_shots
-
-
-def _prompt(task: Task, sample: Sample, shots: list[Sample], config: RunConfig) -> Prompt:
-    """``task``'s prompt for ``sample``; at 0-shot, ``shots`` are shown as text only."""
-    if config.num_fewshot == 0 and shots:
-        return task.prompt(sample, shots, text_only=True)
-    return task.prompt(sample, shots)
-
-
-def _subset(samples: list[Sample], config: RunConfig) -> list[Sample]:
-    """The first ``limit`` samples, or with ``sample_seed`` a seeded random ``limit`` of them
-    (in their original order)."""
-    if config.limit is None or config.sample_seed is None:
-        return samples[: config.limit]
-    count = min(config.limit, len(samples))  # a limit over the split's size takes it all
-    chosen = set(random.Random(config.sample_seed).sample(range(len(samples)), count))
-    return [sample for index, sample in enumerate(samples) if index in chosen]
-
-
-def _draw(
-    task: Task, data: TaskData, config: RunConfig, selector: ShotSelector
-) -> list[tuple[Sample, list[Sample]]]:
-    """The samples of ``task`` to evaluate, each with its demonstrations."""
-    samples = data.load(task, data.split)
-    if not samples:
-        where = data.source.location if data.split is None else f"split {data.split!r}"
-        raise DataFormatError(data.source.location, None, None, f"{where} holds no samples")
-    samples = _subset(samples, config)
-    count = _shot_count(task, config)
-    pool = data.load_pool(task) if count else []
-    support = task.fewshot_support_size
-    if support is not None and len(pool) > support:  # a fixed random support set, in data order
-        chosen = set(random.Random(config.seed).sample(range(len(pool)), support))
-        pool = [shot for index, shot in enumerate(pool) if index in chosen]
-    shots = selector.select(task.name, samples, pool, count)
-    return list(zip(samples, shots, strict=True))
-
-
-def _request_keys(task: Task, requests: Sequence[_Request], model: dict[str, Any]) -> list[str]:
-    """Cache keys: a prediction is reused only for the same model (its ``describe()``: weights
-    hash or hub commit, dtype, processor options, ...), task protocol (version, generation
-    settings, prompt templates), sample and prompt (demonstrations and image keys included).
-
-    The device is left out, so that a run resumes on other hardware, and so are scoring choices:
-    a reused prediction is post-processed and scored again.
-    """
-    protocol = {
-        k: v for k, v in task.describe().items() if k not in ("scoring", "sample_score_scale")
-    }
-    identity = json.dumps(
-        [{k: v for k, v in model.items() if k != "device"}, protocol], sort_keys=True
-    )
-    return [
-        hashlib.sha256(
-            json.dumps([identity, r.sample.id, prompt_to_json(r.prompt)]).encode()
-        ).hexdigest()[:32]
-        for r in requests
-    ]
-
-
-def _ready(
-    batch: Sequence[tuple[_Request, str]],
-    decoded: DecodedBatch,
-    failures: dict[str, dict[str, str]],
-) -> tuple[Sequence[tuple[_Request, str]], list[tuple[_Request, str, ModelInput]], Any]:
-    """``batch``, the inputs of its requests whose images could be read (the others are added
-    to ``failures``) and what a decoding worker prepared of those inputs."""
-    ready = []
-    for (request, key), result in zip(batch, decoded.requests, strict=True):
-        if isinstance(result, ImageError):
-            failures[key] = {"sample_id": request.sample.id, "error": str(result)}
-        else:
-            ready.append((request, key, ModelInput(request.prompt, result)))
-    return batch, ready, decoded.prepared
-
-
-def _prepare_in_worker(
-    adapter: ModelAdapter,
-    batches: Sequence[Sequence[tuple[_Request, str]]],
-    index: int,
-    decoded: RequestsDecoded,
-) -> Any:
-    """``adapter.prepare`` of the inputs of batch ``index`` (in a decoding worker)."""
-    _, ready, _ = _ready(batches[index], DecodedBatch(decoded), failures={})
-    return adapter.prepare([item for _, _, item in ready]) if ready else None
-
-
-def _judge(task: Task, sample: Sample, raw_output: str) -> dict[str, Any]:
-    """The post-processed prediction and its per-sample scores, under the current options."""
-    prediction, scores = judge_output(task, sample, raw_output)
-    return {"prediction": prediction, "scores": scores}
-
-
-def _record(
-    task: Task,
-    request: _Request,
-    key: str,
-    generation: Generation,
-) -> SampleRecord:
-    """The record of one prediction: nothing in it varies between runs of the same command."""
-    return {
-        "task": task.name,
-        "sample_id": request.sample.id,
-        "request_key": key,
-        "prompt": prompt_to_json(request.prompt),
-        "shots": [shot.id for shot in request.shots],
-        "raw_output": generation.text,
-        **_judge(task, request.sample, generation.text),
-        "references": list(request.sample.references),
-        "metadata": request.sample.metadata,
-        "prompt_tokens": generation.prompt_tokens,
-        "visual_tokens": generation.visual_tokens,
-        "generated_tokens": generation.generated_tokens,
-    }
-
-
-def _reused(
-    task: Task, on_disk: Iterable[Any], by_key: Mapping[str, _Request]
-) -> dict[str, SampleRecord]:
-    """The records ``on_disk`` (a store's ``load``) for these requests, built again: re-scored,
-    and the same bytes as freshly generated ones."""
-    return {
-        key: _record(task, by_key[key], key, generation)
-        for key, generation in filter(None, map(_stored_generation, on_disk))
-        if key in by_key
-    }
-
-
-def _generate(
-    task: Task,
-    adapter: ModelAdapter,
-    ready: Sequence[tuple[_Request, str, ModelInput]],
-    sizer: BatchSizer,
-    prepared: Any,
-    failures: dict[str, dict[str, str]],
-) -> Iterator[tuple[list[SampleRecord], float]]:
-    """The records of ``ready``'s inputs, chunk by chunk as they are generated, with the seconds
-    each chunk took. Inputs the model cannot take (``InputError``) are added to ``failures``,
-    and the others generated without them."""
-    while ready:
-        answered = 0
-        inputs = [item for _, _, item in ready]
-        try:
-            for chunk in generate_with_backoff(adapter, inputs, task.generation, sizer, prepared):
-                yield (
-                    [
-                        _record(task, request, key, generation)
-                        for (request, key, _), generation in zip(
-                            ready[chunk.start : chunk.stop], chunk.generations, strict=True
-                        )
-                    ],
-                    chunk.seconds,
-                )
-                answered = chunk.stop
-            return
-        except InputError as error:
-            for index, problem in error.problems.items():
-                request, key, _ = ready[index]
-                failures[key] = {"sample_id": request.sample.id, "error": problem}
-            ready = [
-                item
-                for index, item in enumerate(ready)
-                if index >= answered and index not in error.problems
-            ]
-            prepared = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Shard:
-    """What one rank did during a task."""
-
-    failures: dict[str, dict[str, str]]
-    generated: int
-    generation_seconds: float
-    sizer: BatchSizer
-
-
-def _stored_generation(record: Any) -> tuple[str, Generation] | None:
-    """The request key and generation of a record from an earlier run; ``None`` if malformed."""
-    if not isinstance(record, dict) or not isinstance(record.get("request_key"), str):
-        return None
-    text, *counts = (record.get(name) for name in ("raw_output", *_TOKEN_COUNTS))
-    if not isinstance(text, str) or not all(type(count) is int for count in counts):
-        return None
-    return record["request_key"], Generation(text, *counts)
-
-
-def _evaluate_task(
-    entry: str,
-    task: Task,
-    data: TaskData,
-    requests: Sequence[_Request],
-    keys: Sequence[str],
-    adapter: ModelAdapter,
-    config: RunConfig,
-) -> TaskResult | None:
-    """Generate what is missing of a task, this rank's share of it, and on rank 0 merge every
-    rank's records and return the task's results (``None`` on the other ranks); ``entry``
-    names its files and results entry (the task's name, or ``template_entry``'s)."""
-    distributed = world_size() > 1
-    store = JsonlPredictionStore(
-        config.output_dir / f"samples_{entry}.jsonl",
-        config.output_dir / f"timing_{entry}.jsonl",
-        config.output_dir / f"kept_{entry}.jsonl",
-        part=rank() if distributed else None,
-    )
-    by_key = dict(zip(keys, requests, strict=True))
-    samples = {key: request.sample for key, request in by_key.items()}
-    # Rank 0 folds what earlier runs left (part files of any number of ranks included) into the
-    # samples file before any rank appends to its part file; then the other ranks read it.
-    if rank() == 0:
-        on_disk = store.load()
-        finished = _reused(task, on_disk, by_key)
-        store.rewrite((finished[key] for key in keys if key in finished), on_disk)
-    barrier()
-    if rank() != 0:
-        finished = _reused(task, store.load(), by_key)
-    pending = [(r, key) for r, key in zip(requests, keys, strict=True) if key not in finished]
-    pending = [pending[i] for i in generation_order([r.prompt for r, _ in pending])]
-    sizer = BatchSizer(config.batch_size)
-    batches = [
-        pending[first : first + sizer.limit] for first in range(0, len(pending), sizer.limit)
-    ][rank() :: world_size()]  # whole batches, dealt in turn: each rank gets long and short ones
-    reused = len(finished)
-    failures: dict[str, dict[str, str]] = {}
-    started = time.perf_counter()
-    generated = 0
-    generation_seconds = 0.0
-    in_workers = config.prepare_in_workers
-    images = decode_batches(
-        [[prompt_images(r.prompt) for r, _ in batch] for batch in batches],
-        config.num_workers,
-        partial(_prepare_in_worker, adapter, batches) if in_workers else None,
-    )
-    with (  # closing the images stops the decoding workers if generation fails
-        tqdm(
-            total=reused + sum(map(len, batches)),
-            initial=reused,
-            desc=entry,
-            unit="sample",
-            disable=rank() != 0,
-        ) as bar,
-        closing(images),
-        closing(
-            prepare_ahead(
-                map(partial(_ready, failures=failures), batches, images),
-                lambda batch: [item for _, _, item in batch[1]],
-                lambda batch: batch[2],
-                adapter.prepare if adapter.prepares_ahead and not in_workers else None,
-            )
-        ) as ahead,
-    ):
-        for (batch, ready, _), prepared in ahead:
-            for records, seconds in _generate(task, adapter, ready, sizer, prepared, failures):
-                generation_seconds += seconds
-                generated += len(records)
-                store.append(records, seconds)
-                finished.update((record["request_key"], record) for record in records)
-            bar.update(len(batch))
-            if failures:
-                bar.set_postfix(failed=len(failures))
-    store.close()
-    shards = all_gather(_Shard(failures, generated, generation_seconds, sizer))
-    if rank() != 0:
-        return None
-    if distributed:
-        finished.update(_reused(task, store.load(), by_key))
-    failures = {key: failure for shard in shards for key, failure in shard.failures.items()}
-    ordered = [finished[key] for key in keys if key in finished]
-    generated = sum(shard.generated for shard in shards)
-    generation_seconds = sum(shard.generation_seconds for shard in shards)
-    scored = [r for r in ordered if samples[r["request_key"]].references]
-    submission = None
-    if scored:
-        scores, sample_scores = aggregate_scores(
-            task,
-            [samples[r["request_key"]] for r in scored],
-            [r["prediction"] for r in scored],
-            [r["scores"] for r in scored],
-        )
-        for record, merged in zip(scored, sample_scores, strict=True):
-            record["scores"] = merged
-    elif ordered:
-        submission, scores = _write_submission(entry, task, data, ordered, samples, config)
-    else:
-        scores = TaskScores(
-            metrics={},
-            notes={"not scored": f"all {len(requests)} samples failed (see failures)"},
-        )
-    store.rewrite(ordered)
-    wall = time.perf_counter() - started
-    count = max(len(ordered), 1)
-    return TaskResult(
-        task=TaskSpec.from_json(task.describe()),
-        data=TaskDataInfo.from_json(
-            {
-                **data.describe(),
-                "samples": len(requests),
-                "failed": len(failures),
-                "scored_samples": len(scored),
-            }
-        ),
-        scores=ResultScores(
-            metrics=scores.metrics, breakdowns=scores.breakdowns, notes=scores.notes
-        ),
-        submission_file=submission,
-        failures=[SampleFailure.from_json(failures[key]) for key in keys if key in failures],
-        samples_file=store.path.name,
-        timing_file=store.timing_path.name,
-        cost=TaskCost(
-            prompt_tokens_mean=sum(r["prompt_tokens"] for r in ordered) / count,
-            visual_tokens_mean=sum(r["visual_tokens"] for r in ordered) / count,
-            generated_tokens_mean=sum(r["generated_tokens"] for r in ordered) / count,
-        ),
-        timing=TaskTiming(
-            samples_per_second=generated / generation_seconds if generation_seconds else None,
-            extra={
-                "wall_seconds": wall,
-                "generation_seconds": generation_seconds,
-                "generated_samples": generated,
-                "generated_samples_by_rank": [shard.generated for shard in shards],
-                "reused_samples": reused,
-                **describe_batch_sizes([shard.sizer for shard in shards]),
-            },
-        ),
-    )
-
-
-def _write_submission(
-    entry: str,
-    task: Task,
-    data: TaskData,
-    ordered: Sequence[SampleRecord],
-    samples: Mapping[str, Sample],
-    config: RunConfig,
-) -> tuple[str, TaskScores]:
-    """Write the evaluation server's results file of a split without references."""
-    split = data.split or "split"
-    path = config.output_dir / f"submission_{entry}_{split}.json"
-    entries = [task.submission_entry(samples[r["request_key"]], r["prediction"]) for r in ordered]
-    _write_summary(path, json.dumps(entries) + "\n", len(entries))
-    note = (
-        f"split {split} has no answers: the {len(entries)} predictions are in {path.name}, in "
-        "the format of the benchmark's evaluation server (EvalAI for VQAv2)"
-    )
-    if config.limit is not None or config.sample_seed is not None:
-        note += "; it holds a subset of the split (--limit), which the server does not accept"
-    return path.name, TaskScores(metrics={}, notes={"not scored": note})
-
-
-def _write_summary(path: Path, text: str, predictions: int) -> None:
-    """Write a file made from the run's predictions (results, submission) atomically.
-
-    Raises:
-        WriteError: If it cannot be written; the previous file, if any, is left as it was.
-    """
-    try:
-        write_atomically(path, [text])
-    except OSError as error:
-        raise WriteError(
-            path,
-            error,
-            f"{predictions} predictions are safely on disk in {path.parent}/samples_*.jsonl "
-            f"(the same command reuses them and writes {path.name})",
-        ) from error
+    name: str
+    task: Task
+    data: TaskData
+    requests: list[Request]
 
 
 def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> dict[str, Any]:
@@ -584,137 +89,205 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     """``run_evaluation``'s work; the text of ``results.json`` on rank 0, ``None`` elsewhere."""
     started = time.perf_counter()
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    options = _task_options(config, adapter)
-    sweep, defaults = _template_sweep(config, options)
+    options = task_options(config, adapter)
+    sweep, defaults = template_sweep(config, options)
     tasks = [get_task(name, options.get(name)) for name in config.tasks]
-    entries = {
-        entry: task
-        for base in tasks
-        for entry, task in (
-            [
-                (template_entry(base.name, template), get_task(base.name, args))
-                for template, args in sweep[base.name].items()
-            ]
-            if base.name in sweep
-            else [(base.name, base)]
-        )
+    data = {task.name: task_data(task, config) for task in tasks}
+    entry_tasks = {
+        name: (entry_task, task)
+        for task in tasks
+        for name, entry_task in _entry_tasks(task, sweep.get(task.name))
     }
-    data = {task.name: _task_data(task, config) for task in tasks}
-    selector = shot_selector(
-        config.fewshot_selection,
-        config.fewshot_args,
-        seed=config.seed,
-        num_workers=config.num_workers,
-    )
-    with closing(selector):  # RICES's image encoder is released before the model loads
-        drawn = {t.name: _draw(t, data[t.name], config, selector) for t in tasks}
-    requests = {
-        entry: [
-            _Request(sample, shots, _prompt(task, sample, shots, config))
-            for sample, shots in drawn[task.name]
-        ]
-        for entry, task in entries.items()
-    }
-    recorded = (
-        {
-            "templates": {name: list(ids) for name, ids in sweep.items()},
-            "default_templates": defaults,
-        }
-        if sweep
-        else {}
+    recorded: dict[str, Any] = {"config": _recorded_config(config)}
+    if sweep:
+        recorded["templates"] = {name: list(ids) for name, ids in sweep.items()}
+        recorded["default_templates"] = defaults
+    digest = inputs_digest(
+        recorded, {name: (task, data[base.name]) for name, (task, base) in entry_tasks.items()}
     )
     with _holding_run_folder(config.output_dir):
-        return _evaluate_tasks(
-            config,
-            adapter,
-            entries,
-            {entry: data[task.name] for entry, task in entries.items()},
-            requests,
-            created,
-            started,
-            {"fewshot": selector.describe(), **recorded},
+        finished = broadcast(_finished(config, digest) if rank() == 0 else None)
+        if finished is not None:
+            adapter = adapter or create_model(config.model, config.model_args)
+            if json.loads(finished)["model"] == adapter.describe():
+                _say(f"{config.output_dir}: nothing left to do, {RESULTS_FILE} is up to date")
+                return finished if rank() == 0 else None
+        selector = shot_selector(
+            config.fewshot_selection,
+            config.fewshot_args,
+            seed=config.seed,
+            num_workers=config.num_workers,
         )
+        with closing(selector):  # RICES's image encoder is released before the model loads
+            drawn = {task.name: draw(task, data[task.name], config, selector) for task in tasks}
+        entries = [
+            _TaskEntry(name, task, data[base.name], requests(task, drawn[base.name], config))
+            for name, (task, base) in entry_tasks.items()
+        ]
+        adapter = _checked_adapter(config, adapter, entries)
+        model = adapter.describe()
+        results = {entry.name: _evaluate_task(entry, adapter, model, config) for entry in entries}
+        if rank() != 0:
+            return None
+        recorded |= {"fewshot": selector.describe(), INPUTS_DIGEST: digest}
+        return _write_results(config, model, results, recorded, created, started)
 
 
-def _template_sweep(
-    config: RunConfig, options: Mapping[str, Mapping[str, str]]
-) -> tuple[dict[str, dict[str, dict[str, str]]], dict[str, str]]:
-    """Task -> template id -> the task's options under that template: the VQA and caption
-    tasks ``config.templates`` sweeps (none without it); and task -> the id of its protocol's
-    default template, whose entry stands for the task where one score per task is wanted
-    (``default_entry``).
-
-    Each (task, template) pair is a task entry of its own (``template_entry``: ``vqav2@t4``),
-    with its own records file, results entry, cache keys (the protocol's template is part of
-    the task's description) and bootstrap interval; ``results.json``'s ``templates`` (task ->
-    template ids) groups them back for the report's prompt-sensitivity section, and its
-    ``default_templates`` names the entry that stands for the task in the report's main table,
-    leaderboards and ``compare`` with a run that was not swept.
-
-    Raises:
-        ArgumentsError: If a task's protocol holds fewer than two templates to choose from or
-            lacks an id.
-    """
-    if config.templates is None:
-        return {}, {}
-    asked = None if config.templates == "all" else config.templates
-    sweep, defaults = {}, {}
-    for name in config.tasks:
-        kind = getattr(TASKS.get(name), "kind", None)  # "vqa" or "caption"
-        if kind is not None and "protocol" in options[name]:
-            try:
-                specs = template_specs(options[name]["protocol"], kind, asked)
-            except ArgumentsError as error:
-                raise ArgumentsError(f"task {name}: {error}") from None
-            sweep[name] = {
-                template: {**options[name], "protocol": spec} for template, spec in specs.items()
-            }
-            defaults[name] = get_protocol(options[name]["protocol"]).default_templates[kind]
-    if not sweep:
-        raise ArgumentsError("--templates: no selected task is asked with prompt templates")
-    return sweep, defaults
+def _finished(config: RunConfig, digest: str | None) -> str | None:
+    """The text of the results in the run folder if they are up to date (``finished_results``)
+    but perhaps for the model."""
+    if finished_results(config.output_dir, digest) is None:
+        return None
+    return (config.output_dir / RESULTS_FILE).read_text(encoding="utf-8")
 
 
-def _task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, dict[str, str]]:
-    """``config.task_args`` with the protocol of every task that takes one (VQA and caption
-    tasks): its own, else ``config.protocol``, else one that fits the model; and the options
-    that protocol fixes for the task, unless given.
+def _say(message: str) -> None:
+    """Tell the user what the run does, on rank 0 (standard error, as the progress bars)."""
+    if rank() == 0:
+        print(message, file=sys.stderr)
 
-    Raises:
-        ArgumentsError: If a task would be asked chat prompts that the model cannot take (a base
-            checkpoint), before the model loads.
-    """
-    options = {name: dict(config.task_args.get(name, {})) for name in config.tasks}
-    # Tasks whose options include a protocol (VQA and caption tasks; a plugin's own __init__
-    # may leave it out, and then keeps its own prompts).
-    prompted = [name for name in config.tasks if "protocol" in keyword_parameters(TASKS.get(name))]
-    if config.protocol is not None and len(prompted) < len(config.tasks):
-        others = ", ".join(name for name in config.tasks if name not in prompted)
-        warnings.warn(
-            f"--protocol {config.protocol} does not apply to {others}: the task takes no "
-            "protocol option and keeps its own prompts",
-            stacklevel=2,
+
+def _entry_tasks(
+    task: Task, templates: Mapping[str, dict[str, str]] | None
+) -> list[tuple[str, Task]]:
+    """The entries of ``task``: itself, or one per template of a sweep (``template_sweep``)."""
+    if templates is None:
+        return [(task.name, task)]
+    return [
+        (template_entry(task.name, template), get_task(task.name, args))
+        for template, args in templates.items()
+    ]
+
+
+def _checked_adapter(
+    config: RunConfig, adapter: ModelAdapter | None, entries: Sequence[_TaskEntry]
+) -> ModelAdapter:
+    """``adapter``, or the one ``config`` names, loaded; it must take every prompt of the run,
+    which fails the run before any generation otherwise."""
+    adapter = adapter or create_model(config.model, config.model_args)
+    if config.prepare_in_workers and not adapter.prepares_in_workers:
+        raise ValueError(
+            f"prepare_in_workers: the {adapter.name} adapter prepares its batches in the main "
+            "process only"
         )
-    asked = {
-        name: options[name].get("protocol", config.protocol or "").partition(":")[0]
-        for name in prompted
+    for entry in entries:
+        for request in entry.requests:
+            adapter.check_prompt(request.prompt)
+    return adapter
+
+
+def _evaluate_task(
+    entry: _TaskEntry, adapter: ModelAdapter, model: dict[str, Any], config: RunConfig
+) -> TaskResult | None:
+    """Plan, execute, record, score and write one task entry: this rank's share of what is
+    missing is generated, and rank 0 returns the entry's results (``None`` on other ranks)."""
+    started = time.perf_counter()
+    task = entry.task
+    keys = request_keys(task, entry.requests, model)
+    store = RankedStore(config.output_dir, entry.name)
+    sizer = BatchSizer(config.batch_size)
+    plan = plan_task(
+        task, entry.requests, keys, store.reusable(keys), sizer.limit, rank(), world_size()
+    )
+    execution = Execution(
+        adapter, task.generation, sizer, config.num_workers, config.prepare_in_workers
+    )
+    shard, generated = _execute(entry.name, task, plan, execution, store)
+    gathered = store.gather(shard, keys)
+    if gathered is None:
+        return None
+    shards, others = gathered
+    answers = {**plan.reused, **generated}
+    answers.update((key, judge(task, plan.requests[key], g)) for key, g in others.items())
+    ordered = [key for key in keys if key in answers]
+    scored = score_task(entry.name, task, entry.data, plan.requests, answers, ordered, config)
+    samples_digest = store.finish(
+        (
+            key,
+            None
+            if key in generated and key not in scored.rescored
+            else sample_record(task, plan.requests[key], key, answers[key]),
+        )
+        for key in ordered
+    )
+    files = (store.samples_file, store.timing_file)
+    wall = time.perf_counter() - started
+    result = task_result(
+        task, entry.data, keys, answers, scored, shards, files, len(plan.reused), wall
+    )
+    return replace(result, extra={**result.extra, SAMPLES_DIGEST: samples_digest})
+
+
+def _execute(
+    name: str, task: Task, plan: TaskPlan, execution: Execution, store: RankedStore
+) -> tuple[Shard, dict[str, Answer]]:
+    """Generate this rank's batches of ``plan``, appending each call's records to ``store``;
+    returns what the rank did and the answers it generated, by request key."""
+    started = time.perf_counter()
+    generated: dict[str, Answer] = {}
+    seconds = 0.0
+    with tqdm(
+        total=len(plan.requests),
+        initial=len(plan.reused),
+        desc=name,
+        unit="sample",
+        disable=rank() != 0,
+    ) as bar:
+        for call in execution.run(plan.batches):
+            records = []
+            for request, key, generation in call.answered:
+                generated[key] = answer = judge(task, request, generation)
+                records.append(sample_record(task, request, key, answer))
+            if records:
+                store.append(records, call.seconds)
+                seconds += call.seconds
+            if call.done:
+                bar.update(call.done)
+                if execution.failures:
+                    bar.set_postfix(failed=len(execution.failures))
+    wall = time.perf_counter() - started
+    return Shard(execution.failures, len(generated), seconds, wall, execution.sizer), generated
+
+
+def _recorded_config(config: RunConfig) -> dict[str, Any]:
+    """``config`` as the results record it (secrets in model arguments redacted)."""
+    return {
+        **asdict(config),
+        "model_args": {
+            key: redact_secrets(f"{key}={value}").partition("=")[2]
+            for key, value in config.model_args.items()
+        },
+        "data_dir": None if config.data_dir is None else str(config.data_dir),
+        "output_dir": str(config.output_dir),
     }
-    takes_chat = True
-    if any(protocol in ("", "chat") for protocol in asked.values()):
-        kind = MODELS.get(config.model) if adapter is None else type(adapter)
-        takes_chat = kind.takes_chat_prompts(config.model_args)
-    for name in prompted:
-        protocol = asked[name] or ("chat" if takes_chat else "idefics2-base")
-        if protocol == "chat" and not takes_chat:
-            raise ArgumentsError(
-                f"task {name}: protocol chat needs a chat template, and the checkpoint has none "
-                "(a base checkpoint): give it a raw-template protocol, --protocol idefics2-base "
-                "(vlm-eval list protocols)"
-            )
-        options[name].setdefault("protocol", protocol_spec(protocol, config.protocol_args))
-        fixed = get_protocol(options[name]["protocol"]).task_options.get(name, {})
-        options[name] = fixed | options[name]
-    return options
+
+
+def _write_results(
+    config: RunConfig,
+    model: dict[str, Any],
+    results: Mapping[str, TaskResult | None],
+    recorded: dict[str, Any],
+    created: str,
+    started: float,
+) -> str:
+    """Write ``results.json``; returns its text. ``recorded``: what the results hold besides
+    the tasks and model (``config``, ``fewshot``, a sweep's ``templates``, the inputs digest)."""
+    run = RunResults(
+        created_at=created,
+        config=recorded["config"],
+        model=model,
+        fewshot=recorded["fewshot"],
+        templates=recorded.get("templates"),
+        default_templates=recorded.get("default_templates"),
+        provenance=collect_provenance(),
+        tasks={name: result for name, result in results.items() if result is not None},
+        wall_seconds=time.perf_counter() - started,
+        extra={INPUTS_DIGEST: recorded[INPUTS_DIGEST]} if recorded[INPUTS_DIGEST] else {},
+    )
+    text = json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n"
+    predictions = sum(t.data.samples - t.data.failed for t in run.tasks.values())
+    write_summary(config.output_dir / RESULTS_FILE, text, predictions)
+    return text
 
 
 @contextmanager
@@ -735,65 +308,3 @@ def _holding_run_folder(folder: Path) -> Iterator[None]:
         if problem is not None:
             raise RunFolderBusyError(problem)
         yield
-
-
-def _evaluate_tasks(
-    config: RunConfig,
-    adapter: ModelAdapter | None,
-    tasks: Mapping[str, Task],
-    data: Mapping[str, TaskData],
-    requests: Mapping[str, list[_Request]],
-    created: str,
-    started: float,
-    recorded: dict[str, Any],
-) -> str | None:
-    """``_evaluate``'s work once the data is read and the run folder held: ``tasks``, ``data``
-    and ``requests`` by task entry; ``recorded``: what the results hold besides (``fewshot``,
-    ``templates``)."""
-    adapter = adapter or create_model(config.model, config.model_args)
-    if config.prepare_in_workers and not adapter.prepares_in_workers:
-        raise ValueError(
-            f"prepare_in_workers: the {adapter.name} adapter prepares its batches in the main "
-            "process only"
-        )
-    for entry in tasks:  # a prompt the model cannot take fails the run before any generation
-        for request in requests[entry]:
-            adapter.check_prompt(request.prompt)
-    model = adapter.describe()
-    task_results = {
-        entry: _evaluate_task(
-            entry,
-            task,
-            data[entry],
-            requests[entry],
-            _request_keys(task, requests[entry], model),
-            adapter,
-            config,
-        )
-        for entry, task in tasks.items()
-    }
-    if rank() != 0:
-        return None
-    results = RunResults(
-        created_at=created,
-        config={
-            **asdict(config),
-            "model_args": {
-                key: redact_secrets(f"{key}={value}").partition("=")[2]
-                for key, value in config.model_args.items()
-            },
-            "data_dir": None if config.data_dir is None else str(config.data_dir),
-            "output_dir": str(config.output_dir),
-        },
-        model=model,
-        fewshot=recorded["fewshot"],
-        templates=recorded.get("templates"),
-        default_templates=recorded.get("default_templates"),
-        provenance=collect_provenance(),
-        tasks={entry: result for entry, result in task_results.items() if result is not None},
-        wall_seconds=time.perf_counter() - started,
-    )
-    text = json.dumps(results.to_json(), indent=2, sort_keys=True) + "\n"
-    predictions = sum(t.data.samples - t.data.failed for t in results.tasks.values())
-    _write_summary(config.output_dir / RESULTS_FILE, text, predictions)
-    return text

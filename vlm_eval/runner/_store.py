@@ -1,25 +1,26 @@
-"""A task's records on disk: one JSON line per prediction, durable as soon as it is written, and
-one JSON line per generate call with its time."""
+"""A task's records on disk: one JSON line per prediction, written through as soon as it is made,
+and one JSON line per generate call with its time."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Container, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
-from vlm_eval._files import jsonl_line, jsonl_lines, write_atomically
+from vlm_eval._files import jsonl_line, write_atomically, write_bytes_atomically
 from vlm_eval.data import DataFormatError
+from vlm_eval.models import Generation
+from vlm_eval.runner._records import SampleRecord, stored_generation
 
 _PART = re.compile(r"\.rank(\d+)$")
 """The end of a part file's stem (see ``_part_path``)."""
-
-SampleRecord = dict[str, Any]
-"""One prediction with its prompt, cost and scores (keys documented in the README)."""
 
 
 class WriteError(RuntimeError):
@@ -31,24 +32,32 @@ class WriteError(RuntimeError):
         self.path = path
 
 
+SYNC_SECONDS = 2.0
+"""How often appended records are fsynced. Each batch's records reach the operating system (a
+``write``) before the next batch starts, so a killed process loses none of them; a machine that
+loses power loses at most the batches of the last ``SYNC_SECONDS``."""
+
+
 class JsonlPredictionStore:
-    """A task's predictions, appended batch by batch and fsynced, and their generation times.
+    """A task's predictions, appended batch by batch, and their generation times.
 
     ``path`` holds one record per prediction; ``timing_path`` one line per generate call (its
     request keys, sample ids, size and seconds). Timing is kept out of the records so that the
     same command writes the same records, byte for byte. Records from an earlier run are read
-    back with ``load`` so that finished work is reused.
+    back (``fold``, ``generations``) so that finished work is reused; ``finish`` writes the
+    task's records in their final order.
 
     With ``part=R`` (rank R of a data-parallel run) records and timing are appended to part
     files of their own, ``<stem>.rankR.jsonl``, so that no two processes write one file;
-    ``load`` reads the part files of any rank too, and ``rewrite`` folds them into ``path``.
+    ``fold`` and ``generations`` read the part files of any rank too, and ``finish`` folds them
+    into ``path``.
 
     ``kept_path`` holds the records of the folder that the current run does not use (another
-    ``--limit``, other samples, other settings): a run never deletes a prediction, and ``load``
-    reads them back for a later run that needs them.
+    ``--limit``, other samples, other settings): a run never deletes a prediction, and ``fold``
+    takes them back for a later run that needs them.
 
     Attributes:
-        saved: Records known to be durable in the file appended to: rewritten or appended.
+        saved: Records written to the file appended to (the operating system has them).
     """
 
     def __init__(self, path: Path, timing_path: Path, kept_path: Path, part: int | None = None):
@@ -59,6 +68,7 @@ class JsonlPredictionStore:
         self._timing = (
             self._main_timing if part is None else _JsonlFile(_part_path(timing_path, part))
         )
+        self._appended: dict[str, tuple[int, int]] = {}  # request key -> offset, size in _records
         self.saved = 0
 
     @property
@@ -71,51 +81,78 @@ class JsonlPredictionStore:
         """The batch timing file."""
         return self._main_timing.path
 
-    def load(self) -> list[SampleRecord]:
-        """Every complete record already in the file, a part file or the kept file; a torn last
-        line (crash) is ignored."""
-        files = [*self._with_parts(self._main), self._kept]
-        return [record for file in files for record in file.read()]
+    def records(self) -> Iterator[Any]:
+        """Every complete record in the file, its part files and the kept file, read one at a
+        time; a torn last line (crash) is ignored."""
+        for file in [*self._with_parts(self._main), self._kept]:
+            for item, _ in file.read():
+                yield item
 
-    def rewrite(
-        self, records: Iterable[SampleRecord], on_disk: Sequence[Any] | None = None
-    ) -> None:
-        """Replace the records by ``records`` and the timing by that of the calls, from the file
-        and the part files, that produced any of them, each file atomically; then remove the
-        part files. Every other record on disk (``on_disk``, what ``load`` returned if the
-        caller has it, else read again) moves to the kept file (first, so that a crash between
-        the two leaves a record twice, never nowhere)."""
-        records = list(records)
-        keys = {record["request_key"] for record in records}
-        kept: dict[str, Any] = {}
-        for record in self.load() if on_disk is None else on_disk:
-            key = record.get("request_key") if isinstance(record, dict) else None
-            if isinstance(key, str) and key not in keys:
-                kept.setdefault(key, record)
+    def fold(self, keys: Container[str]) -> dict[str, Generation]:
+        """Gather the folder's records of ``keys`` (the file's, the part files' and the kept
+        file's, one per key) in the file, as they are, and every other record in the kept file;
+        keep the timing of the calls that produced the file's records, and remove the part files.
+        Files are replaced atomically, the kept file first (a crash between the two leaves a
+        record twice, never nowhere); nothing is written if nothing moves.
+
+        Returns:
+            The generations of the records of ``keys``: what a run can reuse.
+        """
+        reused: dict[str, Generation] = {}
+        kept: dict[str, bytes] = {}
+        lines: list[bytes] = []
+        moved = False
+        files = self._with_parts(self._main)
+        for file in [*files, self._kept]:
+            for item, line in file.read():
+                stored = stored_generation(item)
+                if stored is not None and stored[0] in keys and stored[0] not in reused:
+                    reused[stored[0]] = stored[1]
+                    lines.append(line)
+                    moved = moved or file is not self._main
+                else:
+                    key = item.get("request_key") if isinstance(item, dict) else None
+                    if isinstance(key, str) and key not in keys:
+                        kept.setdefault(key, line)
+                    moved = moved or file is not self._kept
         timing_files = self._with_parts(self._main_timing)
-        calls: dict[str, Any] = {}  # by content: a crash before the parts were removed repeats them
-        for call in (call for file in timing_files for call in file.read()):
-            called = call.get("request_keys") if isinstance(call, dict) else None
-            if isinstance(called, list) and any(key in keys for key in called if type(key) is str):
-                calls.setdefault(json.dumps(call, sort_keys=True), call)
-        parts = [*self._with_parts(self._main)[1:], *timing_files[1:]]
+        torn = self._main.torn() or self._main_timing.torn()
+        if not moved and not torn and len(files) == len(timing_files) == 1:
+            return reused
         if kept or self._kept.path.exists():
             with self._writing(self._kept):
                 self._kept.replace(kept.values())
         with self._writing(self._main):
-            self._main.replace(records)
-        with self._writing(self._main_timing):
-            self._main_timing.replace(calls.values())
-        self.close()
-        for part in parts:
-            part.path.unlink(missing_ok=True)
-        self.saved = len(records) if self._records is self._main else 0
+            self._main.replace(lines)
+        self._replace_timing(timing_files, set(reused))
+        return reused
+
+    def generations(
+        self, keys: Container[str], *, other_ranks: bool = False
+    ) -> dict[str, Generation]:
+        """The generations of the records of ``keys`` in the file and its part files (with
+        ``other_ranks``: the part files this store does not append to), the first of each key."""
+        found: dict[str, Generation] = {}
+        files = self._with_parts(self._main)
+        if other_ranks:
+            files = [file for file in files[1:] if file.path != self._records.path]
+        for file in files:
+            for item, _ in file.read():
+                stored = stored_generation(item)
+                if stored is not None and stored[0] in keys:
+                    found.setdefault(*stored)
+        return found
 
     def append(self, records: Sequence[SampleRecord], seconds: float) -> None:
-        """Write ``records``, made by one generate call of ``seconds``, and make them durable
-        before returning; then log the call."""
+        """Write ``records``, made by one generate call of ``seconds``, and log the call: both
+        reach the operating system before this returns, and disk at least every
+        ``SYNC_SECONDS``."""
+        lines = [jsonl_line(record).encode("utf-8") for record in records]
         with self._writing(self._records):
-            self._records.append(records)
+            offset = self._records.append(lines)
+        for record, line in zip(records, lines, strict=True):
+            self._appended[record["request_key"]] = (offset, len(line))
+            offset += len(line)
         self.saved += len(records)
         call = {
             "request_keys": [record["request_key"] for record in records],
@@ -124,12 +161,68 @@ class JsonlPredictionStore:
             "seconds": seconds,
         }
         with self._writing(self._timing):
-            self._timing.append([call])
+            self._timing.append([jsonl_line(call).encode("utf-8")])
+
+    def finish(self, records: Iterable[tuple[str, SampleRecord | None]]) -> str:
+        """Replace the file by ``records`` (request key, record), in that order: a record of
+        ``None`` is the one appended under that key, as it was written; keep the timing of the
+        calls that produced any of them and remove the part files, each file atomically.
+        Records of the file that are not among them are dropped: ``fold`` moved every record
+        of another run to the kept file, and failures are not recorded.
+
+        Returns:
+            The SHA-256 of the records file written.
+        """
+        self.close()
+        keys: set[str] = set()
+        digest = hashlib.sha256()
+
+        def lines(appended: BinaryIO | None) -> Iterator[bytes]:
+            for key, record in records:
+                keys.add(key)
+                if record is None:
+                    assert appended is not None  # the records were appended to it
+                    line = os.pread(appended.fileno(), *reversed(self._appended[key]))
+                else:
+                    line = jsonl_line(record).encode("utf-8")
+                digest.update(line)
+                yield line
+
+        timing_files = self._with_parts(self._main_timing)
+        parts = self._with_parts(self._main)[1:]
+        with ExitStack() as stack:
+            appended = (
+                stack.enter_context(self._records.path.open("rb")) if self._appended else None
+            )
+            with self._writing(self._main):
+                self._main.replace(lines(appended))
+        self._replace_timing(timing_files, keys)
+        for part in parts:
+            part.path.unlink(missing_ok=True)
+        self._appended.clear()
+        self.saved = 0
+        return digest.hexdigest()
 
     def close(self) -> None:
-        """Close the files if open."""
+        """Sync and close the files if open."""
         self._records.close()
         self._timing.close()
+
+    def _replace_timing(self, files: list[_JsonlFile], keys: Container[str]) -> None:
+        """Replace the timing by that of the calls in ``files`` that produced any of ``keys``;
+        remove the timing part files."""
+        calls: dict[str, bytes] = {}  # by content: a crash before the parts were removed repeats
+        for file in files:
+            for call, line in file.read():
+                called = call.get("request_keys") if isinstance(call, dict) else None
+                if isinstance(called, list) and any(
+                    key in keys for key in called if type(key) is str
+                ):
+                    calls.setdefault(json.dumps(call, sort_keys=True), line)
+        with self._writing(self._main_timing):
+            self._main_timing.replace(calls.values())
+        for part in files[1:]:
+            part.path.unlink(missing_ok=True)
 
     @staticmethod
     def _with_parts(file: _JsonlFile) -> list[_JsonlFile]:
@@ -158,56 +251,104 @@ class JsonlPredictionStore:
             ) from error
 
 
+def write_summary(path: Path, text: str, predictions: int) -> None:
+    """Write a file made from the run's predictions (results, submission) atomically.
+
+    Raises:
+        WriteError: If it cannot be written; the previous file, if any, is left as it was.
+    """
+    try:
+        write_atomically(path, [text])
+    except OSError as error:
+        raise WriteError(
+            path,
+            error,
+            f"{predictions} predictions are safely on disk in {path.parent}/samples_*.jsonl "
+            f"(the same command reuses them and writes {path.name})",
+        ) from error
+
+
 def _part_path(path: Path, part: int | str) -> Path:
     """The part file of rank ``part`` (or a glob pattern) of ``path``."""
     return path.with_name(f"{path.stem}.rank{part}{path.suffix}")
 
 
 class _JsonlFile:
-    """A JSONL file: read back ignoring a torn last line, replaced atomically, appended to with
-    an fsync."""
+    """A JSONL file: read back a line at a time ignoring a torn last line, replaced atomically,
+    appended to (written through at once, fsynced every ``SYNC_SECONDS``)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._stream: TextIO | None = None
+        self._stream: BinaryIO | None = None
+        self._synced = 0.0
+        self._size = 0  # of the file being appended to
 
-    def read(self) -> list[Any]:
-        if not self.path.exists():
-            return []
-        items: list[Any] = []
+    def read(self) -> Iterator[tuple[Any, bytes]]:
+        """Each complete line's JSON value, with the line as written."""
         try:
-            lines = list(jsonl_lines(self.path.read_bytes()))
+            stream = self.path.open("rb")
+        except FileNotFoundError:
+            return
         except OSError as error:
             raise DataFormatError(self.path, None, None, f"cannot read: {error}") from error
-        for number, line in lines:
-            try:
-                if line is None:
-                    raise ValueError("not UTF-8 text")
-                items.append(json.loads(line))
-            except (ValueError, RecursionError) as error:
-                if number == len(lines):
-                    break
-                problem = f"not a JSON record ({error}): fix or delete this line"
-                raise DataFormatError(self.path, f"on line {number}", None, problem) from error
-        return items
+        with stream:
+            for number, line in enumerate(stream, start=1):
+                try:
+                    item = json.loads(line.removesuffix(b"\n").decode("utf-8"))
+                except UnicodeDecodeError as error:
+                    problem, cause = "not UTF-8 text", error
+                except (ValueError, RecursionError) as error:
+                    problem, cause = f"not a JSON record ({error})", error
+                else:
+                    yield item, line
+                    continue
+                if not line.endswith(b"\n"):  # the last line, torn by a crash
+                    return
+                where = f"on line {number}"
+                raise DataFormatError(
+                    self.path, where, None, f"{problem}: fix or delete this line"
+                ) from cause
 
-    def replace(self, items: Iterable[Any]) -> None:
-        self.close()
+    def torn(self) -> bool:
+        """Whether the file ends in a torn line (a crash while appending), which the next append
+        would run into."""
+        try:
+            with self.path.open("rb") as stream:
+                if stream.seek(0, os.SEEK_END) == 0:
+                    return False
+                stream.seek(-1, os.SEEK_END)
+                return stream.read(1) != b"\n"
+        except FileNotFoundError:
+            return False
+
+    def replace(self, lines: Iterable[bytes]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, map(jsonl_line, items))
+        write_bytes_atomically(self.path, lines)
+        self.close()
 
-    def append(self, items: Iterable[Any]) -> None:
+    def append(self, lines: Sequence[bytes]) -> int:
+        """Write ``lines`` at the end; returns the offset they start at."""
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._stream = self.path.open("a", encoding="utf-8")
-        self._stream.writelines(map(jsonl_line, items))
+            self._stream = self.path.open("ab")
+            self._synced = time.monotonic()
+            self._size = os.fstat(self._stream.fileno()).st_size
+        offset, data = self._size, b"".join(lines)
+        self._stream.write(data)
         self._stream.flush()
-        os.fsync(self._stream.fileno())
+        self._size += len(data)
+        if time.monotonic() - self._synced >= SYNC_SECONDS:
+            os.fsync(self._stream.fileno())
+            self._synced = time.monotonic()
+        return offset
 
     def close(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
-            stream.close()
+            try:
+                os.fsync(stream.fileno())
+            finally:
+                stream.close()
 
 
 def saved_predictions(output_dir: Path) -> dict[str, int]:
