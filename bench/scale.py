@@ -138,18 +138,21 @@ class _Runs:
         self.kept: dict[str, list[_Process]] = {}
         self._count = 0
 
-    def child(self, mode: str, workers: int = 0, run_dir: Path | None = None) -> _Process:
+    def _report(self) -> Path:
         self._count += 1
+        return self.work / f"report-{self._count}.json"
+
+    def child(self, mode: str, workers: int = 0, run_dir: Path | None = None) -> _Process:
+        """A run of ``mode`` (``harness``, ``plain`` or ``load``) with ``workers``."""
+        report = self._report()
         run_dir = run_dir or self.work / f"{mode}-{self._count}"
-        report = self.work / f"report-{self._count}.json"
         argv = [*_CHILD, mode, str(report), str(self.data_dir), str(run_dir)]
         process = _run([*argv, "--num-workers", str(workers)], report)
         return replace(process, run_dir=run_dir)
 
     def vlm_eval(self, arguments: list[str]) -> _Process:
         """``vlm-eval ARGUMENTS``, reporting its peak RSS."""
-        self._count += 1
-        report = self.work / f"report-{self._count}.json"
+        report = self._report()
         return _run([*_CHILD, "cli", str(report), *arguments], report)
 
     def kept_run(self, name: str, mode: str, workers: int = 0) -> Callable[[], _Process]:
@@ -268,7 +271,7 @@ def measure(
         "resume": {
             "seconds": round(resume.seconds, 3),
             "all_runs_seconds": [round(p.seconds, 3) for p in resumes],
-            "reused_samples": resume.report["timing"].get("reused_samples"),
+            "samples_generated_again": resume.report["images_received"],
         },
         "memory_kib": {
             "harness_main_process": fastest["peak_rss_kib"],

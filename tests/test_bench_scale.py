@@ -19,7 +19,7 @@ def test_the_scale_benchmark_measures_every_row_and_writes_its_result(tmp_path: 
     harness = result["harness"]["num_workers_0"]
     assert harness["all_samples_evaluated"] and result["same_accuracy"]
     assert harness["runner_timing"]["generated_samples"] == 200
-    assert result["resume"]["reused_samples"] == 200
+    assert result["resume"]["samples_generated_again"] == 0
     assert set(result["startup"]) == {"list tasks", "report --help"}
     rows = result["summary"]
     assert len(rows) == 9
