@@ -85,13 +85,13 @@ def _plain_rgb(image: Image.Image) -> Image.Image:
 
 @dataclass(frozen=True, slots=True)
 class ImageFile(ImageSource):
-    """An image file on disk."""
+    """An image file on disk; its key is its path."""
 
     path: Path
+    key: str = field(init=False, repr=False, compare=False)  # type: ignore[assignment]
 
-    @property
-    def key(self) -> str:
-        return str(self.path)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", str(self.path))  # asked for often: made once
 
     def read(self) -> bytes:
         try:

@@ -89,13 +89,15 @@ def load_vqa(
     if annotations_file is not None:
         annotations = _records(annotations_file, "annotations", "question_id")
     samples = []
+    images: dict[str, ImageFile] = {}  # by name: the questions on an image share one
     for question_id, question in questions.items():
         image_id = question.get("image_id", int, str)
         try:
             name = image_name.format(image_id=image_id)
         except ValueError as error:
             raise question.error("image_id", f"does not fit {image_name!r}: {error}") from None
-        image = _image_file(image_dir, name, question, "image_id")
+        image = images.get(name) or _image_file(image_dir, name, question, "image_id")
+        images[name] = image
         references: tuple[str, ...] = ()
         metadata = {"image_id": str(image_id)}
         if annotations_file is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vlm_eval._gc import long_lived_frozen, paused_gc
 from vlm_eval._run_folder import RESULTS_FILE, template_entry
 from vlm_eval.models import ModelAdapter, create_model
 from vlm_eval.results import RunResults, TaskResult
@@ -118,15 +119,16 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
             seed=config.seed,
             num_workers=config.num_workers,
         )
-        with closing(selector):  # RICES's image encoder is released before the model loads
+        with closing(selector), paused_gc():  # RICES's encoder is released before the model loads
             drawn = {task.name: draw(task, data[task.name], config, selector) for task in tasks}
-        entries = [
-            _TaskEntry(name, task, data[base.name], requests(task, drawn[base.name], config))
-            for name, (task, base) in entry_tasks.items()
-        ]
+            entries = [
+                _TaskEntry(name, task, data[base.name], requests(task, drawn[base.name], config))
+                for name, (task, base) in entry_tasks.items()
+            ]
         adapter = _checked_adapter(config, adapter, entries)
         model = adapter.describe()
-        results = {entry.name: _evaluate_task(entry, adapter, model, config) for entry in entries}
+        with long_lived_frozen():
+            results = {e.name: _evaluate_task(e, adapter, model, config) for e in entries}
         if rank() != 0:
             return None
         recorded |= {"fewshot": selector.describe(), INPUTS_DIGEST: digest}
