@@ -258,3 +258,16 @@ def test_a_run_with_failures_is_never_up_to_date(tmp_path: Path) -> None:
     again = run_evaluation(config(data, output), EchoAdapter())  # the failed sample is retried
     assert again["tasks"]["textvqa"]["data"]["failed"] == 1
     assert results.stat().st_mtime_ns != written
+
+
+def test_a_changed_data_file_is_seen_and_a_linked_folder_is_not_entered(tmp_path: Path) -> None:
+    data, output = write_textvqa(tmp_path / "data", ["a?", "b?"]), tmp_path / "run"
+    (data / "textvqa" / "loop").symlink_to(data / "textvqa")  # would recurse forever
+    first = run_evaluation(config(data, output), EchoAdapter())
+    assert first["tasks"]["textvqa"]["scores"]["metrics"]["accuracy"] == 0.0
+    annotations = data / "textvqa" / "TextVQA_0.5.1_val.json"
+    annotations.write_text(annotations.read_text().replace('"answer 0"', '"a?"'))
+    adapter = EchoAdapter()
+    again = run_evaluation(config(data, output), adapter)
+    assert adapter.calls == []  # the answers changed, not the prompts: predictions reused
+    assert again["tasks"]["textvqa"]["scores"]["metrics"]["accuracy"] == 50.0

@@ -48,26 +48,23 @@ def batch_size_limit(batch_size: BatchSize) -> int:
     return batch_size
 
 
-def prompt_size(prompt: Prompt) -> tuple[int, int]:
-    """A cheap proxy of a prompt's length in tokens: (images, characters of text).
-
-    Images come first: each stands for tens to thousands of tokens.
-    """
-    text = sum(len(part) for message in prompt for part in message.parts if isinstance(part, str))
-    return len(prompt_images(prompt)), text
-
-
 def generation_order(prompts: Sequence[Prompt]) -> list[int]:
     """Indices of ``prompts`` in the order to generate them: longest first, grouped by image.
 
-    Questions about the same query image stay together (``order_by_image``), so that each image
-    is decoded once and released soon; a group comes where its longest prompt sorts. Ties keep
-    the original order, so the order depends only on the prompts.
+    The length of a prompt is estimated cheaply: its images first (each stands for tens to
+    thousands of tokens), then the characters of its text. Questions about the same query image
+    stay together (``order_by_image``), so that each image is decoded once and released soon;
+    a group comes where its longest prompt sorts. Ties keep the original order, so the order
+    depends only on the prompts.
     """
-    sizes = [prompt_size(prompt) for prompt in prompts]
-    by_size = sorted(range(len(prompts)), key=lambda i: (-sizes[i][0], -sizes[i][1], i))
+    images = [prompt_images(prompt) for prompt in prompts]
+    sizes = [
+        (-len(images[i]), -sum(len(p) for m in prompt for p in m.parts if isinstance(p, str)), i)
+        for i, prompt in enumerate(prompts)
+    ]
+    by_size = sorted(range(len(prompts)), key=sizes.__getitem__)
     # order_by_image is stable: groups come in the order of their first (longest) prompt.
-    grouped = order_by_image([prompt_images(prompts[i]) for i in by_size])
+    grouped = order_by_image([images[i] for i in by_size])
     return [by_size[i] for i in grouped]
 
 

@@ -17,7 +17,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +92,20 @@ def _local_files(data: TaskData) -> list[tuple[str, int, int]] | None:
         return [(location.name, status.st_size, status.st_mtime_ns)]
     if not location.is_dir():
         return None
-    found = []
-    for folder, _, names in os.walk(location):
-        for name in names:
-            status = os.stat(os.path.join(folder, name))
-            relative = os.path.relpath(os.path.join(folder, name), location)
-            found.append((relative, status.st_size, status.st_mtime_ns))
-    return sorted(found)
+    return sorted(_files_under(location, ""))
+
+
+def _files_under(folder: Path | str, prefix: str) -> Iterator[tuple[str, int, int]]:
+    """Each file under ``folder``: its path after ``prefix``, size and modification time. A
+    linked folder is not entered (it may link back): its own time says whether files were added
+    or removed there."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files_under(entry.path, f"{prefix}{entry.name}/")
+            elif entry.is_dir() or entry.is_file():
+                status = entry.stat()
+                yield f"{prefix}{entry.name}", status.st_size, status.st_mtime_ns
 
 
 def _source_of(task: Task) -> str | None:
