@@ -321,6 +321,9 @@ def test_worker_processes_hand_over_the_images_in_shared_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batches, unpacked, fitting = _slot_batches(tmp_path, monkeypatch)
+    # A worker waits for its slot as long as it takes (the main process frees it when done
+    # with the batch before), not 0.05 s: a slow machine must not make it pickle instead.
+    monkeypatch.setattr("vlm_eval.runner._images._SLOT_WAIT_SECONDS", 60)
     in_process = [_pixels(batch.requests) for batch in decode_batches(batches, 0)]
     by_workers = [_pixels(batch.requests) for batch in decode_batches(batches, 2)]
     assert by_workers == in_process
