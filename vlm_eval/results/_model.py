@@ -280,3 +280,38 @@ class SampleRecord(_JsonObject):
     def _before(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
         check_record(value)
         return value
+
+    @staticmethod
+    def written(
+        *,
+        task: str,
+        sample_id: str,
+        request_key: str,
+        prompt: list[dict[str, Any]],
+        shots: list[str],
+        raw_output: str,
+        prediction: str,
+        scores: dict[str, float],
+        references: list[str],
+        metadata: dict[str, str],
+        prompt_tokens: int,
+        visual_tokens: int,
+        generated_tokens: int,
+    ) -> dict[str, Any]:
+        """The JSON of a record as the runner writes it: every key a line holds (built as a
+        plain dict: a run writes hundreds of thousands)."""
+        return {
+            "task": task,
+            "sample_id": sample_id,
+            "request_key": request_key,
+            "prompt": prompt,
+            "shots": shots,
+            "raw_output": raw_output,
+            "prediction": prediction,
+            "scores": scores,
+            "references": references,
+            "metadata": metadata,
+            "prompt_tokens": prompt_tokens,
+            "visual_tokens": visual_tokens,
+            "generated_tokens": generated_tokens,
+        }

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlm_eval.models import Generation
+from vlm_eval.results import SampleRecord as TypedRecord
 from vlm_eval.runner._requests import Request
 from vlm_eval.tasks import Task, judge_output, prompt_to_json
 
 SampleRecord = dict[str, Any]
-"""One prediction with its prompt, cost and scores (keys documented in the README)."""
+"""The JSON of one prediction with its prompt, cost and scores (``SampleRecord.written`` of
+``vlm_eval.results``)."""
 
 _TOKEN_COUNTS = ("prompt_tokens", "visual_tokens", "generated_tokens")
 
@@ -33,23 +35,24 @@ def judge(task: Task, request: Request, generation: Generation) -> Answer:
 
 
 def sample_record(task: Task, request: Request, key: str, answer: Answer) -> SampleRecord:
-    """The record of one prediction: nothing in it varies between runs of the same command."""
+    """The record of one prediction (``SampleRecord.written``): nothing in it varies between
+    runs of the same command."""
     generation = answer.generation
-    return {
-        "task": task.name,
-        "sample_id": request.sample.id,
-        "request_key": key,
-        "prompt": prompt_to_json(request.prompt),
-        "shots": [shot.id for shot in request.shots],
-        "raw_output": generation.text,
-        "prediction": answer.prediction,
-        "scores": answer.scores,
-        "references": list(request.sample.references),
-        "metadata": request.sample.metadata,
-        "prompt_tokens": generation.prompt_tokens,
-        "visual_tokens": generation.visual_tokens,
-        "generated_tokens": generation.generated_tokens,
-    }
+    return TypedRecord.written(
+        task=task.name,
+        sample_id=request.sample.id,
+        request_key=key,
+        prompt=prompt_to_json(request.prompt),
+        shots=[shot.id for shot in request.shots],
+        raw_output=generation.text,
+        prediction=answer.prediction,
+        scores=answer.scores,
+        references=list(request.sample.references),
+        metadata=request.sample.metadata,
+        prompt_tokens=generation.prompt_tokens,
+        visual_tokens=generation.visual_tokens,
+        generated_tokens=generation.generated_tokens,
+    )
 
 
 def stored_generation(record: Any) -> tuple[str, Generation] | None:
