@@ -108,9 +108,9 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
     )
     with _holding_run_folder(config.output_dir):
         finished = broadcast(_finished(config, digest) if rank() == 0 else None)
-        if finished is not None:
+        if finished is not None:  # up to date but for the model, which must be loaded to say
             adapter = adapter or create_model(config.model, config.model_args)
-            if json.loads(finished)["model"] == adapter.describe():
+            if json.loads(finished)["model"] == json.loads(json.dumps(adapter.describe())):
                 _say(f"{config.output_dir}: nothing left to do, {RESULTS_FILE} is up to date")
                 return finished if rank() == 0 else None
         selector = shot_selector(
