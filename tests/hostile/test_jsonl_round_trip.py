@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vlm_eval._files import jsonl_line, jsonl_lines
@@ -19,12 +19,20 @@ SEPARATORS = st.sampled_from(["\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\
 HOSTILE_TEXT = st.lists(st.one_of(ANY_TEXT, SEPARATORS, st.just("\ud800"))).map("".join)
 
 
+def _as_json_reads(text: str) -> str:
+    """``text`` as a JSON reader gets it back: JSON writes a lone surrogate as a ``\\u`` escape,
+    and a high one escaped right before a low one is, by definition, the character of that pair
+    (``"\\ud800\\udc00"`` is U+10000): a Python string cannot keep the two apart there."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
 def _record(key: str, text: str, metadata: dict[str, str]) -> dict[str, object]:
+    text = _as_json_reads(text)
     return {
         "request_key": key,
         "sample_id": text,
         "raw_output": text,
-        "metadata": metadata,
+        "metadata": {_as_json_reads(k): _as_json_reads(v) for k, v in metadata.items()},
         "prompt_tokens": 1,
         "visual_tokens": 0,
         "generated_tokens": 2,
@@ -37,6 +45,7 @@ def _record(key: str, text: str, metadata: dict[str, str]) -> dict[str, object]:
         st.tuples(HOSTILE_TEXT, st.dictionaries(HOSTILE_TEXT, HOSTILE_TEXT, max_size=3)), min_size=1
     )
 )
+@example([("\ud800\udc00", {"\udbff": "\udfff\ud800"})])  # surrogates that make pairs
 def test_records_of_any_text_come_back_unchanged(
     items: list[tuple[str, dict[str, str]]],
 ) -> None:
