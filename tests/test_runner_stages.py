@@ -14,7 +14,7 @@ from PIL import Image
 from tests.hostile.test_runs import EchoAdapter, config, write_textvqa
 from vlm_eval.data import Sample
 from vlm_eval.models import Generation, InputError, ModelInput
-from vlm_eval.runner import JsonlPredictionStore, run_evaluation
+from vlm_eval.runner import JsonlPredictionStore, RunConfig, run_evaluation
 from vlm_eval.runner import _store as store_module
 from vlm_eval.runner._batching import BatchSizer
 from vlm_eval.runner._execute import Execution
@@ -271,3 +271,24 @@ def test_a_changed_data_file_is_seen_and_a_linked_folder_is_not_entered(tmp_path
     again = run_evaluation(config(data, output), adapter)
     assert adapter.calls == []  # the answers changed, not the prompts: predictions reused
     assert again["tasks"]["textvqa"]["scores"]["metrics"]["accuracy"] == 50.0
+
+
+def test_a_deleted_submission_or_timing_file_is_written_again(
+    test_dev_data: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    config = RunConfig(
+        model="echo", model_args={}, tasks=("vqav2",), data_dir=test_dev_data,
+        output_dir=output, num_workers=0,
+        data_args={"vqav2": {"split": "test-dev2015", "fewshot_split": "train2014"}},
+    )  # fmt: skip
+    run_evaluation(config, EchoAdapter())
+    submission = output / "submission_vqav2_test-dev2015.json"
+    written = submission.read_bytes()
+    submission.unlink()
+    adapter = EchoAdapter()
+    run_evaluation(config, adapter)
+    assert adapter.calls == [] and submission.read_bytes() == written
+    (output / "timing_vqav2.jsonl").unlink()  # the times are lost; the file is there again
+    run_evaluation(config, adapter)
+    assert adapter.calls == [] and (output / "timing_vqav2.jsonl").read_bytes() == b""

@@ -8,7 +8,8 @@ of every file of a local data source, and the source of the code that asks, reco
 (the task's module; ``vlm_eval``'s tasks, metrics, data and runner packages); and, per task
 entry, the SHA-256 of its records file (``samples_sha256``). The results are up to date when
 the digest and the model's description match, no sample failed (a failure is retried), and
-every records file is as written, with no part file left by a crashed data-parallel run.
+every records file is as written (and the timing and submission files are there), with no
+part file left by a crashed data-parallel run.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ def finished_results(output_dir: Path, digest: str | None) -> RunResults | None:
         return None
     for entry in results.tasks.values():
         records = output_dir / entry.samples_file
-        if entry.data.failed or not records.is_file():
+        written = [entry.timing_file, entry.submission_file]
+        if entry.data.failed or not all((output_dir / f).is_file() for f in written if f):
             return None
-        if entry.extra.get(SAMPLES_DIGEST) != file_digest(records):
+        if not records.is_file() or entry.extra.get(SAMPLES_DIGEST) != file_digest(records):
             return None
     return results
 
