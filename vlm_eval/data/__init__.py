@@ -2,7 +2,14 @@
 ``datasets`` sources (hub, ``save_to_disk`` folders, parquet), official results files."""
 
 from vlm_eval.data._errors import DataFormatError
-from vlm_eval.data._images import DatasetImage, ImageError, ImageFile, ImageSource
+from vlm_eval.data._images import (
+    DatasetImage,
+    EncodedImage,
+    ImageError,
+    ImageFile,
+    ImageSource,
+)
+from vlm_eval.data._mmbench import load_mmbench_tsv, mmbench_sample
 from vlm_eval.data._official import (
     load_coco_captions,
     load_karpathy_captions,
@@ -27,6 +34,7 @@ __all__ = [
     "DataSource",
     "DatasetImage",
     "DatasetRow",
+    "EncodedImage",
     "ImageError",
     "ImageFile",
     "ImageSource",
@@ -36,9 +44,11 @@ __all__ = [
     "holds_splits",
     "load_coco_captions",
     "load_karpathy_captions",
+    "load_mmbench_tsv",
     "load_split",
     "load_textvqa",
     "load_vqa",
+    "mmbench_sample",
     "read_id_list",
     "read_predictions",
     "samples_from_rows",

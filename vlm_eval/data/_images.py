@@ -1,4 +1,5 @@
-"""Where a sample's image comes from: a file, or an encoded image in a ``datasets`` row.
+"""Where a sample's image comes from: a file, an encoded image in a ``datasets`` row, or one
+held in memory.
 
 Images are only referenced while data is loaded and prompts are built; the runner decodes each
 distinct image (by ``key``) once, in worker processes, when its batch is prepared.
@@ -140,6 +141,26 @@ class DatasetImage(ImageSource):
         if path:  # datasets may keep only the path of an image file stored next to it
             return ImageFile(Path(path)).read()
         raise ImageError(f"image {self.name}: row {self.row} has no {self.column!r} data")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedImage(ImageSource):
+    """An encoded image held in memory (a base64 column of a TSV file, decoded at load).
+
+    Attributes:
+        data: The encoded image (JPEG, PNG, ...).
+        name: Its identity, e.g. ``"/data/mmbench/MMBench_DEV_EN.tsv:241"`` (file and record).
+    """
+
+    data: bytes = field(compare=False, repr=False)
+    name: str
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def read(self) -> bytes:
+        return self.data
 
 
 def as_image_source(image: ImageSource | Path | str) -> ImageSource:

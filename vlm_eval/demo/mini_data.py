@@ -10,6 +10,9 @@ Usage: ``python -m vlm_eval.demo.mini_data OUT_DIR [--seed N] [--sizes mini|demo
 from __future__ import annotations
 
 import argparse
+import base64
+import csv
+import io
 import json
 import random
 import re
@@ -170,6 +173,10 @@ def _random_scene(rng: random.Random) -> _Scene:
 
 
 def _draw_scene(scene: _Scene, path: Path) -> None:
+    _save_jpeg(_scene_image(scene), path)
+
+
+def _scene_image(scene: _Scene) -> Image.Image:
     image = Image.new("RGB", (SIZE, SIZE), _BACKGROUNDS[scene.background])
     draw = ImageDraw.Draw(image)
     for shape in scene.shapes:
@@ -181,7 +188,7 @@ def _draw_scene(scene: _Scene, path: Path) -> None:
             draw.rectangle(shape.box, fill=fill)
         else:
             draw.polygon([(x0, y1), (x1, y1), ((x0 + x1) // 2, y0)], fill=fill)
-    _save_jpeg(image, path)
+    return image
 
 
 def _save_jpeg(image: Image.Image, path: Path) -> None:
@@ -508,8 +515,76 @@ def _write_karpathy(root: Path, rng: random.Random, sizes: SplitSizes) -> None:
     _write_json(root / "dataset_coco.json", {"dataset": "coco", "images": images})
 
 
+# MMBench: multiple-choice questions on shape scenes, in the official TSV format.
+
+_MMBENCH_QUESTIONS = {"DEV_EN": 8, "TEST_EN": 3}
+"""Questions per split (with ``--sizes mini`` and ``demo`` alike)."""
+_MMBENCH_COLUMNS = (
+    "index", "question", "hint", "A", "B", "C", "D", "answer", "category", "l2-category", "image",
+)  # fmt: skip
+_MMBENCH_HINT = "The image shows coloured shapes on a plain background."
+
+
+def _mmbench_question(rng: random.Random, scene: _Scene) -> tuple[str, list[str], str, str, str]:
+    """A question about `scene` with 2 to 4 options: the question, the options, the right
+    option's text, the category and the l2-category."""
+    shape = rng.choice(scene.shapes)
+    kind = rng.randrange(3)
+    if kind == 0:
+        others = [color for color in sorted(_COLORS) if color != shape.color]
+        options = [shape.color, *rng.sample(others, 3)]
+        question = f"What colour is the {shape.kind}?"
+        category = ("attribute_recognition", "finegrained_perception (instance-level)")
+    elif kind == 1:
+        options = [str(len(scene.shapes)), *[str(n) for n in (1, 2, 3) if n != len(scene.shapes)]]
+        question = "How many shapes are in the image?"
+        category = ("object_counting", "coarse_perception")
+    else:
+        asked = rng.choice(sorted(_SHAPE_VARIANTS))
+        present = asked in {s.kind for s in scene.shapes}
+        options = ["yes" if present else "no", "no" if present else "yes"]
+        question = f"Is there a {asked} in the image?"
+        category = ("object_existence", "coarse_perception")
+    right = options[0]
+    rng.shuffle(options)
+    return question, options, right, *category
+
+
+def _write_mmbench(root: Path, rng: random.Random) -> None:
+    """``MMBench_DEV_EN.tsv`` and ``MMBench_TEST_EN.tsv`` (no ``answer`` column), images as
+    base64 JPEG cells; some questions have a hint, options beyond the question's are empty."""
+    seen: set[_Scene] = set()
+    index = 0
+    for split, count in _MMBENCH_QUESTIONS.items():
+        columns = [c for c in _MMBENCH_COLUMNS if c != "answer" or split == "DEV_EN"]
+        rows = []
+        for _ in range(count):
+            scene = _new_scene(rng, seen)
+            question, options, right, category, l2_category = _mmbench_question(rng, scene)
+            buffer = io.BytesIO()
+            _scene_image(scene).save(buffer, "JPEG", quality=90)
+            letters = dict(zip("ABCD", options, strict=False))
+            row = {
+                "index": str(index),
+                "question": question,
+                "hint": _MMBENCH_HINT if rng.random() < 0.5 else "",
+                **{letter: letters.get(letter, "") for letter in "ABCD"},
+                "answer": "ABCD"[options.index(right)],
+                "category": category,
+                "l2-category": l2_category,
+                "image": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            }
+            rows.append([row[column] for column in columns])
+            index += 1
+        root.mkdir(parents=True, exist_ok=True)
+        with (root / f"MMBench_{split}.tsv").open("w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+            writer.writerows([columns, *rows])
+
+
 def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES) -> None:
-    """Write the splits under `root`: ``vqav2/``, ``okvqa/``, ``textvqa/``, ``coco_caption/``.
+    """Write the splits under `root`: ``vqav2/``, ``okvqa/``, ``textvqa/``, ``coco_caption/``,
+    ``mmbench/``.
 
     The output depends only on `seed` and `sizes` (each task draws from its own generator).
 
@@ -522,6 +597,7 @@ def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES
     _write_vqa(root / "okvqa", random.Random(f"{seed}:okvqa"), sizes, okvqa=True)
     _write_textvqa(root / "textvqa", random.Random(f"{seed}:textvqa"), sizes)
     _write_karpathy(root / "coco_caption", random.Random(f"{seed}:coco_caption"), sizes)
+    _write_mmbench(root / "mmbench", random.Random(f"{seed}:mmbench"))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -3,12 +3,19 @@
 - VQA accuracy (VQAv2, OK-VQA, TextVQA) with the official answer normalization, in a
   ``"normalized"`` mode (every answer normalized) and the ``"official"`` 2021 ``vqaEval.py`` mode.
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
+- Multiple-choice answers read as option letters, rotations of options, circular accuracy.
 - OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
 - Scoring of official results files (``vlm-eval score``).
 - The VQA and caption metrics as local ``evaluate`` modules (``load_metric``; no Hub download).
 """
 
 from vlm_eval.metrics._caption import CORPUS_MEAN_METRICS, CaptionScores, score_captions
+from vlm_eval.metrics._choice import (
+    OPTION_LETTERS,
+    circular_results,
+    extract_choice,
+    rotate_choices,
+)
 from vlm_eval.metrics._evaluate import load_metric
 from vlm_eval.metrics._prediction_files import (
     match_predictions,
@@ -30,13 +37,17 @@ from vlm_eval.metrics._vqa import (
 __all__ = [
     "CORPUS_MEAN_METRICS",
     "OKVQA_STEMMING",
+    "OPTION_LETTERS",
     "VQA_METRIC_REVISION",
     "CaptionScores",
     "VQAMode",
+    "circular_results",
     "clear_vqa_caches",
+    "extract_choice",
     "load_metric",
     "match_predictions",
     "normalize_vqa_answer",
+    "rotate_choices",
     "score_caption_predictions",
     "score_captions",
     "score_vqa_predictions",

@@ -12,6 +12,7 @@ from vlm_eval.protocols._protocol import (
     cut_at_strings,
     register_protocol,
 )
+from vlm_eval.tasks._choice import OPTION_LETTER_INSTRUCTION
 from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Message, Prompt
 
 
@@ -39,9 +40,9 @@ class ChatProtocol(Protocol):
 
     def text(self, kind: TaskKind, question: str, task: Any) -> str:
         """The text of a user turn: the task's question template or caption instruction."""
-        if kind == "vqa":
-            return str(task.question_template.format(question=question))
-        return str(task.instruction)
+        if kind == "caption":
+            return str(task.instruction)
+        return str(task.question_template.format(question=question))
 
     def generation(self, kind: TaskKind, task: Any) -> GenerationSettings:
         return type(task).generation
@@ -51,9 +52,9 @@ class ChatProtocol(Protocol):
 
     def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
         text = (
-            {"question_template": task.question_template}
-            if kind == "vqa"
-            else {"instruction": task.instruction}
+            {"instruction": task.instruction}
+            if kind == "caption"
+            else {"question_template": task.question_template}
         )
         return {"name": self.name, **text}
 
@@ -67,8 +68,10 @@ class LmmsEvalProtocol(ChatProtocol):
     """lmms-eval's task configs, in the chat template: ``{question}`` then ``\nAnswer the
     question using a single word or phrase.`` (TextVQA: the question through Python's
     ``str.capitalize()``; OK-VQA: ``\nWhen the provided information is insufficient, respond
-    with 'Unanswerable'.`` before that line), captions ``Provide a one-sentence caption for the
-    provided image.``; generation as each task's own (16 new tokens for VQA, 64 for captions,
+    with 'Unanswerable'.`` before that line), multiple-choice questions (options included) then
+    ``\nAnswer with the option's letter from the given choices directly.`` (its MMBench
+    ``post_prompt``), captions ``Provide a one-sentence caption for the provided image.``;
+    generation as each task's own (16 new tokens for VQA, 64 for captions,
     cut at the first newline). Scored as that harness scores: VQAv2 with
     the official normalization always (``vqa_mode=normalized``), TextVQA and OK-VQA through
     EvalAI's answer processor (``vqa_mode=evalai``), OK-VQA's predictions as generated against
@@ -76,7 +79,7 @@ class LmmsEvalProtocol(ChatProtocol):
 
     name = "lmms-eval"
     summary = "lmms-eval's prompts and scoring, in the chat template"
-    source = "EvolvingLMMs-Lab/lmms-eval task configs (vqav2, textvqa, ok_vqa, coco_cap)"
+    source = "EvolvingLMMs-Lab/lmms-eval task configs (vqav2, textvqa, ok_vqa, coco_cap, mmbench)"
     task_options: ClassVar[dict[str, dict[str, str]]] = {
         "vqav2": {"vqa_mode": "normalized"},
         "textvqa": {"vqa_mode": "evalai"},
@@ -86,6 +89,8 @@ class LmmsEvalProtocol(ChatProtocol):
     def text(self, kind: TaskKind, question: str, task: Any) -> str:
         if kind == "caption":
             return "Provide a one-sentence caption for the provided image."
+        if kind == "multiple_choice":
+            return f"{question}\n{OPTION_LETTER_INSTRUCTION}"
         if task.name == "textvqa":
             return question.capitalize() + _SHORT_ANSWER
         if task.name == "okvqa":

@@ -14,7 +14,7 @@ from vlm_eval._arguments import ArgumentsError, build_with_arguments, parse_key_
 from vlm_eval.data import ImageSource, Sample
 from vlm_eval.tasks._prompt import GenerationSettings, Prompt
 
-TaskKind = Literal["vqa", "caption"]
+TaskKind = Literal["vqa", "caption", "multiple_choice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class Example:
     Attributes:
         image: Its image; ``None`` for a demonstration shown as text only (OpenFlamingo's
             zero-shot prompts).
-        question: The question (VQA); empty for captions.
+        question: The question (VQA; multiple choice: with its options); empty for captions.
         answer: A demonstration's answer or caption; empty for the query.
     """
 
@@ -69,12 +69,17 @@ class Protocol(ABC):
     @abstractmethod
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
         """The prompt asking ``query`` after the demonstrations ``shots``; ``task`` (a
-        ``VQATask`` or ``CaptionTask``) gives the task's own texts where the protocol uses them.
+        ``VQATask``, ``CaptionTask`` or ``MultipleChoiceTask``) gives the task's own texts where
+        the protocol uses them.
         """
+
+    def supports(self, kind: TaskKind) -> bool:
+        """Whether the protocol can put tasks of ``kind`` to a model (it has their prompt)."""
+        return True
 
     def demonstration(self, kind: TaskKind, sample: Sample) -> str:
         """The answer a demonstration shows: the majority answer (VQA), the first reference
-        caption (captions)."""
+        caption (captions), the answer letter (multiple choice)."""
         return majority_answer(sample) if kind == "vqa" else sample.references[0]
 
     @abstractmethod

@@ -84,7 +84,7 @@ class TemplateProtocol(Protocol):
             raise ArgumentsError(f"protocol {self.name!r}: max_new_tokens must be at least 1")
         asked = {"vqa": vqa_template, "caption": caption_template}
         self.template_ids = {
-            kind: asked[kind] or default for kind, default in self.default_templates.items()
+            kind: asked.get(kind) or default for kind, default in self.default_templates.items()
         }
         for kind, template in self.template_ids.items():
             if template not in self.template_sets[kind]:
@@ -95,6 +95,9 @@ class TemplateProtocol(Protocol):
         self.templates = {
             kind: self.template_sets[kind][template] for kind, template in self.template_ids.items()
         }
+
+    def supports(self, kind: TaskKind) -> bool:
+        return kind in self.templates
 
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
         template = self.templates[kind]
@@ -129,9 +132,10 @@ class TemplateProtocol(Protocol):
 
     def demonstration(self, kind: TaskKind, sample: Sample) -> str:
         """The most common answer (VQA: the references as scored, raw answers for OK-VQA when
-        the task scores raw answers), or a reference caption drawn at random (seeded by the
-        sample's id, so that a prompt is the same in every run)."""
-        if kind == "vqa":
+        the task scores raw answers; multiple choice: the answer letter), or a reference caption
+        drawn at random (seeded by the sample's id, so that a prompt is the same in every
+        run)."""
+        if kind != "caption":
             return Counter(sample.references).most_common(1)[0][0]
         return random.Random(sample.id).choice(sample.references)
 
@@ -142,7 +146,7 @@ class TemplateProtocol(Protocol):
         return cut_at_pattern(text, self.stop_words[kind])
 
     def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
-        shown = "most common answer" if kind == "vqa" else "a reference caption drawn at random"
+        shown = "a reference caption drawn at random" if kind == "caption" else "most common answer"
         return {
             "name": self.name,
             "source": self.source,

@@ -4,6 +4,7 @@ A new task is one file in ``tasks/`` (or in a folder given with ``--include-path
 ``Task`` subclass decorated with ``@register_task``.
 """
 
+from vlm_eval.tasks._choice import MultipleChoiceTask
 from vlm_eval.tasks._data import DataArgs, TaskData, resolve_data_args, resolve_task_data
 from vlm_eval.tasks._families import CaptionTask, VQATask
 from vlm_eval.tasks._prompt import (
@@ -38,6 +39,7 @@ __all__ = [
     "GenerationSettings",
     "ImagePart",
     "Message",
+    "MultipleChoiceTask",
     "Part",
     "Prompt",
     "SpecialToken",

@@ -92,7 +92,7 @@ class TaskData:
     pool: Path | None = None
 
     def load(self, task: Task, split: str | None) -> list[Sample]:
-        """The validated samples of ``split`` of the source, for ``task``.
+        """The validated samples of ``split`` of the source, for ``task`` (``task.expand``ed).
 
         Raises:
             DataFormatError: For data that cannot be read or is malformed.
@@ -101,14 +101,16 @@ class TaskData:
             assert split is not None, "official sources always name their split"
             # Absolute, so that image keys (and so cached predictions) do not depend on how
             # the folder was spelled (``data`` or ``/abs/data``).
-            return task.load(Path(os.path.abspath(self.source.location)), split)
-        return samples_from_rows(
-            load_split(self.source, split),
-            self.source,
-            split,
-            id_field=task.row_id_field,
-            image_column=task.image_column,
-            to_sample=task.sample_from_row,
+            return task.expand(task.load(Path(os.path.abspath(self.source.location)), split))
+        return task.expand(
+            samples_from_rows(
+                load_split(self.source, split),
+                self.source,
+                split,
+                id_field=task.row_id_field,
+                image_column=task.image_column,
+                to_sample=task.sample_from_row,
+            )
         )
 
     def load_pool(self, task: Task) -> list[Sample]:

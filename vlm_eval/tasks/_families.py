@@ -125,7 +125,8 @@ def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
     """Make ``task`` ask and read answers as the protocol ``name`` says.
 
     Raises:
-        ArgumentsError: For an unknown protocol (a bad ``--task-args`` value).
+        ArgumentsError: For an unknown protocol (a bad ``--task-args`` value), or one without
+            a prompt for the task's kind.
     """
     from vlm_eval.protocols import get_protocol
 
@@ -133,6 +134,11 @@ def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
         task.prompting = get_protocol(name)
     except ValueError as error:
         raise ArgumentsError(f"task {task.name!r}: {error}") from None
+    if not task.prompting.supports(task.kind):
+        raise ArgumentsError(
+            f"task {task.name!r}: protocol {task.prompting.name!r} has no {task.kind} prompt; "
+            "give the task another protocol (vlm-eval list protocols)"
+        )
     task.generation = task.prompting.generation(task.kind, task)
     task.fewshot_support_size = task.prompting.support_size
     task.zero_shot_text_shots = task.prompting.zero_shot_text_shots

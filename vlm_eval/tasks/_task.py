@@ -105,6 +105,12 @@ class Task(ABC):
         """
         raise NotImplementedError(f"task {self.name!r} reads only official files")
 
+    def expand(self, samples: list[Sample]) -> list[Sample]:
+        """The samples evaluated, from those ``load`` or ``sample_from_row`` read: the same by
+        default; a family may ask each question several times (multiple choice's circular
+        evaluation, one sample per rotation of the options)."""
+        return samples
+
     @property
     def reads_rows(self) -> bool:
         """Whether the task reads ``datasets`` sources (it overrides ``sample_from_row``)."""
