@@ -1,6 +1,7 @@
 """Evaluation data: samples and their image sources, loaders of the official file formats,
 ``datasets`` sources (hub, ``save_to_disk`` folders, parquet), official results files."""
 
+from vlm_eval.data._docvqa import QUESTION_TYPES_SEPARATOR, docvqa_sample, load_docvqa
 from vlm_eval.data._errors import DataFormatError
 from vlm_eval.data._images import (
     DatasetImage,
@@ -30,6 +31,7 @@ from vlm_eval.data._sources import (
 )
 
 __all__ = [
+    "QUESTION_TYPES_SEPARATOR",
     "DataFormatError",
     "DataSource",
     "DatasetImage",
@@ -41,8 +43,10 @@ __all__ = [
     "Sample",
     "SourceKind",
     "detect_source_kind",
+    "docvqa_sample",
     "holds_splits",
     "load_coco_captions",
+    "load_docvqa",
     "load_karpathy_captions",
     "load_mmbench_tsv",
     "load_split",

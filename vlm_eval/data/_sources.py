@@ -40,12 +40,14 @@ class DataSource:
         revision: The hub dataset's branch, tag or commit (hub only; ``None``: its main branch).
         cache_dir: Where ``datasets`` keeps what it downloads or converts (hub and parquet;
             ``None``: the user's cache).
+        config: The hub dataset's configuration (subset), for one that has several.
     """
 
     kind: SourceKind
     location: str
     revision: str | None = None
     cache_dir: str | None = None
+    config: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,8 +124,13 @@ def load_split(source: DataSource, split: str | None) -> datasets.Dataset:
         files = _choose(parquet_splits, split, source) if split else source.location
     try:
         if source.kind == "hub":
+            config = {"name": source.config} if source.config else {}
             loaded = datasets.load_dataset(
-                source.location, split=split, revision=source.revision, cache_dir=source.cache_dir
+                source.location,
+                **config,
+                split=split,
+                revision=source.revision,
+                cache_dir=source.cache_dir,
             )
         elif source.kind == "disk":
             loaded = datasets.load_from_disk(source.location)

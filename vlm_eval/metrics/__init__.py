@@ -4,6 +4,7 @@
   ``"normalized"`` mode (every answer normalized) and the ``"official"`` 2021 ``vqaEval.py`` mode.
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
 - Multiple-choice answers read as option letters, rotations of options, circular accuracy.
+- ANLS (DocVQA, InfographicVQA) and relaxed accuracy (ChartQA), as their official code scores.
 - OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
 - Scoring of official results files (``vlm-eval score``).
 - The VQA and caption metrics as local ``evaluate`` modules (``load_metric``; no Hub download).
@@ -15,6 +16,13 @@ from vlm_eval.metrics._choice import (
     circular_results,
     extract_choice,
     rotate_choices,
+)
+from vlm_eval.metrics._document import (
+    ANLS_THRESHOLD,
+    DOCUMENT_METRIC_SOURCES,
+    DocumentMetric,
+    anls,
+    relaxed_accuracy,
 )
 from vlm_eval.metrics._evaluate import load_metric
 from vlm_eval.metrics._prediction_files import (
@@ -35,18 +43,23 @@ from vlm_eval.metrics._vqa import (
 )
 
 __all__ = [
+    "ANLS_THRESHOLD",
     "CORPUS_MEAN_METRICS",
+    "DOCUMENT_METRIC_SOURCES",
     "OKVQA_STEMMING",
     "OPTION_LETTERS",
     "VQA_METRIC_REVISION",
     "CaptionScores",
+    "DocumentMetric",
     "VQAMode",
+    "anls",
     "circular_results",
     "clear_vqa_caches",
     "extract_choice",
     "load_metric",
     "match_predictions",
     "normalize_vqa_answer",
+    "relaxed_accuracy",
     "rotate_choices",
     "score_caption_predictions",
     "score_captions",

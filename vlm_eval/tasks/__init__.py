@@ -6,6 +6,7 @@ A new task is one file in ``tasks/`` (or in a folder given with ``--include-path
 
 from vlm_eval.tasks._choice import MultipleChoiceTask
 from vlm_eval.tasks._data import DataArgs, TaskData, resolve_data_args, resolve_task_data
+from vlm_eval.tasks._document import DocumentQATask
 from vlm_eval.tasks._families import CaptionTask, VQATask
 from vlm_eval.tasks._prompt import (
     GenerationSettings,
@@ -36,6 +37,7 @@ __all__ = [
     "TASKS_PATH_ENV",
     "CaptionTask",
     "DataArgs",
+    "DocumentQATask",
     "GenerationSettings",
     "ImagePart",
     "Message",

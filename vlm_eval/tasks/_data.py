@@ -141,6 +141,7 @@ class TaskData:
             "source": self.source.kind,
             "location": self.source.location,
             "revision": self.source.revision,
+            **({"config": self.source.config} if self.source.config else {}),
             "split": self.split,
             "fewshot_split": self.fewshot_split,
             "pool": pool,
@@ -155,7 +156,8 @@ def resolve_task_data(
     The source, unless ``source`` names it: an existing ``path``, else the task's folder in
     ``data_dir`` if it exists, is read as what it holds (a ``save_to_disk`` folder: ``disk``;
     ``*.parquet`` files: ``parquet``; anything else: ``official``); a ``*.parquet`` path is
-    ``parquet`` and any other path a hub dataset id; with neither, the task's ``hub_dataset``.
+    ``parquet`` and any other path a hub dataset id; with neither, the task's ``hub_dataset`` (the
+    configuration ``hub_config`` of it).
 
     Splits are named as the source names them. Official files default to the task's
     ``eval_split`` and ``fewshot_split``, ``datasets`` sources to its ``hub_eval_split`` and
@@ -190,7 +192,8 @@ def resolve_task_data(
     if options.cache_dir is not None and kind not in ("hub", "parquet"):
         raise fail(f"cache_dir applies to source=hub and parquet only, not {kind}")
 
-    source = DataSource(kind, location, options.revision, options.cache_dir)
+    config = task.hub_config if kind == "hub" and location == task.hub_dataset else None
+    source = DataSource(kind, location, options.revision, options.cache_dir, config)
     if kind == "official":
         split = options.split or task.eval_split
         shots = options.fewshot_split or task.fewshot_split

@@ -21,6 +21,7 @@ from vlm_eval.tasks._task import Task, TaskScores
 
 if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
     from vlm_eval.protocols import Protocol, TaskKind
+    from vlm_eval.tasks._document import DocumentQATask
 
 
 class VQATask(Task):
@@ -121,7 +122,7 @@ def _official_entry(task: Task, sample: Sample, prediction: str) -> dict[str, An
     return {id_field: int(sample.id) if sample.id.isdigit() else sample.id, text_field: prediction}
 
 
-def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
+def _use_protocol(task: VQATask | CaptionTask | DocumentQATask, name: str) -> None:
     """Make ``task`` ask and read answers as the protocol ``name`` says.
 
     Raises:
@@ -145,7 +146,10 @@ def _use_protocol(task: VQATask | CaptionTask, name: str) -> None:
 
 
 def _protocol_prompt(
-    task: VQATask | CaptionTask, sample: Sample, shots: Sequence[Sample], text_only: bool
+    task: VQATask | CaptionTask | DocumentQATask,
+    sample: Sample,
+    shots: Sequence[Sample],
+    text_only: bool,
 ) -> Prompt:
     """``task``'s prompt for ``sample`` after ``shots`` (without their images if
     ``text_only``), as its protocol builds it."""

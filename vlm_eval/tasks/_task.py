@@ -49,6 +49,8 @@ class Task(ABC):
         eval_split: Split evaluated by default (official split name).
         fewshot_split: Split few-shot demonstrations are drawn from.
         hub_dataset: Hugging Face dataset id of the benchmark: the default source of its data.
+        hub_config: The configuration (subset) of ``hub_dataset`` holding the benchmark, for a
+            dataset that has several (lmms-lab/DocVQA: ``DocVQA``, ``InfographicVQA``).
         hub_eval_split, hub_fewshot_split: The splits of ``hub_dataset`` (and of local copies
             of it) read by default for evaluation and for few-shot demonstrations; ``None``
             where it has no such split.
@@ -78,6 +80,7 @@ class Task(ABC):
     eval_split: ClassVar[str]
     fewshot_split: ClassVar[str]
     hub_dataset: ClassVar[str | None] = None
+    hub_config: ClassVar[str | None] = None
     hub_eval_split: ClassVar[str | None] = None
     hub_fewshot_split: ClassVar[str | None] = None
     row_id_field: ClassVar[str | None] = None
