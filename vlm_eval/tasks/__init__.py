@@ -19,6 +19,7 @@ from vlm_eval.tasks._prompt import (
     prompt_images,
     prompt_to_json,
 )
+from vlm_eval.tasks._protocol_task import ProtocolTask
 from vlm_eval.tasks._registry import (
     TASKS,
     TASKS_PATH_ENV,
@@ -44,6 +45,7 @@ __all__ = [
     "MultipleChoiceTask",
     "Part",
     "Prompt",
+    "ProtocolTask",
     "SpecialToken",
     "Task",
     "TaskData",

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlm_eval.data import Sample
 from vlm_eval.metrics import OPTION_LETTERS, circular_results, extract_choice, rotate_choices
-from vlm_eval.tasks._families import _official_entry, _protocol_prompt, _use_protocol
-from vlm_eval.tasks._prompt import GenerationSettings, Prompt
-from vlm_eval.tasks._task import Task, TaskScores
+from vlm_eval.tasks._prompt import GenerationSettings
+from vlm_eval.tasks._protocol_task import ProtocolTask
+from vlm_eval.tasks._task import TaskScores
 
 if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
     from vlm_eval.protocols import Protocol, TaskKind
@@ -45,7 +45,7 @@ def render_question(question: str, options: Sequence[str], hint: str | None) -> 
     return "\n".join(lines)
 
 
-class MultipleChoiceTask(Task):
+class MultipleChoiceTask(ProtocolTask):
     """A multiple-choice task (MMBench, ScienceQA-IMG, A-OKVQA MC): subclasses only say how to
     load data, as samples whose metadata holds the option texts under their letters (``A``,
     ``B``, ...) and the ``hint`` (context) if any, whose question is the bare question and whose
@@ -82,7 +82,7 @@ class MultipleChoiceTask(Task):
         if circular:  # the options decide what is scored: instance values over the class's
             self.main_metric = "circular_accuracy"  # type: ignore[misc]
             self.sample_score_scale = None  # type: ignore[misc]
-        _use_protocol(self, protocol)  # type: ignore[arg-type]
+        self.use_protocol(protocol)
 
     def expand(self, samples: list[Sample]) -> list[Sample]:
         """Each question as it is asked (``render_question``), once per rotation of its options
@@ -106,13 +106,6 @@ class MultipleChoiceTask(Task):
                     )
                 )
         return expanded
-
-    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
-        """The protocol's prompt; ``text_only``: the demonstrations without their images."""
-        return _protocol_prompt(self, sample, shots, text_only)  # type: ignore[arg-type]
-
-    def postprocess(self, text: str) -> str:
-        return self.prompting.cut(self.kind, text, self)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         choice = extract_choice(prediction, sample_options(sample))
@@ -171,14 +164,9 @@ class MultipleChoiceTask(Task):
                 }
         return breakdowns
 
-    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """``{"index", "prediction"}``: the sample's id (an integer where it is one) and its
-        answer as generated."""
-        return _official_entry(self, sample, prediction)
-
     def protocol(self) -> dict[str, Any]:
         return {
-            "protocol": self.prompting.describe(self.kind, self),
+            **super().protocol(),
             "options": "hint line (if any), question, then one 'A. text' line per option",
             "circular": self.circular,
         }

@@ -21,15 +21,15 @@ from vlm_eval.metrics import (
     relaxed_accuracy,
     summarize_vqa,
 )
-from vlm_eval.tasks._families import _official_entry, _protocol_prompt, _use_protocol
-from vlm_eval.tasks._prompt import GenerationSettings, Prompt
-from vlm_eval.tasks._task import Task, TaskScores
+from vlm_eval.tasks._prompt import GenerationSettings
+from vlm_eval.tasks._protocol_task import ProtocolTask
+from vlm_eval.tasks._task import TaskScores
 
 if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
     from vlm_eval.protocols import Protocol, TaskKind
 
 
-class DocumentQATask(Task):
+class DocumentQATask(ProtocolTask):
     """A document or chart QA task (DocVQA, InfographicVQA, ChartQA): subclasses say how to load
     data.
 
@@ -60,7 +60,7 @@ class DocumentQATask(Task):
     def __init__(self, *, metric: DocumentMetric = "anls", protocol: str = "chat") -> None:
         self.metric = metric
         self.main_metric = metric  # the option chooses it for this run
-        _use_protocol(self, protocol)
+        self.use_protocol(protocol)
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
         """A row with ``questionId``, ``question``, ``image``, ``answers`` (strings; absent,
@@ -69,20 +69,9 @@ class DocumentQATask(Task):
         page = f"doc {row.get('docId', int, str)}" if "docId" in row.data else f"q {row.id}"
         return docvqa_sample(row, row.image(page), annotated=bool(row.data.get("answers")))
 
-    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """``{"questionId", "answer"}``, the DocVQA evaluation server's results format."""
-        return _official_entry(self, sample, prediction)
-
     def read_predictions(self, path: Path) -> dict[str, str]:
         """A DocVQA results file, ``[{"questionId": int, "answer": str}]``."""
         return read_predictions(path, *self.prediction_fields)
-
-    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
-        """The protocol's VQA prompt; ``text_only``: the demonstrations without their images."""
-        return _protocol_prompt(self, sample, shots, text_only)
-
-    def postprocess(self, text: str) -> str:
-        return self.prompting.cut(self.kind, text, self)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         return {
@@ -111,9 +100,6 @@ class DocumentQATask(Task):
             [value for _, value in typed], {"question_type": [name for name, _ in typed]}
         )
         return TaskScores(metrics=metrics, breakdowns=breakdowns)
-
-    def protocol(self) -> dict[str, Any]:
-        return {"protocol": self.prompting.describe(self.kind, self)}
 
     def scoring_protocol(self) -> dict[str, Any]:
         return {"metric": self.metric, "metric_code": DOCUMENT_METRIC_SOURCES}

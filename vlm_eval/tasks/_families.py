@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import DatasetRow, Sample, read_predictions
 from vlm_eval.metrics import (
     CORPUS_MEAN_METRICS,
@@ -16,15 +15,15 @@ from vlm_eval.metrics import (
     summarize_vqa_samples,
     vqa_accuracy,
 )
-from vlm_eval.tasks._prompt import GenerationSettings, Prompt
-from vlm_eval.tasks._task import Task, TaskScores
+from vlm_eval.tasks._prompt import GenerationSettings
+from vlm_eval.tasks._protocol_task import ProtocolTask
+from vlm_eval.tasks._task import TaskScores
 
 if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
     from vlm_eval.protocols import Protocol, TaskKind
-    from vlm_eval.tasks._document import DocumentQATask
 
 
-class VQATask(Task):
+class VQATask(ProtocolTask):
     """A VQA-accuracy task (VQAv2, OK-VQA, TextVQA): subclasses only say how to load data.
 
     Zero-shot prompt: the lmms-eval style instruction for instruction-tuned models. Few-shot
@@ -58,7 +57,7 @@ class VQATask(Task):
 
     def __init__(self, *, vqa_mode: VQAMode = "normalized", protocol: str = "chat") -> None:
         self.vqa_mode = vqa_mode
-        _use_protocol(self, protocol)
+        self.use_protocol(protocol)
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
         """A row with ``question_id``, ``question``, ``image``, ``answers`` (strings, or objects
@@ -80,20 +79,9 @@ class VQATask(Task):
             metadata=metadata | row.string_fields([], self.row_metadata),
         )
 
-    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """``{"question_id", "answer"}``, the EvalAI results format of the VQA challenges."""
-        return _official_entry(self, sample, prediction)
-
     def read_predictions(self, path: Path) -> dict[str, str]:
         """An EvalAI results file, ``[{"question_id": int, "answer": str}]``."""
         return read_predictions(path, *self.prediction_fields)
-
-    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
-        """The protocol's prompt; ``text_only``: the demonstrations without their images."""
-        return _protocol_prompt(self, sample, shots, text_only)
-
-    def postprocess(self, text: str) -> str:
-        return self.prompting.cut(self.kind, text, self)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         return {"accuracy": vqa_accuracy(prediction, sample.references, mode=self.vqa_mode)}
@@ -108,66 +96,11 @@ class VQATask(Task):
         overall, breakdowns = summarize_vqa_samples(samples, accuracies)
         return TaskScores(metrics={"accuracy": overall}, breakdowns=breakdowns)
 
-    def protocol(self) -> dict[str, Any]:
-        return {"protocol": self.prompting.describe(self.kind, self)}
-
     def scoring_protocol(self) -> dict[str, Any]:
         return {"vqa_mode": self.vqa_mode, "vqa_metric": VQA_METRIC_REVISION}
 
 
-def _official_entry(task: Task, sample: Sample, prediction: str) -> dict[str, Any]:
-    """An entry of an official results file: the sample id as the official files spell it (an
-    integer where it is one) and the prediction, under ``task.prediction_fields``."""
-    id_field, text_field = task.prediction_fields
-    return {id_field: int(sample.id) if sample.id.isdigit() else sample.id, text_field: prediction}
-
-
-def _use_protocol(task: VQATask | CaptionTask | DocumentQATask, name: str) -> None:
-    """Make ``task`` ask and read answers as the protocol ``name`` says.
-
-    Raises:
-        ArgumentsError: For an unknown protocol (a bad ``--task-args`` value), or one without
-            a prompt for the task's kind.
-    """
-    from vlm_eval.protocols import get_protocol
-
-    try:
-        task.prompting = get_protocol(name)
-    except ValueError as error:
-        raise ArgumentsError(f"task {task.name!r}: {error}") from None
-    if not task.prompting.supports(task.kind):
-        raise ArgumentsError(
-            f"task {task.name!r}: protocol {task.prompting.name!r} has no {task.kind} prompt; "
-            "give the task another protocol (vlm-eval list protocols)"
-        )
-    task.generation = task.prompting.generation(task.kind, task)
-    task.fewshot_support_size = task.prompting.support_size
-    task.zero_shot_text_shots = task.prompting.zero_shot_text_shots
-
-
-def _protocol_prompt(
-    task: VQATask | CaptionTask | DocumentQATask,
-    sample: Sample,
-    shots: Sequence[Sample],
-    text_only: bool,
-) -> Prompt:
-    """``task``'s prompt for ``sample`` after ``shots`` (without their images if
-    ``text_only``), as its protocol builds it."""
-    from vlm_eval.protocols import Example
-
-    protocol = task.prompting
-    examples = [
-        Example(
-            None if text_only else shot.image,
-            shot.question or "",
-            protocol.demonstration(task.kind, shot),
-        )
-        for shot in shots
-    ]
-    return protocol.prompt(task.kind, Example(sample.image, sample.question or ""), examples, task)
-
-
-class CaptionTask(Task):
+class CaptionTask(ProtocolTask):
     """A COCO-style captioning task scored with BLEU, METEOR, ROUGE-L and CIDEr (main metric)."""
 
     main_metric: ClassVar[str] = "CIDEr"
@@ -180,11 +113,7 @@ class CaptionTask(Task):
     prompting: Protocol
 
     def __init__(self, *, protocol: str = "chat") -> None:
-        _use_protocol(self, protocol)
-
-    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """``{"image_id", "caption"}``, the COCO caption evaluation server's results format."""
-        return _official_entry(self, sample, prediction)
+        self.use_protocol(protocol)
 
     def read_predictions(self, path: Path) -> dict[str, str]:
         """A COCO caption results file, ``[{"image_id": int, "caption": str}]``."""
@@ -199,13 +128,6 @@ class CaptionTask(Task):
             references=tuple(caption.strip() for caption in row.strings("answer")),
             metadata={"image_id": row.id},
         )
-
-    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
-        """The protocol's prompt; ``text_only``: the demonstrations without their images."""
-        return _protocol_prompt(self, sample, shots, text_only)
-
-    def postprocess(self, text: str) -> str:
-        return self.prompting.cut(self.kind, text, self)
 
     def aggregate(
         self,
@@ -234,7 +156,4 @@ class CaptionTask(Task):
         )
 
     def protocol(self) -> dict[str, Any]:
-        return {
-            "protocol": self.prompting.describe(self.kind, self),
-            "metric_scale": "x100 (CIDEr 116.0 = 1.160)",
-        }
+        return {**super().protocol(), "metric_scale": "x100 (CIDEr 116.0 = 1.160)"}

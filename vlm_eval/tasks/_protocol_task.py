@@ -1,0 +1,75 @@
+"""The base of the task families that are asked through a protocol (``vlm_eval.protocols``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from vlm_eval._arguments import ArgumentsError
+from vlm_eval.data import Sample
+from vlm_eval.tasks._prompt import Prompt
+from vlm_eval.tasks._task import Task
+
+if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
+    from vlm_eval.protocols import Protocol, TaskKind
+
+
+class ProtocolTask(Task):
+    """A task asked and read back as its protocol says for the task's ``kind``: the protocol's
+    templates build the prompts, its decoding settings generate the answers, its cutting reads
+    them, and its description is recorded. The families (VQA, caption, document QA, multiple
+    choice) add how samples are loaded and scored."""
+
+    kind: ClassVar[TaskKind]
+    prompting: Protocol
+
+    def use_protocol(self, name: str) -> None:
+        """Ask and read answers as the protocol ``name`` says.
+
+        Raises:
+            ArgumentsError: For an unknown protocol (a bad ``--task-args`` value), or one
+                without a prompt for the task's kind.
+        """
+        from vlm_eval.protocols import get_protocol
+
+        try:
+            self.prompting = get_protocol(name)
+        except ValueError as error:
+            raise ArgumentsError(f"task {self.name!r}: {error}") from None
+        if not self.prompting.supports(self.kind):
+            raise ArgumentsError(
+                f"task {self.name!r}: protocol {self.prompting.name!r} has no {self.kind} "
+                "prompt; give the task another protocol (vlm-eval list protocols)"
+            )
+        self.generation = self.prompting.generation(self.kind, self)
+        self.fewshot_support_size = self.prompting.support_size
+        self.zero_shot_text_shots = self.prompting.zero_shot_text_shots
+
+    def prompt(self, sample: Sample, shots: Sequence[Sample], *, text_only: bool = False) -> Prompt:
+        """The protocol's prompt; ``text_only``: the demonstrations without their images."""
+        from vlm_eval.protocols import Example
+
+        protocol = self.prompting
+        examples = [
+            Example(
+                None if text_only else shot.image,
+                shot.question or "",
+                protocol.demonstration(self.kind, shot),
+            )
+            for shot in shots
+        ]
+        query = Example(sample.image, sample.question or "")
+        return protocol.prompt(self.kind, query, examples, self)
+
+    def postprocess(self, text: str) -> str:
+        return self.prompting.cut(self.kind, text, self)
+
+    def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """The sample's id (an integer where the official files have one) and the prediction,
+        under ``prediction_fields``: the benchmark's results format."""
+        id_field, text_field = self.prediction_fields
+        sample_id = int(sample.id) if sample.id.isdigit() else sample.id
+        return {id_field: sample_id, text_field: prediction}
+
+    def protocol(self) -> dict[str, Any]:
+        return {"protocol": self.prompting.describe(self.kind, self)}
