@@ -25,6 +25,11 @@ def test_list_tasks_shows_the_builtin_tasks_and_their_files(cli: CliRunner) -> N
     names = [line.split()[0] for line in result.output.splitlines()]
     assert {"coco_caption", "okvqa", "textvqa", "vqav2"} <= set(names)
     assert "tasks/vqav2.py" in result.output
+    assert (  # the family it builds on, and where its data comes from
+        "family DocumentQATask; data: official files (docvqa/, split val) or hub "
+        "lmms-lab/DocVQA (split validation)"
+    ) in result.output
+    assert "family VQATask; data: official files (vqav2/, split val2014)" in result.output
 
 
 def test_list_models_shows_the_hf_adapter(cli: CliRunner) -> None:

@@ -17,6 +17,7 @@ from vlm_eval.data import DataFormatError
 
 if TYPE_CHECKING:
     from vlm_eval.report import Run
+    from vlm_eval.tasks import Task
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -364,7 +365,27 @@ def list_plugins(what: str, include_paths: tuple[Path, ...]) -> None:
         from vlm_eval.models import MODELS as registry
     _load_plugins(include_paths, registry)
     for name in registry.names():
-        click.echo(f"{name:<14} {registry.summary(name)}\n{'':<14} {registry.origin(name)}")
+        click.echo(f"{name:<14} {registry.summary(name)}")
+        if what == "tasks":
+            click.echo(f"{'':<14} {_task_family_and_data(registry.get(name))}")
+        click.echo(f"{'':<14} {registry.origin(name)}")
+
+
+def _task_family_and_data(task: type[Task]) -> str:
+    """The family a task class builds on (the nearest base ``vlm_eval.tasks`` exports) and where
+    its data comes from by default."""
+    import vlm_eval.tasks
+
+    family = next(
+        base.__name__
+        for base in task.__mro__[1:]
+        if getattr(vlm_eval.tasks, base.__name__, None) is base
+    )
+    data = f"official files ({task.data_folder or task.name}/, split {task.eval_split})"
+    if task.hub_dataset is not None:
+        split = task.hub_eval_split or task.eval_split
+        data += f" or hub {task.hub_dataset} (split {split})"
+    return f"family {family}; data: {data}"
 
 
 def _report_options(
