@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -48,19 +48,27 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._origins: dict[str, str] = {}
         self._lazy_modules: dict[str, str] = {}
+        self._summaries: dict[str, str] = {}
         self._entry_points_loaded = False
 
-    def add(self, name: str, entry: T) -> None:
-        """Register ``entry`` as ``name``; registering again from the same source file is fine."""
+    def add(
+        self, name: str, entry: T, *, origin: str | None = None, summary: str | None = None
+    ) -> None:
+        """Register ``entry`` as ``name``; registering again from the same source file is fine.
+
+        ``origin`` and ``summary`` replace the source file and docstring line of an entry not
+        defined in Python (a task declared in a YAML file)."""
         if not isinstance(name, str) or not name:
             raise PluginError(f"{entry!r}: a {self.kind} needs a non-empty string name")
-        origin = _source_of(entry)
+        origin = origin or _source_of(entry)
         if name in self._entries and self._origins[name] != origin:
             raise PluginError(
                 f"{self.kind} {name!r} is defined twice: in {self._origins[name]} and in {origin}"
             )
         self._entries[name] = entry
         self._origins[name] = origin
+        if summary is not None:
+            self._summaries[name] = summary
 
     def add_lazy(self, name: str, module: str) -> None:
         """Register ``name`` as defined in ``module``, which is imported (and registers it) on
@@ -96,6 +104,8 @@ class Registry(Generic[T]):
         """The first docstring line of the module defining ``name`` (a plugin file's says what it
         is), else of the entry's; for a lazy entry not imported yet, its module's, read from the
         source."""
+        if name in self._summaries:
+            return self._summaries[name]
         if name in self._entries:
             entry = self._entries[name]
             doc = sys.modules[entry.__module__].__doc__ or entry.__doc__
@@ -128,13 +138,19 @@ def _source_of(entry: object) -> str:
 _imported_files: set[Path] = set()
 
 
-def import_plugin_folder(folder: Path) -> None:
-    """Import every ``*.py`` file of ``folder`` (not starting with ``_``), once per file."""
+def import_plugin_folder(folder: Path, read_declared: Callable[[Path], None] | None = None) -> None:
+    """Import every ``*.py`` file of ``folder`` (not starting with ``_``), once per file; with
+    ``read_declared``, also give it every ``*.yaml`` file, once per file."""
     if not folder.is_dir():
         raise PluginError(f"plugin folder {folder} does not exist or is not a folder")
     for path in sorted(folder.glob("*.py")):
         if not path.name.startswith("_"):
             import_plugin_file(path)
+    if read_declared is not None:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.resolve() not in _imported_files:
+                read_declared(path)
+                _imported_files.add(path.resolve())
 
 
 def import_plugin_file(path: Path) -> None:

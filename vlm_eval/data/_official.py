@@ -147,30 +147,38 @@ def load_textvqa(json_file: Path, image_dir: Path) -> list[Sample]:
 
 
 @without_gc_pauses
-def load_karpathy_captions(json_file: Path, image_root: Path, split: str) -> list[Sample]:
-    """Load one split of the Karpathy ``dataset_coco.json``, one sample per image.
+def load_karpathy_captions(
+    json_file: Path, image_root: Path, split: str, *, id_field: str = "cocoid"
+) -> list[Sample]:
+    """Load one split of a Karpathy ``dataset_coco.json`` (or ``dataset_flickr30k.json``), one
+    sample per image, identified by its ``id_field`` (Flickr30k's file has no ``cocoid``: read
+    ``imgid``).
 
     ``"train"`` also takes the ``"restval"`` images, as is customary. Images are
-    ``image_root / filepath / filename``; references are the stripped raw sentences.
+    ``image_root / filepath / filename`` (``image_root / filename`` without ``filepath``, as in
+    the Flickr files); references are the stripped raw sentences.
     """
     wanted = {split, "restval"} if split == "train" else {split}
     splits = set()
     samples = []
-    for coco_id, record in _records(json_file, "images", "cocoid").items():
+    for image_id, record in _records(json_file, "images", id_field).items():
         image_split = record.get("split", str)
         splits.add(image_split)
         if image_split in wanted:
             samples.append(
                 Sample(
-                    id=str(coco_id),
+                    id=str(image_id),
                     image=_image_file(
                         image_root,
-                        os.path.join(record.get("filepath", str), record.get("filename", str)),
+                        os.path.join(
+                            record.get("filepath", str) if "filepath" in record.data else "",
+                            record.get("filename", str),
+                        ),
                         record,
                         "filename",
                     ),
                     references=tuple(raw.strip() for raw in record.strings("sentences", "raw")),
-                    metadata={"image_id": str(coco_id)},
+                    metadata={"image_id": str(image_id)},
                 )
             )
     if split not in splits:

@@ -492,16 +492,25 @@ def _captions(rng: random.Random, scene: _Scene) -> list[str]:
     return [text + " " if rng.random() < 0.2 else text for text in rng.sample(pool, 5)]
 
 
-def _write_karpathy(root: Path, rng: random.Random, sizes: SplitSizes) -> None:
-    """Karpathy-split ``dataset_coco.json``: test images from val2014, train from train2014."""
+def _write_karpathy(
+    root: Path, rng: random.Random, sizes: SplitSizes, *, dataset: str = "coco"
+) -> None:
+    """Karpathy-split ``dataset_{dataset}.json``. ``coco``: test images from val2014, train from
+    train2014; ``flickr30k``: all in ``flickr30k-images/``, named by Flickr id, without
+    ``cocoid`` or ``filepath`` (as the official Flickr30k file)."""
     images = []
     sentence_id = 0
     image_ids = rng.sample(range(1, 581930), sizes.caption_test + sizes.caption_train)
     seen: set[_Scene] = set()
-    for index, coco_id in enumerate(image_ids):
+    for index, image_id in enumerate(image_ids):
         test = index < sizes.caption_test
         split, folder = ("test", "val2014") if test else ("train", "train2014")
-        filename = f"COCO_{folder}_{coco_id:012d}.jpg"
+        if dataset == "coco":
+            filename = f"COCO_{folder}_{image_id:012d}.jpg"
+            location = {"cocoid": image_id, "filename": filename, "filepath": folder}
+        else:
+            folder, filename = "flickr30k-images", f"{1000000 + image_id}.jpg"
+            location = {"filename": filename}
         scene = _new_scene(rng, seen)
         _draw_scene(scene, root / folder / filename)
         sentences = []
@@ -510,17 +519,15 @@ def _write_karpathy(root: Path, rng: random.Random, sizes: SplitSizes) -> None:
             sentences.append({"imgid": index, "raw": raw, "sentid": sentence_id, "tokens": tokens})
             sentence_id += 1
         images.append(
-            {
-                "cocoid": coco_id,
-                "filename": filename,
-                "filepath": folder,
+            location
+            | {
                 "imgid": index,
                 "sentences": sentences,
                 "sentids": [sentence["sentid"] for sentence in sentences],
                 "split": split,
             }
         )
-    _write_json(root / "dataset_coco.json", {"dataset": "coco", "images": images})
+    _write_json(root / f"dataset_{dataset}.json", {"dataset": dataset, "images": images})
 
 
 # DocVQA: white pages with a title and form fields, in the official format.
@@ -679,7 +686,7 @@ def _write_mmbench(root: Path, rng: random.Random) -> None:
 
 def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES) -> None:
     """Write the splits under `root`: ``vqav2/``, ``okvqa/``, ``textvqa/``, ``coco_caption/``,
-    ``docvqa/``, ``mmbench/``.
+    ``flickr30k/``, ``docvqa/``, ``mmbench/``.
 
     The output depends only on `seed` and `sizes` (each task draws from its own generator).
 
@@ -692,6 +699,8 @@ def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES
     _write_vqa(root / "okvqa", random.Random(f"{seed}:okvqa"), sizes, okvqa=True)
     _write_textvqa(root / "textvqa", random.Random(f"{seed}:textvqa"), sizes)
     _write_karpathy(root / "coco_caption", random.Random(f"{seed}:coco_caption"), sizes)
+    flickr_rng = random.Random(f"{seed}:flickr30k")
+    _write_karpathy(root / "flickr30k", flickr_rng, sizes, dataset="flickr30k")
     _write_mmbench(root / "mmbench", random.Random(f"{seed}:mmbench"))
     _write_docvqa(root / "docvqa", random.Random(f"{seed}:docvqa"), sizes)
 

@@ -108,6 +108,8 @@ class CaptionTask(ProtocolTask):
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=64, stop=("\n",))
     instruction: ClassVar[str] = "Provide a one-sentence caption for the provided image."
     row_id_field: ClassVar[str | None] = "id"
+    caption_column: ClassVar[str] = "answer"
+    """The column of a row's reference captions (lmms-lab/flickr30k: ``caption``)."""
     prediction_fields: ClassVar[tuple[str, str]] = ("image_id", "caption")
     kind: ClassVar[TaskKind] = "caption"
     prompting: Protocol
@@ -120,12 +122,13 @@ class CaptionTask(ProtocolTask):
         return read_predictions(path, *self.prediction_fields)
 
     def sample_from_row(self, row: DatasetRow) -> Sample:
-        """A row of the lmms-lab COCO-Caption schema: ``id`` (the COCO image id), ``image`` and
-        ``answer``, the image's captions (stripped, as the official loaders strip them)."""
+        """A row of the lmms-lab COCO-Caption schema: ``id`` (the COCO image id; the
+        ``row_id_field``), ``image`` and ``answer`` (the ``caption_column``), the image's
+        captions (stripped, as the official loaders strip them)."""
         return Sample(
             id=row.id,
             image=row.image(row.id),
-            references=tuple(caption.strip() for caption in row.strings("answer")),
+            references=tuple(caption.strip() for caption in row.strings(self.caption_column)),
             metadata={"image_id": row.id},
         )
 

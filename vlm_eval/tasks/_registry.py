@@ -39,10 +39,13 @@ def builtin_tasks_folder() -> Path:
 
 
 def load_tasks(include_paths: Sequence[Path] = ()) -> None:
-    """Register the built-in tasks, those in ``$VLM_EVAL_TASKS_PATH`` and in ``include_paths``."""
+    """Register the built-in tasks, those in ``$VLM_EVAL_TASKS_PATH`` and in ``include_paths``:
+    the ``*.py`` plugins and the tasks declared in ``*.yaml`` files."""
+    from vlm_eval.tasks._declared import register_declared_task
+
     env_paths = [Path(p) for p in os.environ.get(TASKS_PATH_ENV, "").split(os.pathsep) if p]
     for folder in [builtin_tasks_folder(), *env_paths, *include_paths]:
-        import_plugin_folder(folder)
+        import_plugin_folder(folder, register_declared_task)
 
 
 def resolve_task_names(spec: str) -> list[str]:
