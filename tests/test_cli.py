@@ -45,7 +45,7 @@ def test_unknown_task_lists_the_valid_ones(cli: CliRunner, mini_data: Path, tmp_
          "--output", str(tmp_path)],
     )  # fmt: skip
     assert result.exit_code == 2
-    known = "coco_caption, docvqa, flickr30k, mmbench, okvqa, textvqa, vqav2"
+    known = "coco_caption, docvqa, flickr30k, mmbench, nocaps, okvqa, textvqa, vqav2"
     assert f"unknown task 'vqav3'; available tasks: {known}" in " ".join(result.output.split())
 
 

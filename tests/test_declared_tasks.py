@@ -65,6 +65,16 @@ def test_flickr30k_is_a_declared_caption_task(mini_data: Path) -> None:
     assert len(task.load(task.data_path(mini_data), "train")) == 8
 
 
+def test_nocaps_reads_its_coco_style_captions_file(mini_data: Path) -> None:
+    load_tasks()
+    assert TASKS.origin("nocaps") == str(ROOT / "tasks" / "nocaps.yaml")
+    task = get_task("nocaps")
+    assert isinstance(task, CaptionTask) and task.hub_dataset == "lmms-lab/NoCaps"
+    samples = task.load(task.data_path(mini_data), "val")
+    assert len(samples) == 16 and all(len(sample.references) == 5 for sample in samples)
+    assert all(sample.image.path.parent.name == "val" for sample in samples)
+
+
 def test_the_hub_rows_are_read_from_the_declared_columns(mini_data: Path, tmp_path: Path) -> None:
     import datasets
 

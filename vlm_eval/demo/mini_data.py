@@ -530,6 +530,22 @@ def _write_karpathy(
     _write_json(root / f"dataset_{dataset}.json", {"dataset": dataset, "images": images})
 
 
+def _write_nocaps(root: Path, rng: random.Random, sizes: SplitSizes) -> None:
+    """NoCaps ``nocaps_val_4500_captions.json`` (COCO captions format: ``images`` and
+    ``annotations``), ``caption_test`` images in ``val/`` named by Open Images id."""
+    images, annotations = [], []
+    seen: set[_Scene] = set()
+    for image_id in range(sizes.caption_test):
+        file_name = f"{rng.getrandbits(64):016x}.jpg"
+        scene = _new_scene(rng, seen)
+        _draw_scene(scene, root / "val" / file_name)
+        images.append({"id": image_id, "file_name": file_name, "domain": "in-domain"})
+        for caption in _captions(rng, scene):
+            annotations.append({"id": len(annotations), "image_id": image_id, "caption": caption})
+    content = {"licenses": [_LICENSE], "images": images, "annotations": annotations}
+    _write_json(root / "nocaps_val_4500_captions.json", content)
+
+
 # DocVQA: white pages with a title and form fields, in the official format.
 
 _DOC_TITLES = ("invoice", "memo", "receipt", "report", "order form", "statement")
@@ -686,7 +702,7 @@ def _write_mmbench(root: Path, rng: random.Random) -> None:
 
 def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES) -> None:
     """Write the splits under `root`: ``vqav2/``, ``okvqa/``, ``textvqa/``, ``coco_caption/``,
-    ``flickr30k/``, ``docvqa/``, ``mmbench/``.
+    ``flickr30k/``, ``nocaps/``, ``docvqa/``, ``mmbench/``.
 
     The output depends only on `seed` and `sizes` (each task draws from its own generator).
 
@@ -701,6 +717,7 @@ def write_mini_data(root: Path, *, seed: int = 0, sizes: SplitSizes = MINI_SIZES
     _write_karpathy(root / "coco_caption", random.Random(f"{seed}:coco_caption"), sizes)
     flickr_rng = random.Random(f"{seed}:flickr30k")
     _write_karpathy(root / "flickr30k", flickr_rng, sizes, dataset="flickr30k")
+    _write_nocaps(root / "nocaps", random.Random(f"{seed}:nocaps"), sizes)
     _write_mmbench(root / "mmbench", random.Random(f"{seed}:mmbench"))
     _write_docvqa(root / "docvqa", random.Random(f"{seed}:docvqa"), sizes)
 

@@ -18,6 +18,7 @@ import yaml
 from vlm_eval._registry import PluginError
 from vlm_eval.data import (
     Sample,
+    load_coco_captions,
     load_docvqa,
     load_karpathy_captions,
     load_textvqa,
@@ -58,6 +59,10 @@ def _karpathy(folder: Path, split: str, args: Mapping[str, str]) -> list[Sample]
     )
 
 
+def _coco(folder: Path, split: str, args: Mapping[str, str]) -> list[Sample]:
+    return load_coco_captions(folder / args["json"], folder / args["images"])
+
+
 def _vqa(folder: Path, split: str, args: Mapping[str, str]) -> list[Sample]:
     annotations = None if split.startswith("test") else folder / args["annotations"]
     return load_vqa(folder / args["questions"], annotations, folder / args["images"], args["image"])
@@ -74,6 +79,7 @@ def _docvqa(folder: Path, split: str, args: Mapping[str, str]) -> list[Sample]:
 
 FORMATS: dict[str, Format] = {
     "karpathy": Format(_karpathy, {"json": None, "images": ".", "id_field": "cocoid"}),
+    "coco": Format(_coco, {"json": None, "images": "{split}"}),
     "vqa": Format(
         _vqa, {"questions": None, "annotations": None, "images": "{split}", "image": None}
     ),
@@ -81,11 +87,12 @@ FORMATS: dict[str, Format] = {
     "docvqa": Format(_docvqa, {"json": None, "images": "{split}"}),
 }
 """The ``format`` values. ``karpathy``: Karpathy-split caption JSON (``json``; images
-``images/filepath/filename``; ``id_field``: ``cocoid`` or ``imgid``). ``vqa``: VQAv2-style
-``questions`` and ``annotations`` files (none for ``test*`` splits), ``image`` the file name
-pattern in ``images`` (``COCO_{split}_{image_id:012d}.jpg``). ``textvqa``: a TextVQA ``json``
-file, images ``images/{image_id}.jpg``. ``docvqa``: a DocVQA ``json`` file, pages relative to
-``images``."""
+``images/filepath/filename``; ``id_field``: ``cocoid`` or ``imgid``). ``coco``: a COCO-style
+captions ``json`` file (``images`` and ``annotations``), images ``images/file_name``. ``vqa``:
+VQAv2-style ``questions`` and ``annotations`` files (none for ``test*`` splits), ``image`` the
+file name pattern in ``images`` (``COCO_{split}_{image_id:012d}.jpg``). ``textvqa``: a TextVQA
+``json`` file, images ``images/{image_id}.jpg``. ``docvqa``: a DocVQA ``json`` file, pages
+relative to ``images``."""
 
 _REQUIRED = ("name", "version", "description", "family", "format", "eval_split", "fewshot_split")
 _OPTIONAL = ("hub_dataset", "hub_config", "hub_eval_split", "hub_fewshot_split", "data_folder")
