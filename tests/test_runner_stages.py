@@ -4,6 +4,7 @@ up-to-date check that lets the same command on a finished run return at once."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,26 @@ def test_a_deleted_submission_or_timing_file_is_written_again(
     (output / "timing_vqav2.jsonl").unlink()  # the times are lost; the file is there again
     run_evaluation(config, adapter)
     assert adapter.calls == [] and (output / "timing_vqav2.jsonl").read_bytes() == b""
+
+
+def test_a_data_folder_with_an_unreadable_corner_or_an_odd_file_name_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, output = write_textvqa(tmp_path / "data", ["a?"]), tmp_path / "run"
+    folder = data / "textvqa"
+    odd = b"odd-\xff\n".decode("utf-8", "surrogateescape") + "\u2028"  # not UTF-8, a newline
+    (folder / odd).write_bytes(b"")
+    first = run_evaluation(config(data, output), EchoAdapter())
+    assert run_evaluation(config(data, output), EchoAdapter()) == first  # fingerprinted
+    (folder / "locked").mkdir()
+    scandir = os.scandir
+
+    def refusing(path: Any) -> Any:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr("vlm_eval.runner._uptodate.os.scandir", refusing)
+    again = run_evaluation(config(data, output), EchoAdapter())  # not fingerprinted: redone
+    assert again["tasks"]["textvqa"]["scores"] == first["tasks"]["textvqa"]["scores"]
+    assert again["tasks"]["textvqa"]["timing"]["reused_samples"] == 1

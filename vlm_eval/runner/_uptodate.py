@@ -85,16 +85,18 @@ def finished_results(output_dir: Path, digest: str | None) -> RunResults | None:
 
 
 def _local_files(data: TaskData) -> list[tuple[str, int, int]] | None:
-    """The fingerprint of the files of ``data``'s local source; ``None`` for a hub dataset."""
+    """The fingerprint of the files of ``data``'s local source; ``None`` for a hub dataset, or
+    where a file or folder cannot be looked at (the run reads the data, and says what fails)."""
     if data.source.kind == "hub":
         return None
     location = Path(data.source.location)
-    if location.is_file():
-        status = location.stat()
-        return [(location.name, status.st_size, status.st_mtime_ns)]
-    if not location.is_dir():
+    try:
+        if location.is_file():
+            status = location.stat()
+            return [(location.name, status.st_size, status.st_mtime_ns)]
+        return sorted(_files_under(location, "")) if location.is_dir() else None
+    except OSError:
         return None
-    return sorted(_files_under(location, ""))
 
 
 def _files_under(folder: Path | str, prefix: str) -> Iterator[tuple[str, int, int]]:
