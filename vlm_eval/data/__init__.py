@@ -1,6 +1,7 @@
 """Evaluation data: samples and their image sources, loaders of the official file formats,
 ``datasets`` sources (hub, ``save_to_disk`` folders, parquet), official results files."""
 
+from vlm_eval.data._chartqa import CHARTQA_SETS, chartqa_sample, load_chartqa
 from vlm_eval.data._docvqa import QUESTION_TYPES_SEPARATOR, docvqa_sample, load_docvqa
 from vlm_eval.data._errors import DataFormatError
 from vlm_eval.data._images import (
@@ -31,6 +32,7 @@ from vlm_eval.data._sources import (
 )
 
 __all__ = [
+    "CHARTQA_SETS",
     "QUESTION_TYPES_SEPARATOR",
     "DataFormatError",
     "DataSource",
@@ -42,9 +44,11 @@ __all__ = [
     "ImageSource",
     "Sample",
     "SourceKind",
+    "chartqa_sample",
     "detect_source_kind",
     "docvqa_sample",
     "holds_splits",
+    "load_chartqa",
     "load_coco_captions",
     "load_docvqa",
     "load_karpathy_captions",

@@ -37,9 +37,9 @@ class DocumentQATask(ProtocolTask):
     short-answer instruction, as lmms-eval's DocVQA config asks), answers cut as VQA answers.
     Every sample is scored with ANLS and with relaxed accuracy (``vlm_eval.metrics``: ``anls``,
     ``relaxed_accuracy``), both reported on the 0-100 scale; option ``metric`` (``anls`` by
-    default, ``relaxed_accuracy`` for charts) says which is the main metric, broken down by the
-    samples' ``question_types``. Test splits without answers are written as the official
-    results file, ``[{"questionId": int, "answer": str}]``.
+    default, ``relaxed_accuracy`` for charts) says which is the main metric, broken down as
+    ``breakdown_fields`` say (DocVQA: by ``question_types``). Test splits without answers are
+    written as the official results file, ``[{"questionId": int, "answer": str}]``.
 
     ``datasets`` rows follow the lmms-lab/DocVQA schema: see ``sample_from_row``.
     """
@@ -52,6 +52,10 @@ class DocumentQATask(ProtocolTask):
     question_template: ClassVar[str] = (
         "{question}\nAnswer the question using a single word or phrase."
     )
+    breakdown_fields: ClassVar[dict[str, str]] = {"question_type": "question_types"}
+    """Breakdown name -> the metadata key of a sample's groups in it (several joined with
+    ``QUESTION_TYPES_SEPARATOR``: the sample counts in each); each gives the main metric per
+    group."""
     row_id_field: ClassVar[str | None] = "questionId"
     prediction_fields: ClassVar[tuple[str, str]] = ("questionId", "answer")
     kind: ClassVar[TaskKind] = "vqa"
@@ -89,16 +93,18 @@ class DocumentQATask(ProtocolTask):
             name: 100.0 * sum(score[name] for score in scores) / len(scores)
             for name in DOCUMENT_METRIC_SOURCES
         }
-        # A question counts in the group of each of its types.
-        typed = [
-            (name, score[self.main_metric])
-            for sample, score in zip(samples, scores, strict=True)
-            for name in sample.metadata.get("question_types", "").split(QUESTION_TYPES_SEPARATOR)
-            if name
-        ]
-        _, breakdowns = summarize_vqa(
-            [value for _, value in typed], {"question_type": [name for name, _ in typed]}
-        )
+        breakdowns: dict[str, dict[str, float]] = {}
+        for breakdown, key in self.breakdown_fields.items():
+            # A question counts in the group of each of its values.
+            grouped = [
+                (group, score[self.main_metric])
+                for sample, score in zip(samples, scores, strict=True)
+                for group in sample.metadata.get(key, "").split(QUESTION_TYPES_SEPARATOR)
+                if group
+            ]
+            breakdowns |= summarize_vqa(
+                [value for _, value in grouped], {breakdown: [group for group, _ in grouped]}
+            )[1]
         return TaskScores(metrics=metrics, breakdowns=breakdowns)
 
     def scoring_protocol(self) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from functools import partial
 from pathlib import Path
 
 from vlm_eval.demo.mini_data._captions import write_karpathy, write_nocaps
+from vlm_eval.demo.mini_data._chartqa import write_chartqa
 from vlm_eval.demo.mini_data._docvqa import write_docvqa
+from vlm_eval.demo.mini_data._infographicvqa import write_infographicvqa
 from vlm_eval.demo.mini_data._mmbench import write_mmbench
 from vlm_eval.demo.mini_data._sizes import DEMO_SIZES, MINI_SIZES, PRESETS, SplitSizes
 from vlm_eval.demo.mini_data._textvqa import write_textvqa
@@ -37,6 +39,8 @@ WRITERS: dict[str, SplitWriter] = {
     "nocaps": write_nocaps,
     "mmbench": lambda root, rng, sizes: write_mmbench(root, rng),  # the same at every size
     "docvqa": write_docvqa,
+    "chartqa": lambda root, rng, sizes: write_chartqa(root, rng),  # the same at every size
+    "infographicvqa": lambda root, rng, sizes: write_infographicvqa(root, rng),  # the same
 }
 """Task folder -> the writer of its splits. A new task's generator is a module of this package
 with one entry here."""
