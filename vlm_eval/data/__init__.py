@@ -10,6 +10,7 @@ from vlm_eval.data._images import (
     ImageError,
     ImageFile,
     ImageSource,
+    StitchedImage,
 )
 from vlm_eval.data._mmbench import load_mmbench_tsv, mmbench_sample
 from vlm_eval.data._official import (
@@ -44,6 +45,7 @@ __all__ = [
     "ImageSource",
     "Sample",
     "SourceKind",
+    "StitchedImage",
     "chartqa_sample",
     "detect_source_kind",
     "docvqa_sample",

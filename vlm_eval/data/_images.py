@@ -163,6 +163,37 @@ class EncodedImage(ImageSource):
         return self.data
 
 
+@dataclass(frozen=True, slots=True)
+class StitchedImage(ImageSource):
+    """Several images shown as one: side by side, left to right, top-aligned on a white
+    canvas (a question's images for a model that takes one image per prompt).
+
+    Attributes:
+        parts: The images, in order.
+    """
+
+    parts: tuple[ImageSource, ...]
+
+    @property
+    def key(self) -> str:
+        return "stitched(" + " | ".join(part.key for part in self.parts) + ")"
+
+    def read(self) -> bytes:
+        images = [part.open() for part in self.parts]
+        canvas = Image.new(
+            "RGB",
+            (sum(image.width for image in images), max(image.height for image in images)),
+            (255, 255, 255),
+        )
+        left = 0
+        for image in images:
+            canvas.paste(image, (left, 0))
+            left += image.width
+        encoded = io.BytesIO()
+        canvas.save(encoded, "PNG")
+        return encoded.getvalue()
+
+
 def as_image_source(image: ImageSource | Path | str) -> ImageSource:
     """``image`` as an ``ImageSource``; a path becomes an ``ImageFile``."""
     return image if isinstance(image, ImageSource) else ImageFile(Path(image))

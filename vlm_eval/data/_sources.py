@@ -10,7 +10,7 @@ model work, with errors naming the dataset, the split, the row (by id, else inde
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -58,18 +58,30 @@ class DatasetRow(Record):
     images: Any = field(repr=False)
     index: int
     column: str
+    image_columns: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
         """The row's id (the value of the task's ``row_id_field``), else its index, as text."""
         return str(self.label)
 
-    def image(self, image_id: str) -> DatasetImage:
+    def image(self, image_id: str, column: str | None = None) -> DatasetImage:
         """The row's image, keyed ``{location}:{split}:{image_id}`` (no split for a single-split
         source): rows that give the same ``image_id`` share the key, so the image is decoded
-        once for all of them. Image ids need not be unique across splits (easy-vqa's are not)."""
+        once for all of them. Image ids need not be unique across splits (easy-vqa's are not).
+
+        Args:
+            image_id: Identifies the image within the split.
+            column: One of the task's ``more_image_columns`` to read instead of its image
+                column.
+
+        Raises:
+            DataFormatError: For a ``column`` that is null in this row.
+        """
+        if column is not None and column not in self.image_columns:
+            raise self.error(column, "missing image")
         where = self.path if self.split is None else f"{self.path}:{self.split}"
-        return DatasetImage(self.images, self.index, self.column, f"{where}:{image_id}")
+        return DatasetImage(self.images, self.index, column or self.column, f"{where}:{image_id}")
 
 
 def _parquet_splits(folder: Path) -> dict[str, list[str]]:
@@ -154,6 +166,7 @@ def samples_from_rows(
     id_field: str | None,
     image_column: str,
     to_sample: Callable[[DatasetRow], Sample],
+    more_image_columns: Sequence[str] = (),
 ) -> list[Sample]:
     """Every row of ``dataset`` as a sample, in order.
 
@@ -165,6 +178,9 @@ def samples_from_rows(
             ``None``: rows are named by their index.
         image_column: The column of images; read undecoded, when a sample is batched.
         to_sample: The task's mapping of a row to a sample.
+        more_image_columns: Further image columns of questions with several images (MMMU's
+            ``image_2`` ... ``image_7``), read undecoded too; each row's ``image_columns``
+            names those of them it fills.
 
     Raises:
         DataFormatError: For a missing image column, a missing or duplicate id, or any field
@@ -175,13 +191,17 @@ def samples_from_rows(
     if image_column not in dataset.column_names:
         problem = f"missing column; the dataset has {', '.join(dataset.column_names)}"
         raise DataFormatError(source.location, None, image_column, problem, split=split)
-    images = dataset.select_columns([image_column]).cast_column(image_column, Image(decode=False))
+    columns = [image_column, *(c for c in more_image_columns if c in dataset.column_names)]
+    images = dataset.select_columns(columns)
+    filled = {column: images.data.column(column).is_null().to_pylist() for column in columns[1:]}
+    for column in columns:
+        images = images.cast_column(column, Image(decode=False))
     # A local source by its absolute path: image keys (and so cached predictions) do not depend
     # on how it was spelled.
     where = source.location if source.kind == "hub" else os.path.abspath(source.location)
     samples = []
     seen: set[int | str] = set()
-    for index, values in enumerate(dataset.remove_columns(image_column).to_list()):
+    for index, values in enumerate(dataset.remove_columns(columns).to_list()):
         data = {key: value for key, value in values.items() if value is not None}
         label: int | str = index
         if id_field is not None:
@@ -192,6 +212,16 @@ def samples_from_rows(
                 )
             seen.add(row_id)
             label = str(row_id)
-        row = DatasetRow(where, data, label, split, images=images, index=index, column=image_column)
+        present = frozenset(column for column, nulls in filled.items() if not nulls[index])
+        row = DatasetRow(
+            where,
+            data,
+            label,
+            split,
+            images=images,
+            index=index,
+            column=image_column,
+            image_columns=present,
+        )
         samples.append(to_sample(row))
     return samples

@@ -4,6 +4,7 @@
   ``"normalized"`` mode (every answer normalized) and the ``"official"`` 2021 ``vqaEval.py`` mode.
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
 - Multiple-choice answers read as option letters, rotations of options, circular accuracy.
+- MMMU's published rules for open answers.
 - ANLS (DocVQA, InfographicVQA) and relaxed accuracy (ChartQA), as their official code scores.
 - OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
 - Scoring of official results files (``vlm-eval score``).
@@ -25,6 +26,7 @@ from vlm_eval.metrics._document import (
     relaxed_accuracy,
 )
 from vlm_eval.metrics._evaluate import load_metric
+from vlm_eval.metrics._mmmu import open_answer_candidates, open_answer_correct
 from vlm_eval.metrics._prediction_files import (
     match_predictions,
     score_caption_predictions,
@@ -59,6 +61,8 @@ __all__ = [
     "load_metric",
     "match_predictions",
     "normalize_vqa_answer",
+    "open_answer_candidates",
+    "open_answer_correct",
     "relaxed_accuracy",
     "rotate_choices",
     "score_caption_predictions",

@@ -132,8 +132,9 @@ class ModelFamily:
         if self.max_images is not None and images > self.max_images:
             raise PromptError(
                 f"{self.name} models take at most {self.max_images} image(s) per prompt, this "
-                f"prompt has {images}: few-shot prompts with images need a multi-image family "
-                "(run zero-shot, --num-fewshot 0)"
+                f"prompt has {images}: few-shot prompts with images, and questions that show "
+                "several images, need a multi-image family (run zero-shot, --num-fewshot 0; "
+                "show a question's images as one: --task-args mmmu:images=stitched)"
             )
 
     def render(self, processor: ProcessorMixin, prompt: Prompt) -> str:

@@ -7,6 +7,7 @@ from vlm_eval.protocols._m4 import Idefics2Base, Idefics2Instruct
 from vlm_eval.protocols._openflamingo import OpenFlamingo
 from vlm_eval.protocols._protocol import (
     Example,
+    ImagePlacement,
     Protocol,
     TaskKind,
     get_protocol,
@@ -22,6 +23,7 @@ __all__ = [
     "Example",
     "Idefics2Base",
     "Idefics2Instruct",
+    "ImagePlacement",
     "LmmsEvalProtocol",
     "OpenFlamingo",
     "Protocol",

@@ -13,7 +13,7 @@ from vlm_eval.protocols._protocol import (
     register_protocol,
 )
 from vlm_eval.tasks._choice import OPTION_LETTER_INSTRUCTION
-from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Message, Prompt
+from vlm_eval.tasks._prompt import GenerationSettings, Message, Prompt
 
 
 @register_protocol
@@ -36,12 +36,15 @@ class ChatProtocol(Protocol):
         return tuple(messages)
 
     def _turn(self, kind: TaskKind, example: Example, task: Any) -> Message:
-        return Message("user", (ImagePart(example.image), self.text(kind, example.question, task)))
+        text = self.text(kind, example.question, task)
+        return Message("user", (*example.image_parts(), *example.text_parts(text)))
 
     def text(self, kind: TaskKind, question: str, task: Any) -> str:
         """The text of a user turn: the task's question template or caption instruction."""
         if kind == "caption":
             return str(task.instruction)
+        if kind == "vqa" and task.kind == "multiple_choice":  # an open question (MMMU)
+            return str(task.open_question_template.format(question=question))
         return str(task.question_template.format(question=question))
 
     def generation(self, kind: TaskKind, task: Any) -> GenerationSettings:
@@ -54,7 +57,7 @@ class ChatProtocol(Protocol):
         text = (
             {"instruction": task.instruction}
             if kind == "caption"
-            else {"question_template": task.question_template}
+            else {"question_template": self.text(kind, "{question}", task)}
         )
         return {"name": self.name, **text}
 
@@ -92,6 +95,8 @@ class LmmsEvalProtocol(ChatProtocol):
     def text(self, kind: TaskKind, question: str, task: Any) -> str:
         if kind == "caption":
             return "Provide a one-sentence caption for the provided image."
+        if task.name == "mmmu":  # its own templates are lmms-eval's (blank line before the ask)
+            return super().text(kind, question, task)
         if kind == "multiple_choice":
             return f"{question}\n{OPTION_LETTER_INSTRUCTION}"
         if task.name == "textvqa":

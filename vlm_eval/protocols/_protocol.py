@@ -12,9 +12,17 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from vlm_eval._arguments import ArgumentsError, build_with_arguments, parse_key_values
 from vlm_eval.data import ImageSource, Sample
-from vlm_eval.tasks._prompt import GenerationSettings, Prompt
+from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Part, Prompt
 
 TaskKind = Literal["vqa", "caption", "multiple_choice"]
+
+
+ImagePlacement = Literal["first", "interleaved"]
+"""Where the images of a question that shows several go: ``first``, all of them in the
+protocol's image slot (before the question: lmms-eval's layout); ``interleaved``, each at the
+first ``<image k>`` of the question that names it, the rest in the image slot."""
+
+_IMAGE_MARKER = re.compile(r"<image (\d+)>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +34,51 @@ class Example:
             zero-shot prompts).
         question: The question (VQA; multiple choice: with its options); empty for captions.
         answer: A demonstration's answer or caption; empty for the query.
+        more_images: Further images (``Sample.more_images``); the question names image ``k``
+            of ``(image, *more_images)`` as ``<image k>``.
+        placement: Where the images go.
     """
 
     image: ImageSource | None
     question: str = ""
     answer: str = ""
+    more_images: tuple[ImageSource, ...] = ()
+    placement: ImagePlacement = "first"
+
+    def image_parts(self) -> list[ImagePart]:
+        """The images shown where the protocol puts the image: all of them, in order, except
+        those ``interleaved`` in the question; none for a text-only demonstration."""
+        if self.image is None:
+            return []
+        placed = self._placed()
+        images = (self.image, *self.more_images)
+        return [ImagePart(image) for k, image in enumerate(images, 1) if k not in placed]
+
+    def text_parts(self, text: str) -> list[Part]:
+        """``text`` (which holds the question) as prompt parts: as it is, or, with
+        ``interleaved`` images, with each image at the first ``<image k>`` that names it."""
+        placed = self._placed()
+        if not placed:
+            return [text] if text else []
+        images = (self.image, *self.more_images)
+        parts: list[Part] = []
+        start = 0
+        for marker in _IMAGE_MARKER.finditer(text):
+            k = int(marker.group(1))
+            if k in placed:
+                parts += [text[start : marker.start()], ImagePart(images[k - 1])]
+                placed = placed - {k}
+                start = marker.end()
+        parts.append(text[start:])
+        return [part for part in parts if part != ""]
+
+    def _placed(self) -> frozenset[int]:
+        """The numbers of the images the question places (``interleaved`` only)."""
+        if self.placement != "interleaved" or self.image is None:
+            return frozenset()
+        count = 1 + len(self.more_images)
+        named = {int(marker) for marker in _IMAGE_MARKER.findall(self.question)}
+        return frozenset(k for k in named if 1 <= k <= count)
 
 
 class Protocol(ABC):
@@ -65,6 +113,11 @@ class Protocol(ABC):
     zero_shot_text_shots: int = 0
     template_sets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     default_templates: ClassVar[Mapping[str, str]] = {}
+
+    def options_for(self, task_name: str) -> dict[str, str]:
+        """The scoring options the protocol fixes for the task registered as ``task_name``
+        (its ``task_options`` entry), as ``--task-args`` values."""
+        return dict(self.task_options.get(task_name, {}))
 
     @abstractmethod
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:

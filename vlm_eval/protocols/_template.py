@@ -20,7 +20,6 @@ from vlm_eval.protocols._protocol import (
 )
 from vlm_eval.tasks._prompt import (
     GenerationSettings,
-    ImagePart,
     Message,
     Part,
     Prompt,
@@ -162,17 +161,20 @@ class TemplateProtocol(Protocol):
 
 def _fill(template: str, example: Example, *, eos: bool) -> list[Part]:
     """``template`` with ``example`` in its fields, as prompt parts; ``{eos_token}`` is the
-    tokenizer's EOS if ``eos``, else empty; ``<image>`` is empty for a text-only example."""
-    values: dict[str, Part] = {
-        "{bos_token}": SpecialToken("bos"),
-        "{eos_token}": SpecialToken("eos") if eos else "",
-        "{start_tokens}": SpecialToken("start"),
-        "<image>": "" if example.image is None else ImagePart(example.image),
-        "{question}": example.question,
-        "{answer}": example.answer,
-        "{caption}": example.answer,
+    tokenizer's EOS if ``eos``, else empty; ``<image>`` is the example's images (none for a
+    text-only example; ``Example.image_parts``) and ``{question}`` holds those interleaved in
+    it."""
+    values: dict[str, list[Part]] = {
+        "{bos_token}": [SpecialToken("bos")],
+        "{eos_token}": [SpecialToken("eos")] if eos else [],
+        "{start_tokens}": [SpecialToken("start")],
+        "<image>": [*example.image_parts()],
+        "{question}": example.text_parts(example.question),
+        "{answer}": [example.answer],
+        "{caption}": [example.answer],
     }
-    return [values.get(piece, piece) for piece in _FIELDS.split(template) if piece]
+    pieces = [piece for piece in _FIELDS.split(template) if piece]
+    return [part for piece in pieces for part in values.get(piece, [piece])]
 
 
 def _joined(parts: list[Part]) -> list[Part]:

@@ -21,6 +21,10 @@ OPTION_LETTER_INSTRUCTION = "Answer with the option's letter from the given choi
 """The instruction after a multiple-choice question and its options: lmms-eval's MMBench
 ``post_prompt`` (after a newline), as LLaVA-1.5 asks MMBench and ScienceQA."""
 
+OPEN_QUESTION_INSTRUCTION = "Answer the question using a single word or phrase."
+"""The instruction after an open question (no options) of a multiple-choice task: lmms-eval's
+(MMMU's ``open_ended_prompt``)."""
+
 UNPARSEABLE_LISTED = 20
 """At most this many ids of unparseable answers are listed in the notes."""
 
@@ -72,6 +76,9 @@ class MultipleChoiceTask(ProtocolTask):
     sample_score_scale: ClassVar[float | None] = 100.0
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=32, stop=("\n",))
     question_template: ClassVar[str] = "{question}\n" + OPTION_LETTER_INSTRUCTION
+    open_question_template: ClassVar[str] = "{question}\n" + OPEN_QUESTION_INSTRUCTION
+    """The ``chat`` protocol's template of a question without options, where the task has
+    such (MMMU's open questions): asked as a VQA question (``sample_kind``)."""
     breakdown_fields: ClassVar[tuple[str, ...]] = ("category",)
     prediction_fields: ClassVar[tuple[str, str]] = ("index", "prediction")
     kind: ClassVar[TaskKind] = "multiple_choice"
@@ -90,6 +97,11 @@ class MultipleChoiceTask(ProtocolTask):
         expanded = []
         for sample in samples:
             options = sample_options(sample)
+            if not options:  # an open question: asked once, as it is
+                expanded.append(
+                    replace(sample, metadata=sample.metadata | {"question_id": sample.id})
+                )
+                continue
             answer = sample.references[0] if sample.references else None
             for rotation in range(len(options) if self.circular else 1):
                 shown, letter = rotate_choices(options, answer, rotation)
@@ -106,6 +118,10 @@ class MultipleChoiceTask(ProtocolTask):
                     )
                 )
         return expanded
+
+    def sample_kind(self, sample: Sample) -> TaskKind:
+        """``multiple_choice``; ``vqa`` for a question without options (an open question)."""
+        return "multiple_choice" if sample_options(sample) else "vqa"
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         choice = extract_choice(prediction, sample_options(sample))

@@ -110,6 +110,7 @@ class TaskData:
                 id_field=task.row_id_field,
                 image_column=task.image_column,
                 to_sample=task.sample_from_row,
+                more_image_columns=task.more_image_columns,
             )
         )
 

@@ -11,7 +11,7 @@ from vlm_eval.tasks._prompt import Prompt
 from vlm_eval.tasks._task import Task
 
 if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
-    from vlm_eval.protocols import Protocol, TaskKind
+    from vlm_eval.protocols import ImagePlacement, Protocol, TaskKind
 
 
 class ProtocolTask(Task):
@@ -21,6 +21,8 @@ class ProtocolTask(Task):
     choice) add how samples are loaded and scored."""
 
     kind: ClassVar[TaskKind]
+    image_placement: ImagePlacement = "first"
+    """Where the images of samples that show several go (``vlm_eval.protocols.Example``)."""
     prompting: Protocol
 
     def use_protocol(self, name: str) -> None:
@@ -54,12 +56,24 @@ class ProtocolTask(Task):
             Example(
                 None if text_only else shot.image,
                 shot.question or "",
-                protocol.demonstration(self.kind, shot),
+                protocol.demonstration(self.sample_kind(shot), shot),
+                more_images=shot.more_images,
+                placement=self.image_placement,
             )
             for shot in shots
         ]
-        query = Example(sample.image, sample.question or "")
-        return protocol.prompt(self.kind, query, examples, self)
+        query = Example(
+            sample.image,
+            sample.question or "",
+            more_images=sample.more_images,
+            placement=self.image_placement,
+        )
+        return protocol.prompt(self.sample_kind(sample), query, examples, self)
+
+    def sample_kind(self, sample: Sample) -> TaskKind:
+        """The kind of prompt ``sample`` is asked with: the task's ``kind``; a family that
+        mixes kinds says which (MMMU's open questions among multiple-choice ones)."""
+        return self.kind
 
     def postprocess(self, text: str) -> str:
         return self.prompting.cut(self.kind, text, self)

@@ -56,6 +56,8 @@ class Task(ABC):
             where it has no such split.
         row_id_field: The column of unique row ids, named in errors; ``None``: row indices.
         image_column: The column of images in a ``datasets`` split.
+        more_image_columns: Further image columns, for questions that show several images
+            (``DatasetRow.image`` reads them).
         data_folder: Sub-folder of the data directory holding the task's files; defaults to
             ``name`` (set it to share another task's files, as variants of a benchmark do).
         fewshot_support_size: Demonstrations are drawn from a fixed random subset of this many
@@ -85,6 +87,7 @@ class Task(ABC):
     hub_fewshot_split: ClassVar[str | None] = None
     row_id_field: ClassVar[str | None] = None
     image_column: ClassVar[str] = "image"
+    more_image_columns: ClassVar[tuple[str, ...]] = ()
     data_folder: ClassVar[str | None] = None
     sample_score_scale: ClassVar[float | None] = None
     prediction_fields: ClassVar[tuple[str, str]] = ("id", "prediction")

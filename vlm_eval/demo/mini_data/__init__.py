@@ -21,6 +21,7 @@ from vlm_eval.demo.mini_data._chartqa import write_chartqa
 from vlm_eval.demo.mini_data._docvqa import write_docvqa
 from vlm_eval.demo.mini_data._infographicvqa import write_infographicvqa
 from vlm_eval.demo.mini_data._mmbench import write_mmbench
+from vlm_eval.demo.mini_data._mmmu import write_mmmu
 from vlm_eval.demo.mini_data._sizes import DEMO_SIZES, MINI_SIZES, PRESETS, SplitSizes
 from vlm_eval.demo.mini_data._textvqa import write_textvqa
 from vlm_eval.demo.mini_data._vqa import write_vqa
@@ -39,6 +40,7 @@ WRITERS: dict[str, SplitWriter] = {
     "nocaps": write_nocaps,
     "mmbench": lambda root, rng, sizes: write_mmbench(root, rng),  # the same at every size
     "docvqa": write_docvqa,
+    "mmmu": lambda root, rng, sizes: write_mmmu(root, rng),  # the same at every size
     "chartqa": lambda root, rng, sizes: write_chartqa(root, rng),  # the same at every size
     "infographicvqa": lambda root, rng, sizes: write_infographicvqa(root, rng),  # the same
 }
