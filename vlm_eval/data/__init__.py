@@ -1,6 +1,7 @@
 """Evaluation data: samples and their image sources, loaders of the official file formats,
 ``datasets`` sources (hub, ``save_to_disk`` folders, parquet), official results files."""
 
+from vlm_eval.data._aokvqa import aokvqa_sample, load_aokvqa
 from vlm_eval.data._chartqa import CHARTQA_SETS, chartqa_sample, load_chartqa
 from vlm_eval.data._docvqa import QUESTION_TYPES_SEPARATOR, docvqa_sample, load_docvqa
 from vlm_eval.data._errors import DataFormatError
@@ -22,6 +23,7 @@ from vlm_eval.data._official import (
     read_predictions,
 )
 from vlm_eval.data._sample import Sample
+from vlm_eval.data._scienceqa import SCIENCEQA_SUBJECTS, load_scienceqa, scienceqa_sample
 from vlm_eval.data._sources import (
     DatasetRow,
     DataSource,
@@ -35,6 +37,7 @@ from vlm_eval.data._sources import (
 __all__ = [
     "CHARTQA_SETS",
     "QUESTION_TYPES_SEPARATOR",
+    "SCIENCEQA_SUBJECTS",
     "DataFormatError",
     "DataSource",
     "DatasetImage",
@@ -46,15 +49,18 @@ __all__ = [
     "Sample",
     "SourceKind",
     "StitchedImage",
+    "aokvqa_sample",
     "chartqa_sample",
     "detect_source_kind",
     "docvqa_sample",
     "holds_splits",
+    "load_aokvqa",
     "load_chartqa",
     "load_coco_captions",
     "load_docvqa",
     "load_karpathy_captions",
     "load_mmbench_tsv",
+    "load_scienceqa",
     "load_split",
     "load_textvqa",
     "load_vqa",
@@ -62,4 +68,5 @@ __all__ = [
     "read_id_list",
     "read_predictions",
     "samples_from_rows",
+    "scienceqa_sample",
 ]

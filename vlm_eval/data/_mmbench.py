@@ -13,6 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import io
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from vlm_eval.data._errors import DataFormatError
@@ -115,3 +118,40 @@ def load_mmbench_tsv(path: Path) -> list[Sample]:
             raise record.error("image", f"not valid base64: {error}") from None
         samples.append(mmbench_sample(record, EncodedImage(image, f"{path}:{index}")))
     return samples
+
+
+SUBMISSION_COLUMNS = (
+    "index", "question", "hint", "A", "B", "C", "D", "prediction", "category", "l2-category",
+)  # fmt: skip
+"""The columns of the submission workbook (the official TSV's, without the image, with the
+prediction)."""
+
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def mmbench_submission_xlsx(rows: Sequence[dict[str, str | int]]) -> bytes:
+    """The ``.xlsx`` workbook MMBench's evaluation server takes: one sheet, a header of
+    ``SUBMISSION_COLUMNS`` then one line per row (missing values empty; more option columns,
+    ``E`` ..., after ``D`` where rows have them).
+
+    Every text cell is written as text, never as a formula (a prediction ``=1+1`` stays that
+    text); characters XML cannot hold (control characters, lone surrogates) become U+FFFD.
+    """
+    from openpyxl import Workbook
+
+    extra = sorted({key for row in rows for key in row} - set(SUBMISSION_COLUMNS))
+    columns = [*SUBMISSION_COLUMNS[:7], *extra, *SUBMISSION_COLUMNS[7:]]
+    workbook = Workbook()
+    sheet = workbook.active
+    for line, values in enumerate([dict(zip(columns, columns, strict=True)), *rows], start=1):
+        for column, name in enumerate(columns, start=1):
+            value = values.get(name, "")
+            cell = sheet.cell(line, column)
+            if isinstance(value, str):
+                cell.value = _NOT_IN_XML.sub("\ufffd", value)
+                cell.data_type = "s"
+            else:
+                cell.value = value
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

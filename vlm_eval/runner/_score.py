@@ -3,7 +3,6 @@ written as the evaluation server's submission file."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -52,23 +51,22 @@ def score_task(
                 rescored.add(key)
         return Scored(result, len(scored), rescored)
     if ordered:
-        entries = [
-            task.submission_entry(requests[key].sample, answers[key].prediction) for key in ordered
-        ]
-        return _write_submission(entry, data, entries, config)
+        samples = [requests[key].sample for key in ordered]
+        content = task.submission_file(samples, [answers[key].prediction for key in ordered])
+        return _write_submission(entry, task, data, content, len(ordered), config)
     note = f"all {len(requests)} samples failed (see failures)"
     return Scored(TaskScores(metrics={}, notes={"not scored": note}), 0)
 
 
 def _write_submission(
-    entry: str, data: TaskData, entries: Sequence[object], config: RunConfig
+    entry: str, task: Task, data: TaskData, content: bytes, count: int, config: RunConfig
 ) -> Scored:
     """Write the evaluation server's results file of a split without references."""
     split = data.split or "split"
-    path = config.output_dir / f"submission_{entry}_{split}.json"
-    write_summary(path, json.dumps(entries) + "\n", len(entries))
+    path = config.output_dir / f"submission_{entry}_{split}{task.submission_suffix}"
+    write_summary(path, content, count)
     note = (
-        f"split {split} has no answers: the {len(entries)} predictions are in {path.name}, in "
+        f"split {split} has no answers: the {count} predictions are in {path.name}, in "
         "the format of the benchmark's evaluation server (EvalAI for VQAv2)"
     )
     if config.limit is not None or config.sample_seed is not None:

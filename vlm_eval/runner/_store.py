@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vlm_eval._files import jsonl_line, write_atomically, write_bytes_atomically
+from vlm_eval._files import jsonl_line, write_bytes_atomically
 from vlm_eval.data import DataFormatError
 from vlm_eval.models import Generation
 from vlm_eval.runner._records import SampleRecord, stored_generation
@@ -251,14 +251,15 @@ class JsonlPredictionStore:
             ) from error
 
 
-def write_summary(path: Path, text: str, predictions: int) -> None:
-    """Write a file made from the run's predictions (results, submission) atomically.
+def write_summary(path: Path, content: str | bytes, predictions: int) -> None:
+    """Write a file made from the run's predictions (results, submission) atomically; text is
+    written as UTF-8.
 
     Raises:
         WriteError: If it cannot be written; the previous file, if any, is left as it was.
     """
     try:
-        write_atomically(path, [text])
+        write_bytes_atomically(path, [content.encode() if isinstance(content, str) else content])
     except OSError as error:
         raise WriteError(
             path,

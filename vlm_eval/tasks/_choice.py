@@ -81,6 +81,9 @@ class MultipleChoiceTask(ProtocolTask):
     such (MMMU's open questions): asked as a VQA question (``sample_kind``)."""
     breakdown_fields: ClassVar[tuple[str, ...]] = ("category",)
     prediction_fields: ClassVar[tuple[str, str]] = ("index", "prediction")
+    hint_template: ClassVar[str] = "{hint}"
+    """The line a sample's ``hint`` metadata is shown as, above its question (ScienceQA, as
+    lmms-eval: ``Context: {hint}``)."""
     kind: ClassVar[TaskKind] = "multiple_choice"
     prompting: Protocol
 
@@ -103,6 +106,8 @@ class MultipleChoiceTask(ProtocolTask):
                 )
                 continue
             answer = sample.references[0] if sample.references else None
+            hint = sample.metadata.get("hint")
+            context = self.hint_template.format(hint=hint) if hint else None
             for rotation in range(len(options) if self.circular else 1):
                 shown, letter = rotate_choices(options, answer, rotation)
                 metadata = sample.metadata | dict(zip(OPTION_LETTERS, shown, strict=False))
@@ -110,9 +115,7 @@ class MultipleChoiceTask(ProtocolTask):
                     replace(
                         sample,
                         id=f"{sample.id}@{rotation}" if self.circular else sample.id,
-                        question=render_question(
-                            sample.question or "", shown, sample.metadata.get("hint")
-                        ),
+                        question=render_question(sample.question or "", shown, context),
                         references=() if letter is None else (letter,),
                         metadata=metadata | {"question_id": sample.id, "rotation": str(rotation)},
                     )

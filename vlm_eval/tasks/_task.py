@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -70,6 +71,7 @@ class Task(ABC):
             default): the main metric is not such a mean (corpus BLEU, say).
         prediction_fields: The keys of a sample's id and of its prediction in an entry of the
             task's results file (``submission_entry``, ``read_predictions``).
+        submission_suffix: The file suffix of ``submission_file``'s format.
 
     Per-run options (``--task-args``) are keyword-only ``__init__`` parameters with type hints
     and defaults; record them in ``protocol`` or ``scoring_protocol``.
@@ -91,6 +93,7 @@ class Task(ABC):
     data_folder: ClassVar[str | None] = None
     sample_score_scale: ClassVar[float | None] = None
     prediction_fields: ClassVar[tuple[str, str]] = ("id", "prediction")
+    submission_suffix: ClassVar[str] = ".json"
     fewshot_support_size: int | None = None
     zero_shot_text_shots: int = 0
 
@@ -138,6 +141,17 @@ class Task(ABC):
         references (the run writes these instead of scoring): the ``prediction_fields``."""
         id_field, text_field = self.prediction_fields
         return {id_field: sample.id, text_field: prediction}
+
+    def submission_file(self, samples: Sequence[Sample], predictions: Sequence[str]) -> bytes:
+        """The results file an evaluation server takes for a split without references, which
+        the run writes as ``submission_<task>_<split><submission_suffix>``: by default a JSON
+        list of ``submission_entry``'s entries. Override it (and ``submission_suffix``) for
+        another format."""
+        entries = [
+            self.submission_entry(sample, prediction)
+            for sample, prediction in zip(samples, predictions, strict=True)
+        ]
+        return (json.dumps(entries) + "\n").encode()
 
     def read_predictions(self, path: Path) -> dict[str, str]:
         """The predictions of a results file in the task's format (a JSON list of

@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from vlm_eval.demo.mini_data._aokvqa import write_aokvqa
 from vlm_eval.demo.mini_data._captions import write_karpathy, write_nocaps
 from vlm_eval.demo.mini_data._chartqa import write_chartqa
 from vlm_eval.demo.mini_data._docvqa import write_docvqa
 from vlm_eval.demo.mini_data._infographicvqa import write_infographicvqa
 from vlm_eval.demo.mini_data._mmbench import write_mmbench
 from vlm_eval.demo.mini_data._mmmu import write_mmmu
+from vlm_eval.demo.mini_data._scienceqa import write_scienceqa
 from vlm_eval.demo.mini_data._sizes import DEMO_SIZES, MINI_SIZES, PRESETS, SplitSizes
 from vlm_eval.demo.mini_data._textvqa import write_textvqa
 from vlm_eval.demo.mini_data._vqa import write_vqa
@@ -43,6 +45,8 @@ WRITERS: dict[str, SplitWriter] = {
     "mmmu": lambda root, rng, sizes: write_mmmu(root, rng),  # the same at every size
     "chartqa": lambda root, rng, sizes: write_chartqa(root, rng),  # the same at every size
     "infographicvqa": lambda root, rng, sizes: write_infographicvqa(root, rng),  # the same
+    "scienceqa_img": lambda root, rng, sizes: write_scienceqa(root, rng),  # the same
+    "aokvqa_mc": lambda root, rng, sizes: write_aokvqa(root, rng),  # the same at every size
 }
 """Task folder -> the writer of its splits. A new task's generator is a module of this package
 with one entry here."""
