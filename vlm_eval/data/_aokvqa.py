@@ -23,13 +23,14 @@ from vlm_eval.data._sample import Sample
 
 def aokvqa_sample(record: Record, image: ImageSource, *, annotated: bool) -> Sample:
     """The sample of one A-OKVQA question: its options and, if ``annotated``, the letter of its
-    ``correct_choice_idx`` (``indexed_choice_sample``); metadata ``image_id``.
+    ``correct_choice_idx`` (``indexed_choice_sample``); metadata ``image_id`` (not in the hub's
+    rows).
 
     Raises:
         DataFormatError: For a malformed field.
     """
     answer = "correct_choice_idx" if annotated else None
-    metadata = {"image_id": str(record.get("image_id", int))}
+    metadata = {"image_id": str(record.get("image_id", int))} if "image_id" in record.data else {}
     return indexed_choice_sample(record, image, choices="choices", answer=answer, metadata=metadata)
 
 
