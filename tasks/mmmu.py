@@ -47,6 +47,7 @@ class MMMU(MultipleChoiceTask):
     hub_dataset = "lmms-lab/MMMU"
     hub_eval_split = "validation"
     hub_fewshot_split = "dev"
+    official_files = False
     row_id_field = "id"
     image_column = MMMU_IMAGE_COLUMNS[0]
     more_image_columns = MMMU_IMAGE_COLUMNS[1:]

@@ -30,6 +30,8 @@ def test_list_tasks_shows_the_builtin_tasks_and_their_files(cli: CliRunner) -> N
         "lmms-lab/DocVQA (split validation)"
     ) in result.output
     assert "family VQATask; data: official files (vqav2/, split val2014)" in result.output
+    # A benchmark published only as a dataset names no official files.
+    assert "family MultipleChoiceTask; data: hub lmms-lab/MMMU (split validation)" in result.output
 
 
 def test_list_models_shows_the_hf_adapter(cli: CliRunner) -> None:

@@ -381,11 +381,14 @@ def _task_family_and_data(task: type[Task]) -> str:
         for base in task.__mro__[1:]
         if getattr(vlm_eval.tasks, base.__name__, None) is base
     )
-    data = f"official files ({task.data_folder or task.name}/, split {task.eval_split})"
+    sources = []
+    if task.official_files:
+        folder = task.data_folder or task.name
+        sources.append(f"official files ({folder}/, split {task.eval_split})")
     if task.hub_dataset is not None:
         split = task.hub_eval_split or task.eval_split
-        data += f" or hub {task.hub_dataset} (split {split})"
-    return f"family {family}; data: {data}"
+        sources.append(f"hub {task.hub_dataset} (split {split})")
+    return f"family {family}; data: {' or '.join(sources)}"
 
 
 def _report_options(

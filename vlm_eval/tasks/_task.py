@@ -55,6 +55,9 @@ class Task(ABC):
         hub_eval_split, hub_fewshot_split: The splits of ``hub_dataset`` (and of local copies
             of it) read by default for evaluation and for few-shot demonstrations; ``None``
             where it has no such split.
+        official_files: Whether the benchmark has official files besides its ``datasets``
+            dataset, which ``load`` reads; ``False`` for one published only as a dataset
+            (MMMU), whose ``load`` says where its data comes from.
         row_id_field: The column of unique row ids, named in errors; ``None``: row indices.
         image_column: The column of images in a ``datasets`` split.
         more_image_columns: Further image columns, for questions that show several images
@@ -87,6 +90,7 @@ class Task(ABC):
     hub_config: ClassVar[str | None] = None
     hub_eval_split: ClassVar[str | None] = None
     hub_fewshot_split: ClassVar[str | None] = None
+    official_files: ClassVar[bool] = True
     row_id_field: ClassVar[str | None] = None
     image_column: ClassVar[str] = "image"
     more_image_columns: ClassVar[tuple[str, ...]] = ()
