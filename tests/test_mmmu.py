@@ -167,6 +167,8 @@ def test_images_are_renumbered_when_the_question_skips_some(tmp_path: Path) -> N
             "answer",
             "'C' is not an option letter",
         ),
+        ({"answer": " "}, "answer", "an empty accepted answer"),
+        ({"answer": "['2', '']"}, "answer", "an empty accepted answer"),
         ({"id": "validation-Math-1"}, "id", "expected <split>_<subject>_<number>"),
         ({"question": "Compare <image 1> and <image 8>"}, "question", "image_1 to image_7"),
         ({"question": "Compare <image 1> and <image 2>"}, "image_2", "missing image"),

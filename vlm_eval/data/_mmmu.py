@@ -93,9 +93,10 @@ def mmmu_sample(row: DatasetRow) -> Sample:
     references: tuple[str, ...] = ()
     if answer != "?":
         if question_type == "open":
-            references = tuple(
-                _literal_list(row, "answer", answer) if answer[:1] == "[" else [answer]
-            )
+            listed = answer.startswith("[")
+            references = tuple(_literal_list(row, "answer", answer) if listed else [answer])
+            if not all(reference.strip() for reference in references):  # "" is in every answer
+                raise row.error("answer", f"an empty accepted answer: {answer!r}")
         elif answer not in letters:
             raise row.error("answer", f"{answer!r} is not an option letter ({', '.join(letters)})")
         else:
