@@ -197,3 +197,126 @@ def test_the_readme_example_declares_a_task(mini_data: Path, tmp_path: Path) -> 
     assert len(samples) == 24 and all(len(sample.references) == 10 for sample in samples)
     (turn,) = task.prompt(samples[0], [])
     assert turn.parts[1] == f"{samples[0].question}\nAnswer with one word."
+
+
+@pytest.mark.parametrize(
+    ("family", "format_line", "feeds"),
+    [
+        ("vqa", "format: docvqa", "document_qa"),
+        ("caption", "format: docvqa", "document_qa"),
+        ("document_qa", "format: vizwiz", "vqa"),
+        # One reference per question: VQA accuracy would cap every GQA question at 1/3.
+        ("vqa", "format: gqa", "exact_match"),
+    ],
+)
+def test_a_family_its_format_cannot_feed_is_refused(
+    tmp_path: Path, family: str, format_line: str, feeds: str
+) -> None:
+    text = DOCUMENTS.replace("family: document_qa", f"family: {family}")
+    text = text.replace("format: docvqa", format_line).replace("question_template", "#")
+    path = _declare(tmp_path, text)
+    with pytest.raises(PluginError) as caught:
+        declared_task(path)
+    format_name = format_line.split(": ")[1]
+    assert str(caught.value) == (
+        f"{path}: field 'format': format {format_name!r} feeds family {feeds}, not {family!r}"
+    )
+
+
+def test_every_format_feeds_a_known_family() -> None:
+    from vlm_eval.tasks._declared import FAMILIES, FORMATS
+
+    assert all(set(f.families) <= set(FAMILIES) and f.families for f in FORMATS.values())
+
+
+LMMS_EVAL = """
+lmms_eval:
+  template: "{question}\\nAnswer in one word."
+  capitalize: true
+  task_args: {metric: relaxed_accuracy}
+"""
+
+
+def test_a_declared_task_carries_its_lmms_eval_prompt_and_scoring(tmp_path: Path) -> None:
+    from vlm_eval.protocols import get_protocol
+
+    _declare(tmp_path, DOCUMENTS + LMMS_EVAL)
+    load_tasks([tmp_path])
+    assert get_protocol("lmms-eval").options_for("docvqa_declared") == {
+        "metric": "relaxed_accuracy"
+    }
+    task = get_task("docvqa_declared", {"protocol": "lmms-eval"})
+    sample = task.load(ROOT / "vlm_eval" / "demo" / "data" / "docvqa", "val")[0]
+    (turn,) = task.prompt(sample, [])
+    assert turn.parts[1] == f"{sample.question.capitalize()}\nAnswer in one word."
+    (chat,) = get_task("docvqa_declared").prompt(sample, [])
+    assert chat.parts[1] == f"{sample.question}\nAnswer briefly."
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (("  capitalize: true\n", "  capitalise: true\n"), "lmms_eval.capitalise", "unknown"),
+        (("{question}\\n", ""), "lmms_eval.template", "holding {question}"),
+        (("{question}\\n", "{answer} {question}"), "lmms_eval.template", "no other field"),
+        (("capitalize: true", "capitalize: yes please"), "lmms_eval.capitalize", "true or false"),
+        (("{metric: relaxed_accuracy}", "{mode: x}"), "lmms_eval.task_args.mode", "not an option"),
+        (("{metric: relaxed_accuracy}", "{protocol: chat}"), "lmms_eval.task_args.protocol",
+         "not an option"),
+        (("{metric: relaxed_accuracy}", "{metric: 1}"), "lmms_eval.task_args.metric",
+         "expected a string"),
+        (("{metric: relaxed_accuracy}", "[metric]"), "lmms_eval.task_args", "a mapping"),
+    ],
+)  # fmt: skip
+def test_a_bad_lmms_eval_field_names_the_file_and_field(
+    tmp_path: Path, change: tuple[str, str], field: str, message: str
+) -> None:
+    text = DOCUMENTS + LMMS_EVAL
+    assert change[0] in text
+    path = _declare(tmp_path, text.replace(*change))
+    with pytest.raises(PluginError) as caught:
+        declared_task(path)
+    assert str(caught.value).startswith(f"{path}: field {field!r}: ")
+    assert message in str(caught.value)
+
+
+def _install_package(
+    site: Path, monkeypatch: pytest.MonkeyPatch, package: str, files: dict[str, str]
+) -> Path:
+    """``package`` (its files) installed into the site folder ``site`` with an entry point of
+    the ``vlm_eval.tasks`` group naming it, as ``pip install`` would; returns its folder."""
+    folder = site / package
+    for name, text in {"__init__.py": '"""Tasks as data."""\n', **files}.items():
+        _declare(folder, text, name)
+    dist = site / f"{package}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[vlm_eval.tasks]\ntasks = {package}\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(TASKS, "_entry_points_loaded", False)
+    return folder
+
+
+def test_an_installed_package_ships_yaml_tasks_through_the_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site-packages"
+    _declare(site, DOCUMENTS.replace("docvqa_declared", "stray"), "stray.yaml")
+    declared = DOCUMENTS.replace("docvqa_declared", "acme_docs")
+    folder = _install_package(site, monkeypatch, "acme_yaml_tasks", {"docs.yaml": declared})
+    assert "acme_docs" in TASKS.names()
+    assert TASKS.origin("acme_docs") == str((folder / "docs.yaml").resolve())
+    assert isinstance(get_task("acme_docs"), DocumentQATask)
+    assert "stray" not in TASKS.names()  # only the package's folder is read, not site-packages
+
+
+def test_a_bad_yaml_task_of_a_package_names_the_entry_point_file_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = DOCUMENTS.replace("format: docvqa", "format: pdf")
+    folder = _install_package(tmp_path, monkeypatch, "acme_bad_tasks", {"bad.yaml": bad})
+    with pytest.raises(PluginError) as caught:
+        TASKS.names()
+    message = str(caught.value)
+    assert message.startswith("entry point 'tasks' (acme_bad_tasks) of group 'vlm_eval.tasks'")
+    assert f"{folder / 'bad.yaml'}: field 'format': unknown format 'pdf'" in message

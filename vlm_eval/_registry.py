@@ -2,8 +2,10 @@
 
 Plugins register themselves when their module is imported: a file in a plugin folder, or a
 package exposing an entry point in the group of the registry (``vlm_eval.tasks``,
-``vlm_eval.models``, ``vlm_eval.families``). Built-ins with heavy dependencies are registered by
-name and module (``Registry.add_lazy``), imported on first ``get``.
+``vlm_eval.models``, ``vlm_eval.families``). Plugins declared as data (tasks in ``*.yaml``
+files) are read from the same folders, and from the folder of a package an entry point names.
+Built-ins with heavy dependencies are registered by name and module (``Registry.add_lazy``),
+imported on first ``get``.
 """
 
 from __future__ import annotations
@@ -39,12 +41,23 @@ class PluginError(RuntimeError):
 
 
 class Registry(Generic[T]):
-    """Maps names to plugin classes, refusing two different definitions of one name."""
+    """Maps names to plugin classes, refusing two different definitions of one name.
 
-    def __init__(self, kind: str, entry_point_group: str, plural: str | None = None):
+    ``read_declared`` registers the plugin a ``*.yaml`` file declares (tasks); with it, an entry
+    point naming a package also declares the ``*.yaml`` files of the package's folder.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        entry_point_group: str,
+        plural: str | None = None,
+        read_declared: Callable[[Path], None] | None = None,
+    ):
         self.kind = kind
         self.plural = plural or f"{kind}s"
         self.entry_point_group = entry_point_group
+        self.read_declared = read_declared
         self._entries: dict[str, T] = {}
         self._origins: dict[str, str] = {}
         self._lazy_modules: dict[str, str] = {}
@@ -114,13 +127,18 @@ class Registry(Generic[T]):
         return (doc or "").strip().split("\n", 1)[0]
 
     def load_entry_points(self) -> None:
-        """Import the installed packages that expose plugins in this registry's group (once)."""
+        """Import the installed packages that expose plugins in this registry's group (once);
+        with ``read_declared``, read the ``*.yaml`` files in the folder of each package."""
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
         for entry_point in entry_points(group=self.entry_point_group):
             try:
-                entry_point.load()
+                loaded = entry_point.load()
+                # A package (not a lone module, whose folder is site-packages) ships its files.
+                if self.read_declared is not None:
+                    for folder in getattr(loaded, "__path__", ()):
+                        import_declared_files(Path(folder), self.read_declared)
             except Exception as error:
                 raise PluginError(
                     f"entry point {entry_point.name!r} ({entry_point.value}) of group "
@@ -147,10 +165,15 @@ def import_plugin_folder(folder: Path, read_declared: Callable[[Path], None] | N
         if not path.name.startswith("_"):
             import_plugin_file(path)
     if read_declared is not None:
-        for path in sorted(folder.glob("*.yaml")):
-            if path.resolve() not in _imported_files:
-                read_declared(path)
-                _imported_files.add(path.resolve())
+        import_declared_files(folder, read_declared)
+
+
+def import_declared_files(folder: Path, read_declared: Callable[[Path], None]) -> None:
+    """Give ``read_declared`` every ``*.yaml`` file of ``folder``, once per file."""
+    for path in sorted(folder.glob("*.yaml")):
+        if path.resolve() not in _imported_files:
+            read_declared(path)
+            _imported_files.add(path.resolve())
 
 
 def import_plugin_file(path: Path) -> None:

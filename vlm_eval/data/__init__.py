@@ -5,6 +5,7 @@ from vlm_eval.data._aokvqa import aokvqa_sample, load_aokvqa
 from vlm_eval.data._chartqa import CHARTQA_SETS, chartqa_sample, load_chartqa
 from vlm_eval.data._docvqa import QUESTION_TYPES_SEPARATOR, docvqa_sample, load_docvqa
 from vlm_eval.data._errors import DataFormatError
+from vlm_eval.data._gqa import GQA_TYPES, load_gqa
 from vlm_eval.data._images import (
     DatasetImage,
     EncodedImage,
@@ -33,9 +34,11 @@ from vlm_eval.data._sources import (
     load_split,
     samples_from_rows,
 )
+from vlm_eval.data._vizwiz import load_vizwiz, vizwiz_row_sample
 
 __all__ = [
     "CHARTQA_SETS",
+    "GQA_TYPES",
     "QUESTION_TYPES_SEPARATOR",
     "SCIENCEQA_SUBJECTS",
     "DataFormatError",
@@ -58,15 +61,18 @@ __all__ = [
     "load_chartqa",
     "load_coco_captions",
     "load_docvqa",
+    "load_gqa",
     "load_karpathy_captions",
     "load_mmbench_tsv",
     "load_scienceqa",
     "load_split",
     "load_textvqa",
+    "load_vizwiz",
     "load_vqa",
     "mmbench_sample",
     "read_id_list",
     "read_predictions",
     "samples_from_rows",
     "scienceqa_sample",
+    "vizwiz_row_sample",
 ]

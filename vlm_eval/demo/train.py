@@ -162,7 +162,7 @@ def protocol_task(name: str, protocol: str) -> VQATask | CaptionTask:
     """Task ``name`` asked under ``protocol``, with the scoring options the protocol fixes for
     it (as the runner builds it)."""
     load_tasks()
-    options = get_protocol(protocol).task_options.get(name, {}) | {"protocol": protocol}
+    options = get_protocol(protocol).options_for(name) | {"protocol": protocol}
     task = get_task(name, options)
     assert isinstance(task, VQATask | CaptionTask)
     return task

@@ -6,6 +6,7 @@
 - Multiple-choice answers read as option letters, rotations of options, circular accuracy.
 - MMMU's published rules for open answers.
 - ANLS (DocVQA, InfographicVQA) and relaxed accuracy (ChartQA), as their official code scores.
+- Exact-match accuracy of single-reference answers (GQA), as its official code or lmms-eval.
 - OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
 - Scoring of official results files (``vlm-eval score``).
 - The VQA and caption metrics as local ``evaluate`` modules (``load_metric``; no Hub download).
@@ -26,6 +27,12 @@ from vlm_eval.metrics._document import (
     relaxed_accuracy,
 )
 from vlm_eval.metrics._evaluate import load_metric
+from vlm_eval.metrics._exact import (
+    EXACT_MATCH_SOURCES,
+    ExactMatchMode,
+    exact_match,
+    normalize_exact_match,
+)
 from vlm_eval.metrics._mmmu import open_answer_candidates, open_answer_correct
 from vlm_eval.metrics._prediction_files import (
     match_predictions,
@@ -48,18 +55,22 @@ __all__ = [
     "ANLS_THRESHOLD",
     "CORPUS_MEAN_METRICS",
     "DOCUMENT_METRIC_SOURCES",
+    "EXACT_MATCH_SOURCES",
     "OKVQA_STEMMING",
     "OPTION_LETTERS",
     "VQA_METRIC_REVISION",
     "CaptionScores",
     "DocumentMetric",
+    "ExactMatchMode",
     "VQAMode",
     "anls",
     "circular_results",
     "clear_vqa_caches",
+    "exact_match",
     "extract_choice",
     "load_metric",
     "match_predictions",
+    "normalize_exact_match",
     "normalize_vqa_answer",
     "open_answer_candidates",
     "open_answer_correct",

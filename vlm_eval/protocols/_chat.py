@@ -14,6 +14,7 @@ from vlm_eval.protocols._protocol import (
 )
 from vlm_eval.tasks._choice import OPTION_LETTER_INSTRUCTION
 from vlm_eval.tasks._prompt import GenerationSettings, Message, Prompt
+from vlm_eval.tasks._registry import TASKS
 
 
 @register_protocol
@@ -81,7 +82,9 @@ class LmmsEvalProtocol(ChatProtocol):
     cut at the first newline). Scored as that harness scores: VQAv2 with
     the official normalization always (``vqa_mode=normalized``), TextVQA and OK-VQA through
     EvalAI's answer processor (``vqa_mode=evalai``), OK-VQA's predictions as generated against
-    the stemmed answers (``answers=mixed``), so that a score stands beside its tables."""
+    the stemmed answers (``answers=mixed``), so that a score stands beside its tables. A task
+    whose lmms-eval config asks otherwise carries that text and the scoring options it amounts
+    to (``ProtocolTask.lmms_eval``; a YAML declaration's ``lmms_eval`` field: VizWiz-VQA)."""
 
     name = "lmms-eval"
     summary = "lmms-eval's prompts and scoring, in the chat template"
@@ -92,7 +95,13 @@ class LmmsEvalProtocol(ChatProtocol):
         "okvqa": {"vqa_mode": "evalai", "answers": "mixed"},
     }
 
+    def options_for(self, task_name: str) -> dict[str, str]:
+        own = getattr(TASKS.get(task_name), "lmms_eval", None)  # ProtocolTask.lmms_eval
+        return super().options_for(task_name) | (dict(own.task_args) if own else {})
+
     def text(self, kind: TaskKind, question: str, task: Any) -> str:
+        if task.lmms_eval is not None:
+            return str(task.lmms_eval.text(question))
         if kind == "caption":
             return "Provide a one-sentence caption for the provided image."
         if task.name == "mmmu":  # its own templates are lmms-eval's (blank line before the ask)
@@ -106,7 +115,8 @@ class LmmsEvalProtocol(ChatProtocol):
         return question + _POST_PROMPTS.get(task.name, _SHORT_ANSWER)
 
     def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
-        capitalized = kind == "vqa" and task.name == "textvqa"
+        own = task.lmms_eval
+        capitalized = own.capitalize if own else kind == "vqa" and task.name == "textvqa"
         return {
             "name": self.name,
             "source": self.source,

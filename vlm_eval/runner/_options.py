@@ -90,6 +90,6 @@ def task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, d
                 "(vlm-eval list protocols)"
             )
         options[name].setdefault("protocol", protocol_spec(protocol, config.protocol_args))
-        fixed = get_protocol(options[name]["protocol"]).task_options.get(name, {})
+        fixed = get_protocol(options[name]["protocol"]).options_for(name)
         options[name] = fixed | options[name]
     return options

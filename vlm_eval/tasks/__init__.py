@@ -7,6 +7,7 @@ A new task is one file in ``tasks/`` (or in a folder given with ``--include-path
 from vlm_eval.tasks._choice import MultipleChoiceTask
 from vlm_eval.tasks._data import DataArgs, TaskData, resolve_data_args, resolve_task_data
 from vlm_eval.tasks._document import DocumentQATask
+from vlm_eval.tasks._exact import ExactMatchTask
 from vlm_eval.tasks._families import CaptionTask, VQATask
 from vlm_eval.tasks._prompt import (
     GenerationSettings,
@@ -19,7 +20,7 @@ from vlm_eval.tasks._prompt import (
     prompt_images,
     prompt_to_json,
 )
-from vlm_eval.tasks._protocol_task import ProtocolTask
+from vlm_eval.tasks._protocol_task import LmmsEvalPrompt, ProtocolTask
 from vlm_eval.tasks._registry import (
     TASKS,
     TASKS_PATH_ENV,
@@ -39,8 +40,10 @@ __all__ = [
     "CaptionTask",
     "DataArgs",
     "DocumentQATask",
+    "ExactMatchTask",
     "GenerationSettings",
     "ImagePart",
+    "LmmsEvalPrompt",
     "Message",
     "MultipleChoiceTask",
     "Part",

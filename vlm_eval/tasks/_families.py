@@ -44,6 +44,9 @@ class VQATask(ProtocolTask):
     )
     row_id_field: ClassVar[str | None] = "question_id"
     prediction_fields: ClassVar[tuple[str, str]] = ("question_id", "answer")
+    prediction_ids: ClassVar[tuple[type, ...]] = (int,)
+    """The JSON types of the ids in a results file: integers (question ids) unless the format
+    names questions otherwise (VizWiz: image file names)."""
     row_metadata: ClassVar[tuple[str, ...]] = (
         "answer_type",
         "question_type",
@@ -80,8 +83,9 @@ class VQATask(ProtocolTask):
         )
 
     def read_predictions(self, path: Path) -> dict[str, str]:
-        """An EvalAI results file, ``[{"question_id": int, "answer": str}]``."""
-        return read_predictions(path, *self.prediction_fields)
+        """An EvalAI results file, ``[{"question_id": int, "answer": str}]`` (under the
+        ``prediction_fields``, ids of ``prediction_ids``)."""
+        return read_predictions(path, *self.prediction_fields, id_kinds=self.prediction_ids)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         return {"accuracy": vqa_accuracy(prediction, sample.references, mode=self.vqa_mode)}

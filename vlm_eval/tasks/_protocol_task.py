@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlm_eval._arguments import ArgumentsError
@@ -14,6 +15,29 @@ if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when 
     from vlm_eval.protocols import ImagePlacement, Protocol, TaskKind
 
 
+@dataclass(frozen=True, slots=True)
+class LmmsEvalPrompt:
+    """A task's text under the ``lmms-eval`` protocol, as lmms-eval's config of the task has it
+    (``doc_to_text`` and its ``post_prompt``), where it differs from that protocol's default.
+
+    Attributes:
+        template: The user turn's text; ``{question}`` is the question.
+        capitalize: The question goes through Python's ``str.capitalize()`` first (first
+            letter upper-cased, the rest lower-cased), as several of its ``doc_to_text`` do.
+        task_args: The scoring options lmms-eval's scoring of the task amounts to, as
+            ``--task-args`` values (``vqa_mode=evalai``: its EvalAI answer processor); options
+            the user gives win.
+    """
+
+    template: str
+    capitalize: bool = False
+    task_args: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self, question: str) -> str:
+        """The text asking ``question``."""
+        return self.template.format(question=question.capitalize() if self.capitalize else question)
+
+
 class ProtocolTask(Task):
     """A task asked and read back as its protocol says for the task's ``kind``: the protocol's
     templates build the prompts, its decoding settings generate the answers, its cutting reads
@@ -23,6 +47,9 @@ class ProtocolTask(Task):
     kind: ClassVar[TaskKind]
     image_placement: ImagePlacement = "first"
     """Where the images of samples that show several go (``vlm_eval.protocols.Example``)."""
+    lmms_eval: ClassVar[LmmsEvalPrompt | None] = None
+    """The task's own text under the ``lmms-eval`` protocol; ``None``: the protocol's default
+    for the task's kind."""
     prompting: Protocol
 
     def use_protocol(self, name: str) -> None:

@@ -20,7 +20,20 @@ from vlm_eval.tasks._task import Task
 TASKS_PATH_ENV = "VLM_EVAL_TASKS_PATH"
 """Environment variable: extra task folders, separated like ``PATH``."""
 
-TASKS: Registry[type[Task]] = Registry("task", entry_point_group="vlm_eval.tasks")
+
+def _register_declared(path: Path) -> None:
+    """Register the task the YAML file at ``path`` declares (``vlm_eval.tasks._declared``,
+    imported when first needed: it imports every family)."""
+    from vlm_eval.tasks._declared import register_declared_task
+
+    register_declared_task(path)
+
+
+TASKS: Registry[type[Task]] = Registry(
+    "task", entry_point_group="vlm_eval.tasks", read_declared=_register_declared
+)
+"""The task registry; an entry point in its group names a module (its tasks register when it is
+imported) or a package (also: the ``*.yaml`` tasks of its folder)."""
 
 TaskClass = TypeVar("TaskClass", bound=type[Task])
 
@@ -41,11 +54,9 @@ def builtin_tasks_folder() -> Path:
 def load_tasks(include_paths: Sequence[Path] = ()) -> None:
     """Register the built-in tasks, those in ``$VLM_EVAL_TASKS_PATH`` and in ``include_paths``:
     the ``*.py`` plugins and the tasks declared in ``*.yaml`` files."""
-    from vlm_eval.tasks._declared import register_declared_task
-
     env_paths = [Path(p) for p in os.environ.get(TASKS_PATH_ENV, "").split(os.pathsep) if p]
     for folder in [builtin_tasks_folder(), *env_paths, *include_paths]:
-        import_plugin_folder(folder, register_declared_task)
+        import_plugin_folder(folder, _register_declared)
 
 
 def resolve_task_names(spec: str) -> list[str]:

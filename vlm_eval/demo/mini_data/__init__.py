@@ -20,12 +20,14 @@ from vlm_eval.demo.mini_data._aokvqa import write_aokvqa
 from vlm_eval.demo.mini_data._captions import write_karpathy, write_nocaps
 from vlm_eval.demo.mini_data._chartqa import write_chartqa
 from vlm_eval.demo.mini_data._docvqa import write_docvqa
+from vlm_eval.demo.mini_data._gqa import write_gqa
 from vlm_eval.demo.mini_data._infographicvqa import write_infographicvqa
 from vlm_eval.demo.mini_data._mmbench import write_mmbench
 from vlm_eval.demo.mini_data._mmmu import write_mmmu
 from vlm_eval.demo.mini_data._scienceqa import write_scienceqa
 from vlm_eval.demo.mini_data._sizes import DEMO_SIZES, MINI_SIZES, PRESETS, SplitSizes
 from vlm_eval.demo.mini_data._textvqa import write_textvqa
+from vlm_eval.demo.mini_data._vizwiz import write_vizwiz
 from vlm_eval.demo.mini_data._vqa import write_vqa
 
 __all__ = ["DEMO_SIZES", "MINI_SIZES", "WRITERS", "SplitSizes", "main", "write_mini_data"]
@@ -47,6 +49,8 @@ WRITERS: dict[str, SplitWriter] = {
     "infographicvqa": lambda root, rng, sizes: write_infographicvqa(root, rng),  # the same
     "scienceqa_img": lambda root, rng, sizes: write_scienceqa(root, rng),  # the same
     "aokvqa_mc": lambda root, rng, sizes: write_aokvqa(root, rng),  # the same at every size
+    "vizwiz_vqa": lambda root, rng, sizes: write_vizwiz(root, rng),  # the same at every size
+    "gqa": lambda root, rng, sizes: write_gqa(root, rng),  # the same at every size
 }
 """Task folder -> the writer of its splits. A new task's generator is a module of this package
 with one entry here."""
