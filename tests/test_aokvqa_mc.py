@@ -14,7 +14,13 @@ from PIL import Image
 
 from vlm_eval.cli import main
 from vlm_eval.data import DataFormatError
-from vlm_eval.tasks import MultipleChoiceTask, get_task, load_tasks, resolve_task_data
+from vlm_eval.tasks import (
+    MultipleChoiceTask,
+    get_task,
+    load_tasks,
+    resolve_task_data,
+    score_predictions_file,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +74,46 @@ def test_answers_scored_hand_computed(tmp_path: Path) -> None:
     result = task.aggregate([sample] * 6, answers, scores)
     assert result.metrics == {"accuracy": 50.0, "unparseable": 2.0}
     assert result.breakdowns == {}
+
+
+def test_the_leaderboard_file_names_option_texts_and_is_scored_back(tmp_path: Path) -> None:
+    questions = [_question(question_id=f"q{i}", correct_choice_idx=i) for i in range(4)]
+    _write(tmp_path, "val", questions)
+    task = get_task("aokvqa_mc")
+    samples = task.expand(task.load(tmp_path, "val"))  # the answers: A, B, C, D
+    predictions = ["A", "(c)", "The answer is a roof.", "no idea"]
+    content = json.loads(task.submission_file(samples, predictions))
+    assert content == {
+        "q0": {"multiple_choice": "a ball"},
+        "q1": {"multiple_choice": "a roof"},
+        "q2": {"multiple_choice": "a roof"},
+        "q3": {"multiple_choice": "no idea"},  # names no option: as generated
+    }
+    path = tmp_path / "predictions.json"
+    path.write_text(
+        json.dumps(content | {"q3": {"multiple_choice": "a cloud", "direct_answer": "sky"}})
+    )
+    scored = score_predictions_file(task, samples, path)
+    assert scored["metrics"] == {"accuracy": 75.0, "unparseable": 0.0}  # q1 wrong
+
+
+@pytest.mark.parametrize(
+    ("content", "record", "field", "message"),
+    [
+        ([{"q0": "A"}], None, None, "expected an object of predictions by question id"),
+        ({"q0": "a ball"}, "q0", None, "expected an object"),
+        ({"q0": {"direct_answer": "ball"}}, "q0", "multiple_choice", "missing field"),
+        ({"q0": {"multiple_choice": 0}}, "q0", "multiple_choice", "expected a string"),
+    ],
+)
+def test_malformed_leaderboard_files_are_named(
+    tmp_path: Path, content: Any, record: str | None, field: str | None, message: str
+) -> None:
+    path = tmp_path / "predictions.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(DataFormatError, match=message) as raised:
+        get_task("aokvqa_mc").read_predictions(path)
+    assert (raised.value.path, raised.value.record, raised.value.field) == (path, record, field)
 
 
 @pytest.mark.parametrize(
@@ -148,8 +194,7 @@ def test_the_bundled_splits_run_end_to_end(
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (test / "samples_aokvqa_mc.jsonl").open()]
     submitted = json.loads((test / "submission_aokvqa_mc_test.json").read_text())
-    assert submitted == [
-        {"question_id": record["sample_id"], "prediction": record["prediction"]}
-        for record in records
-    ]
-    assert len(submitted) == 2
+    assert list(submitted) == [record["sample_id"] for record in records] and len(records) == 2
+    for record in records:  # each prediction, or the text of the option it names
+        options = [record["metadata"][letter] for letter in "ABCD"]
+        assert submitted[record["sample_id"]]["multiple_choice"] in [*options, record["prediction"]]

@@ -5,7 +5,8 @@ multiple-choice questions.
 "question", "choices" (four option texts), "correct_choice_idx", "direct_answers" (ten),
 "difficult_direct_answer", "rationales"}``; the test split's questions have no
 ``correct_choice_idx``, ``direct_answers`` nor ``rationales``. Images are COCO 2017's,
-``{split}2017/{image_id:012d}.jpg`` (test: ``test2017``).
+``{split}2017/{image_id:012d}.jpg`` (test: ``test2017``). The leaderboard takes predictions as
+``{question_id: {"multiple_choice": the chosen option's text, "direct_answer": ...}}``.
 """
 
 from __future__ import annotations
@@ -67,3 +68,22 @@ def load_aokvqa(json_file: Path, image_dir: Path, *, annotated: bool) -> list[Sa
         image = _image_file(image_dir, name, record, "image_id")
         samples.append(aokvqa_sample(record, image, annotated=annotated))
     return samples
+
+
+def read_aokvqa_predictions(path: Path) -> dict[str, str]:
+    """The ``multiple_choice`` predictions of a leaderboard file (see the module's
+    description), by question id; ``direct_answer`` entries are ignored.
+
+    Raises:
+        DataFormatError: Naming the file, the question and the field: not a JSON object, an
+            entry that is not an object or lacks a string ``multiple_choice``.
+    """
+    document = _read_json(path)
+    if not isinstance(document, dict):
+        raise DataFormatError(path, None, None, "expected an object of predictions by question id")
+    predictions = {}
+    for question_id, entry in document.items():
+        if not isinstance(entry, dict):
+            raise DataFormatError(path, question_id, None, f"expected an object, got {entry!r}")
+        predictions[question_id] = Record(path, entry, question_id).get("multiple_choice", str)
+    return predictions
