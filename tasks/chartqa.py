@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from vlm_eval.data import CHARTQA_SETS, DatasetRow, Sample, chartqa_sample, load_chartqa
 from vlm_eval.metrics import DocumentMetric
-from vlm_eval.tasks import DocumentQATask, register_task
+from vlm_eval.tasks import DocumentQATask, LmmsEvalPrompt, register_task
 
 
 @register_task
@@ -26,6 +26,7 @@ class ChartQA(DocumentQATask):
     hub_eval_split = "test"
     row_id_field = None
     question_template = "{question}\nAnswer the question with a single word."
+    lmms_eval = LmmsEvalPrompt(question_template)
     breakdown_fields: ClassVar[dict[str, str]] = {"question_set": "question_set"}
 
     def __init__(self, *, metric: DocumentMetric = "relaxed_accuracy", protocol: str = "chat"):

@@ -160,7 +160,7 @@ def test_the_bundled_split_runs_end_to_end(
 ) -> None:
     samples = get_task("chartqa").load(mini_data / "chartqa", "test")
     assert [s.metadata["question_set"] for s in samples] == ["human"] * 6 + ["augmented"] * 6
-    assert len(get_task("chartqa").load(mini_data / "chartqa", "train")) == 8
+    assert len(get_task("chartqa").load(mini_data / "chartqa", "train")) == 10
     output = tmp_path / "run"
     result = CliRunner().invoke(
         main,

@@ -39,7 +39,7 @@ def test_bundled_splits_in_the_official_files() -> None:
     assert first.metadata["answer_types"] == "|".join(record["answer_type"])
     assert first.metadata["evidence"] == "|".join(record["evidence"])
     assert first.metadata.get("operations", "") == "|".join(record["operation/reasoning"])
-    assert len(task.load(INFOGRAPHICS, "train")) == 6  # infographicVQA_train_v1.0.json
+    assert len(task.load(INFOGRAPHICS, "train")) == 10  # infographicVQA_train_v1.0.json
     test = task.load(INFOGRAPHICS, "test")  # infographicsVQA_test_v1.0.json
     assert len(test) == 4 and all(sample.references == () for sample in test)
 

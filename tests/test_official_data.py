@@ -203,7 +203,8 @@ def test_bundled_data_matches_the_generator(tmp_path: Path) -> None:
     for relative in generated:
         if relative.suffix == ".json":  # JPEG bytes may differ between Pillow builds
             assert (tmp_path / relative).read_bytes() == (BUNDLED / relative).read_bytes()
-    assert sum((BUNDLED / p).stat().st_size for p in bundled) < 700_000
+    # Twenty-odd tasks' mini splits stay under a megabyte in the repository.
+    assert sum((BUNDLED / p).stat().st_size for p in bundled) < 1_000_000
 
 
 def test_karpathy_train_includes_restval(tmp_path: Path) -> None:

@@ -339,6 +339,7 @@ def test_idefics2_base_8_shot_runs_every_task_and_submits_normalized_test_dev_an
     results = json.loads((output / "results.json").read_text())
     tasks = ["coco_caption", "docvqa", "flickr30k", "mmbench", "nocaps", "okvqa", "textvqa"]
     tasks += ["vqav2", "gqa", "vizwiz_vqa"]
+    tasks += ["chartqa", "infographicvqa", "scienceqa_img", "aokvqa_mc"]
     assert sorted(results["tasks"]) == sorted(tasks)
     for name, entry in results["tasks"].items():
         assert entry["task"]["protocol"]["name"] == "idefics2-base", name

@@ -182,7 +182,7 @@ def test_the_bundled_split_runs_end_to_end(
     tiny_model_dir: Path, mini_data: Path, tmp_path: Path
 ) -> None:
     task = get_task("scienceqa_img")
-    assert [len(task.load(mini_data / "scienceqa_img", s)) for s in ("train", "test")] == [4, 8]
+    assert [len(task.load(mini_data / "scienceqa_img", s)) for s in ("train", "test")] == [9, 8]
     output = tmp_path / "run"
     result = CliRunner().invoke(
         main,

@@ -65,8 +65,6 @@ class ChatProtocol(Protocol):
 
 _SHORT_ANSWER = "\nAnswer the question using a single word or phrase."
 _UNANSWERABLE = "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
-_POST_PROMPTS = {"chartqa": "\nAnswer the question with a single word."}
-"""Tasks whose lmms-eval config ends the question with another instruction."""
 
 
 @register_protocol
@@ -74,8 +72,7 @@ class LmmsEvalProtocol(ChatProtocol):
     """lmms-eval's task configs, in the chat template: ``{question}`` then ``\nAnswer the
     question using a single word or phrase.`` (TextVQA: the question through Python's
     ``str.capitalize()``; OK-VQA: ``\nWhen the provided information is insufficient, respond
-    with 'Unanswerable'.`` before that line; ChartQA: ``\nAnswer the question with a single
-    word.`` instead), multiple-choice questions (options included) then
+    with 'Unanswerable'.`` before that line), multiple-choice questions (options included) then
     ``\nAnswer with the option's letter from the given choices directly.`` (its MMBench
     ``post_prompt``), captions ``Provide a one-sentence caption for the provided image.``;
     generation as each task's own (16 new tokens for VQA, 64 for captions,
@@ -112,7 +109,7 @@ class LmmsEvalProtocol(ChatProtocol):
             return question.capitalize() + _SHORT_ANSWER
         if task.name == "okvqa":
             return question + _UNANSWERABLE + _SHORT_ANSWER
-        return question + _POST_PROMPTS.get(task.name, _SHORT_ANSWER)
+        return question + _SHORT_ANSWER
 
     def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
         own = task.lmms_eval

@@ -18,7 +18,7 @@ from vlm_eval.demo.mini_data._scenes import (
     write_json,
 )
 
-_QUESTIONS = {"train": 4, "val": 8, "test": 2}
+_QUESTIONS = {"train": 9, "val": 8, "test": 2}
 """Questions per split (with ``--sizes mini`` and ``demo`` alike), one per image."""
 _USES = {"circle": "a ball", "square": "a box", "triangle": "a roof"}
 

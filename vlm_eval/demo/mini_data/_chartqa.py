@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vlm_eval.demo.mini_data._scenes import COLORS, SIZE, write_json
 
-_CHARTS = {"train": 4, "test": 6}
+_CHARTS = {"train": 5, "test": 6}
 """Charts per split (with ``--sizes mini`` and ``demo`` alike); each has one question of each
 set."""
 

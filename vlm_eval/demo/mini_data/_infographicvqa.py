@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vlm_eval.demo.mini_data._scenes import COLORS, SIZE, save_jpeg, write_json
 
-_IMAGES = {"train": 3, "val": 6, "test": 2}
+_IMAGES = {"train": 5, "val": 6, "test": 2}
 """Infographics per split (with ``--sizes mini`` and ``demo`` alike), two questions each."""
 _FILES = {
     "train": "infographicVQA_train_v1.0.json",

@@ -16,7 +16,7 @@ from vlm_eval.demo.mini_data._scenes import (
     write_json,
 )
 
-_QUESTIONS = {"train": (4, 1), "val": (2, 1), "test": (8, 2)}
+_QUESTIONS = {"train": (9, 1), "val": (2, 1), "test": (8, 2)}
 """Questions per split (with ``--sizes mini`` and ``demo`` alike): with and without an image."""
 _SUBJECTS = {"NAT": "natural science", "SOC": "social science", "LAN": "language science"}
 _WORDS = ("apple", "river", "candle", "mountain", "window")
