@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from vlm_eval.data import DatasetRow, Sample, load_vqa
 from vlm_eval.metrics import OKVQA_STEMMING, VQAMode, stem_okvqa_answer
-from vlm_eval.tasks import VQATask, register_task
+from vlm_eval.tasks import LmmsEvalPrompt, VQATask, register_task
 
 OKVQAAnswers = Literal["stemmed", "raw", "mixed"]
 
@@ -32,6 +32,13 @@ class OKVQA(VQATask):
     fewshot_split = "train2014"
     hub_dataset = "lmms-lab/OK-VQA"
     hub_eval_split = "val2014"
+    # lmms-eval's ok_vqa config: its post_prompt, EvalAI's answer processor, the predictions as
+    # generated against the stemmed answers.
+    lmms_eval = LmmsEvalPrompt(
+        "{question}\nWhen the provided information is insufficient, respond with 'Unanswerable'."
+        "\nAnswer the question using a single word or phrase.",
+        task_args={"vqa_mode": "evalai", "answers": "mixed"},
+    )
 
     def __init__(
         self,

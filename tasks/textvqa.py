@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from vlm_eval.data import Sample, load_textvqa
-from vlm_eval.tasks import VQATask, register_task
+from vlm_eval.tasks import LmmsEvalPrompt, VQATask, register_task
 
 
 @register_task
@@ -20,6 +20,10 @@ class TextVQA(VQATask):
     hub_eval_split = "validation"
     hub_fewshot_split = "train"
     row_metadata = ("set_name",)
+    # lmms-eval's textvqa config: the question through str.capitalize(), EvalAI's processor.
+    lmms_eval = LmmsEvalPrompt(
+        VQATask.question_template, capitalize=True, task_args={"vqa_mode": "evalai"}
+    )
 
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         return load_textvqa(

@@ -64,32 +64,29 @@ class ChatProtocol(Protocol):
 
 
 _SHORT_ANSWER = "\nAnswer the question using a single word or phrase."
-_UNANSWERABLE = "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
 
 
 @register_protocol
 class LmmsEvalProtocol(ChatProtocol):
     """lmms-eval's task configs, in the chat template: ``{question}`` then ``\nAnswer the
-    question using a single word or phrase.`` (TextVQA: the question through Python's
-    ``str.capitalize()``; OK-VQA: ``\nWhen the provided information is insufficient, respond
-    with 'Unanswerable'.`` before that line), multiple-choice questions (options included) then
-    ``\nAnswer with the option's letter from the given choices directly.`` (its MMBench
+    question using a single word or phrase.``, multiple-choice questions (options included)
+    then ``\nAnswer with the option's letter from the given choices directly.`` (its MMBench
     ``post_prompt``), captions ``Provide a one-sentence caption for the provided image.``;
-    generation as each task's own (16 new tokens for VQA, 64 for captions,
-    cut at the first newline). Scored as that harness scores: VQAv2 with
-    the official normalization always (``vqa_mode=normalized``), TextVQA and OK-VQA through
-    EvalAI's answer processor (``vqa_mode=evalai``), OK-VQA's predictions as generated against
-    the stemmed answers (``answers=mixed``), so that a score stands beside its tables. A task
-    whose lmms-eval config asks otherwise carries that text and the scoring options it amounts
-    to (``ProtocolTask.lmms_eval``; a YAML declaration's ``lmms_eval`` field: VizWiz-VQA)."""
+    generation as each task's own (16 new tokens for VQA, 64 for captions, cut at the first
+    newline). VQAv2 is scored with the official normalization always (``vqa_mode=normalized``),
+    as lmms-eval scores it. A task whose lmms-eval config asks or scores otherwise carries that
+    text and the scoring options it amounts to (``ProtocolTask.lmms_eval``; a YAML
+    declaration's ``lmms_eval`` field): TextVQA the question through Python's
+    ``str.capitalize()``, OK-VQA ``\nWhen the provided information is insufficient, respond
+    with 'Unanswerable'.`` before the last line, VizWiz-VQA both, each scored through EvalAI's
+    answer processor (``vqa_mode=evalai``), OK-VQA's predictions as generated against the
+    stemmed answers (``answers=mixed``); so that a score stands beside its tables."""
 
     name = "lmms-eval"
     summary = "lmms-eval's prompts and scoring, in the chat template"
     source = "EvolvingLMMs-Lab/lmms-eval task configs (vqav2, textvqa, ok_vqa, coco_cap, mmbench)"
     task_options: ClassVar[dict[str, dict[str, str]]] = {
         "vqav2": {"vqa_mode": "normalized"},
-        "textvqa": {"vqa_mode": "evalai"},
-        "okvqa": {"vqa_mode": "evalai", "answers": "mixed"},
     }
 
     def options_for(self, task_name: str) -> dict[str, str]:
@@ -105,15 +102,10 @@ class LmmsEvalProtocol(ChatProtocol):
             return super().text(kind, question, task)
         if kind == "multiple_choice":
             return f"{question}\n{OPTION_LETTER_INSTRUCTION}"
-        if task.name == "textvqa":
-            return question.capitalize() + _SHORT_ANSWER
-        if task.name == "okvqa":
-            return question + _UNANSWERABLE + _SHORT_ANSWER
         return question + _SHORT_ANSWER
 
     def describe(self, kind: TaskKind, task: Any) -> dict[str, Any]:
-        own = task.lmms_eval
-        capitalized = own.capitalize if own else kind == "vqa" and task.name == "textvqa"
+        capitalized = task.lmms_eval is not None and task.lmms_eval.capitalize
         return {
             "name": self.name,
             "source": self.source,
