@@ -188,3 +188,13 @@ def test_gqa_runs_end_to_end_and_writes_the_test_submission(
     predictions = {record["sample_id"]: record["prediction"] for record in records}
     submitted = json.loads((test / "submission_gqa_test.json").read_text())
     assert submitted == [{"questionId": key, "prediction": predictions[key]} for key in questions]
+
+
+def test_list_tasks_says_gqa_reads_the_official_files_only() -> None:
+    result = CliRunner().invoke(main, ["list", "tasks"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    (index,) = [i for i, line in enumerate(lines) if line.startswith("gqa ")]
+    assert lines[index].endswith("exact-match accuracy; official files only.")
+    family = "family ExactMatchTask; data: official files (gqa/, split testdev)"
+    assert lines[index + 1].strip() == family

@@ -202,3 +202,14 @@ def test_vizwiz_runs_end_to_end_and_writes_the_test_submission(
     submitted = json.loads((test / "submission_vizwiz_vqa_test.json").read_text())
     names = [f"VizWiz_test_{index:08d}.jpg" for index in range(4)]
     assert submitted == [{"image": name, "answer": predictions[name]} for name in names]
+
+
+def test_list_tasks_shows_the_official_files_and_the_hub_copy() -> None:
+    result = CliRunner().invoke(main, ["list", "tasks"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    (index,) = [i for i, line in enumerate(lines) if line.startswith("vizwiz_vqa ")]
+    assert lines[index + 1].strip() == (
+        "family VQATask; data: official files (vizwiz_vqa/, split val) or hub "
+        "lmms-lab/VizWiz-VQA (split val)"
+    )

@@ -164,7 +164,8 @@ def register_declared_task(path: Path) -> None:
 
     Raises:
         PluginError: Naming the file and the field: invalid YAML, a missing or unknown field, a
-            value of the wrong type, an unknown family or format.
+            value of the wrong type, an unknown family or format, a format that cannot feed
+            the family, a malformed ``lmms_eval``.
     """
     task = declared_task(path)
     TASKS.add(task.name, task, origin=str(path.resolve()), summary=task.__doc__)
