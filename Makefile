@@ -39,7 +39,7 @@ $(SETUP_STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-$(DEMO_DATA)/.complete: $(SETUP_STAMP) vlm_eval/demo/mini_data.py
+$(DEMO_DATA)/.complete: $(SETUP_STAMP) $(wildcard vlm_eval/demo/mini_data/*.py)
 	rm -rf $(DEMO_DATA)
 	$(BIN)/python -m vlm_eval.demo.mini_data $(DEMO_DATA) --sizes demo
 	touch $@
