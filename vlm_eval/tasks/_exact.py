@@ -10,7 +10,7 @@ from vlm_eval.data import Sample, read_predictions
 from vlm_eval.metrics import EXACT_MATCH_SOURCES, ExactMatchMode, exact_match, summarize_vqa
 from vlm_eval.tasks._prompt import GenerationSettings
 from vlm_eval.tasks._protocol_task import ProtocolTask
-from vlm_eval.tasks._task import TaskScores
+from vlm_eval.tasks._task import Task, TaskScores
 
 if TYPE_CHECKING:  # protocols build prompts from vlm_eval.tasks: imported when first used
     from vlm_eval.protocols import Protocol, TaskKind
@@ -51,9 +51,9 @@ class ExactMatchTask(ProtocolTask):
         self.use_protocol(protocol)
 
     def submission_entry(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """The sample's id as it is (a string) and the prediction, under ``prediction_fields``."""
-        id_field, text_field = self.prediction_fields
-        return {id_field: sample.id, text_field: prediction}
+        """The sample's id as it is (a string, not made an integer as ``ProtocolTask`` makes
+        one of digits) and the prediction, under ``prediction_fields``."""
+        return Task.submission_entry(self, sample, prediction)
 
     def read_predictions(self, path: Path) -> dict[str, str]:
         """A results file of ``submission_entry``'s entries (ids strings)."""
