@@ -83,13 +83,14 @@ def test_format_errors_name_file_image_and_field(
 @pytest.mark.parametrize(
     ("mode", "overall", "unanswerable"),
     [
-        # "Unanswerable." matches the two "unanswerable" (VQA accuracy 0.6) and "2" the three
-        # "2" and three "two" (1.0): (0.6 + 1.0) / 2.
-        ("normalized", 80.0, 60.0),
+        # "Unanswerable." matches the two "unanswerable" of the first question (VQA accuracy
+        # 0.6) and the ten of the third (1.0); "2" the three "2" and three "two" (1.0).
+        ("normalized", 100 * 2.6 / 3, 100 * 1.6 / 2),
         # lmms-eval's answer processor deletes the "." the same way: the same scores here.
-        ("evalai", 80.0, 60.0),
-        # The 2021 code normalizes only when the answers differ: they do in both questions.
-        ("official", 80.0, 60.0),
+        ("evalai", 100 * 2.6 / 3, 100 * 1.6 / 2),
+        # The 2021 code leaves ten identical answers as they are: "Unanswerable." is not
+        # "unanswerable" there (0.0); the other two questions' answers differ: normalized.
+        ("official", 100 * 1.6 / 3, 100 * 0.6 / 2),
     ],
 )
 def test_vqa_accuracy_over_the_ten_answers_hand_computed(
@@ -100,13 +101,12 @@ def test_vqa_accuracy_over_the_ten_answers_hand_computed(
     records = [
         _record("VizWiz_val_00000000.jpg", ["unanswerable"] * 2 + ["blurry"] * 8, "unanswerable"),
         _record("VizWiz_val_00000001.jpg", ["2"] * 3 + ["two"] * 3 + ["3"] * 4, "number"),
+        _record("VizWiz_val_00000002.jpg", ["unanswerable"] * 10, "unanswerable"),
     ]
     (folder / "val.json").write_text(json.dumps(records))
     predictions = tmp_path / "results.json"
-    entries = [
-        {"image": "VizWiz_val_00000000.jpg", "answer": "Unanswerable."},
-        {"image": "VizWiz_val_00000001.jpg", "answer": "2"},
-    ]
+    answers = ["Unanswerable.", "2", "Unanswerable."]
+    entries = [{"image": r["image"], "answer": a} for r, a in zip(records, answers, strict=True)]
     predictions.write_text(json.dumps(entries))
     result = CliRunner().invoke(
         main,
