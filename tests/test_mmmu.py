@@ -289,9 +289,9 @@ def _run(model: Path, data: Path, output: Path, *extra: str) -> dict[str, Any]:
 
 IMAGES_SHOWN = {
     "validation_Math_1": 1, "validation_Design_2": 2, "validation_Math_3": 2,
-    "validation_Math_4": 1, "validation_Design_5": 2, "validation_Math_6": 2,
-    "validation_Art_7": 1, "validation_Art_8": 1, "validation_Design_9": 2,
-    "validation_Design_10": 2,
+    "validation_Art_4": 1, "validation_Art_5": 1, "validation_Design_6": 2,
+    "validation_Design_7": 2, "validation_Math_8": 1, "validation_Math_9": 2,
+    "validation_Math_10": 2,
 }  # fmt: skip
 """The bundled validation split's questions and the images each names."""
 

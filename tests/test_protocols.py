@@ -340,11 +340,16 @@ def test_idefics2_base_8_shot_runs_every_task_and_submits_normalized_test_dev_an
     tasks = ["coco_caption", "docvqa", "flickr30k", "mmbench", "nocaps", "okvqa", "textvqa"]
     tasks += ["vqav2", "gqa", "vizwiz_vqa"]
     tasks += ["chartqa", "infographicvqa", "scienceqa_img", "aokvqa_mc"]
+    tasks += ["mmmu"]
     assert sorted(results["tasks"]) == sorted(tasks)
     for name, entry in results["tasks"].items():
         assert entry["task"]["protocol"]["name"] == "idefics2-base", name
         assert entry["data"]["scored_samples"] == 2, name
-        assert entry["cost"]["visual_tokens_mean"] == 9 * 64  # 8 demonstrations and the query
+        visual_tokens = entry["cost"]["visual_tokens_mean"]
+        if name == "mmmu":  # questions of one to three images
+            assert 9 * 64 < visual_tokens <= 27 * 64
+        else:
+            assert visual_tokens == 9 * 64  # 8 demonstrations and the query
     test_dev = tmp_path / "test-dev"
     result = cli.invoke(
         main,

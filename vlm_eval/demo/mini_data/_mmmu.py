@@ -16,8 +16,9 @@ from vlm_eval.demo.mini_data._scenes import (
     scene_image,
 )
 
-_QUESTIONS = {"dev": 5, "validation": 10}
-"""Questions per split (with ``--sizes mini`` and ``demo`` alike)."""
+_QUESTIONS = {"dev": 8, "validation": 10}
+"""Questions per split (with ``--sizes mini`` and ``demo`` alike): enough dev questions for
+8-shot prompts."""
 
 _IMAGES = 7
 """Image columns of a row (``image_1`` ... ``image_7``)."""
