@@ -9,7 +9,7 @@ from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import DatasetRow, Sample, StitchedImage
 from vlm_eval.data._mmmu import MMMU_IMAGE_COLUMNS, missing_mmmu_files, mmmu_sample
 from vlm_eval.metrics import open_answer_correct
-from vlm_eval.tasks import MultipleChoiceTask, register_task
+from vlm_eval.tasks import LmmsEvalPrompt, MultipleChoiceTask, register_task
 from vlm_eval.tasks._choice import OPEN_QUESTION_INSTRUCTION, OPTION_LETTER_INSTRUCTION
 
 ImageLayout = Literal["first", "interleaved", "stitched"]
@@ -54,6 +54,7 @@ class MMMU(MultipleChoiceTask):
     question_template: ClassVar[str] = "{question}\n\n" + OPTION_LETTER_INSTRUCTION
     open_question_template: ClassVar[str] = "{question}\n\n" + OPEN_QUESTION_INSTRUCTION
     breakdown_fields = ("discipline", "subject", "question_type", "difficulty")
+    lmms_eval = LmmsEvalPrompt(question_template, kind_templates={"vqa": open_question_template})
     prediction_fields = ("id", "prediction")
 
     def __init__(

@@ -322,3 +322,16 @@ def test_mmmu_runs_end_to_end_on_the_mini_split(
     }
     assert entry["task"]["images"] == images
     assert "MMMU's published rules" in entry["task"]["scoring"]["open_answers"]
+
+
+def test_lmms_eval_asks_both_kinds_of_question_as_its_mmmu_config() -> None:
+    load_tasks()
+    task = get_task("mmmu", {"protocol": "lmms-eval"})
+    open_question = Sample("o", Path("/x.png"), ("3",), "How many shapes in <image 1>?")
+    choice = Sample("c", Path("/x.png"), ("A",), "Pick one", metadata={"A": "a", "B": "b"})
+    samples = task.expand([open_question, choice])
+    asked = [task.prompt(sample, [])[0].parts[-1] for sample in samples]
+    assert asked == [
+        "How many shapes in <image 1>?\n\nAnswer the question using a single word or phrase.",
+        "Pick one\nA. a\nB. b\n\nAnswer with the option's letter from the given choices directly.",
+    ]

@@ -95,11 +95,9 @@ class LmmsEvalProtocol(ChatProtocol):
 
     def text(self, kind: TaskKind, question: str, task: Any) -> str:
         if task.lmms_eval is not None:
-            return str(task.lmms_eval.text(question))
+            return str(task.lmms_eval.text(question, kind))
         if kind == "caption":
             return "Provide a one-sentence caption for the provided image."
-        if task.name == "mmmu":  # its own templates are lmms-eval's (blank line before the ask)
-            return super().text(kind, question, task)
         if kind == "multiple_choice":
             return f"{question}\n{OPTION_LETTER_INSTRUCTION}"
         return question + _SHORT_ANSWER

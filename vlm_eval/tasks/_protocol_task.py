@@ -27,15 +27,19 @@ class LmmsEvalPrompt:
         task_args: The scoring options lmms-eval's scoring of the task amounts to, as
             ``--task-args`` values (``vqa_mode=evalai``: its EvalAI answer processor); options
             the user gives win.
+        kind_templates: The text of the task's questions of another kind than its own, by
+            kind (MMMU's open questions, ``vqa``, among multiple-choice ones).
     """
 
     template: str
     capitalize: bool = False
     task_args: Mapping[str, str] = field(default_factory=dict)
+    kind_templates: Mapping[str, str] = field(default_factory=dict)
 
-    def text(self, question: str) -> str:
-        """The text asking ``question``."""
-        return self.template.format(question=question.capitalize() if self.capitalize else question)
+    def text(self, question: str, kind: str | None = None) -> str:
+        """The text asking ``question``, a question of ``kind`` (``None``: the task's)."""
+        template = self.kind_templates.get(kind, self.template) if kind else self.template
+        return template.format(question=question.capitalize() if self.capitalize else question)
 
 
 class ProtocolTask(Task):
