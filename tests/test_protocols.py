@@ -340,7 +340,7 @@ def test_idefics2_base_8_shot_runs_every_task_and_submits_normalized_test_dev_an
     tasks = ["coco_caption", "docvqa", "flickr30k", "mmbench", "nocaps", "okvqa", "textvqa"]
     tasks += ["vqav2", "gqa", "vizwiz_vqa"]
     tasks += ["chartqa", "infographicvqa", "scienceqa_img", "aokvqa_mc"]
-    tasks += ["mmmu"]
+    tasks += ["mathvista", "mmmu"]
     assert sorted(results["tasks"]) == sorted(tasks)
     for name, entry in results["tasks"].items():
         assert entry["task"]["protocol"]["name"] == "idefics2-base", name

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+SECRET_KEY = re.compile(r"(?i)(?:^|[_.-])(?:key|token|secret|password)$")
+"""Argument names whose value is a credential (``api_key``, ``hf_token``, ``secret``,
+``password``; not ``tokenizer``): never written to results."""
+REDACTED = "<redacted>"
+"""What results hold in place of a credential."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -103,6 +110,16 @@ def build_with_arguments(cls: type[Built], args: dict[str, str], owner: str, opt
     Raises:
         ArgumentsError: For an unknown or missing argument, or a value of the wrong type.
     """
+    return cls(**typed_arguments(cls, args, owner, option))
+
+
+def typed_arguments(cls: type, args: dict[str, str], owner: str, option: str) -> dict[str, Any]:
+    """The keyword arguments ``build_with_arguments`` would build ``cls`` with, checked and
+    typed, without building it (a model, say, whose construction loads its weights).
+
+    Raises:
+        ArgumentsError: For an unknown or missing argument, or a value of the wrong type.
+    """
     parameters = keyword_parameters(cls)
     unknown = sorted(set(args) - set(parameters))
     if unknown and not _takes_more_keywords(cls):
@@ -118,11 +135,10 @@ def build_with_arguments(cls: type[Built], args: dict[str, str], owner: str, opt
     if missing:
         raise ArgumentsError(f"{owner} needs {', '.join(missing)} in {option}")
     hints = get_type_hints(cls.__init__)
-    typed = {
+    return {
         key: _convert(owner, key, value, hints.get(key, str)) if key in parameters else value
         for key, value in args.items()
     }
-    return cls(**typed)
 
 
 def _takes_more_keywords(cls: type) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
-from vlm_eval._arguments import ArgumentsError, parse_key_values
+from vlm_eval._arguments import ArgumentsError, keyword_parameters, parse_key_values
 from vlm_eval._registry import PluginError, Registry, UnknownNameError
 from vlm_eval.data import DataFormatError
 
@@ -53,6 +53,27 @@ _TASK_ARGS = click.option(
     help="Task options (repeatable): vqa_mode=official sets every VQA task; "
     "okvqa:answers=raw sets one task. Scoring options re-score reused predictions.",
 )
+
+
+_JUDGE = click.option(
+    "--judge",
+    nargs=2,
+    metavar="NAME ARGS",
+    help="A judge model (any adapter of `list models`, its arguments as --model-args), asked "
+    "for the answers that judged tasks' rules cannot read (MathVista), e.g. --judge openai "
+    "base_url=http://localhost:8000/v1,model=NAME or --judge hf pretrained=PATH; its calls and "
+    "verdicts are recorded. Without it those answers score 0 (a rule-only score).",
+)
+
+
+def _judge_spec(judge: tuple[str, str] | None) -> tuple[str | None, dict[str, str]]:
+    """``--judge NAME ARGS``: the adapter's name and its arguments."""
+    if judge is None:
+        return None, {}
+    try:
+        return judge[0], parse_key_values(judge[1], "--judge")
+    except ArgumentsError as error:
+        raise click.BadParameter(str(error), param_hint="--judge") from error
 
 
 class _BatchSizeType(click.ParamType):
@@ -188,6 +209,7 @@ def main() -> None:
     "parallel, instead of one thread of the main process (Linux; tensors travel through "
     "/dev/shm, so give containers room: --shm-size or --ipc=host).",
 )
+@_JUDGE
 @_INCLUDE_PATH
 def run(
     model: str,
@@ -209,6 +231,7 @@ def run(
     seed: int,
     num_workers: int,
     prepare_in_workers: bool,
+    judge: tuple[str, str] | None,
     include_paths: tuple[Path, ...],
 ) -> None:
     """Evaluate a model on tasks and write a run folder."""
@@ -255,6 +278,7 @@ def run(
         selection_args = parse_key_values(fewshot_args, "--fewshot-args")
     except ArgumentsError as error:
         raise click.BadParameter(str(error), param_hint="--fewshot-args") from error
+    judge_name, judge_args = _judge_spec(judge)
     try:
         config = RunConfig(
             model=model,
@@ -276,6 +300,8 @@ def run(
             protocol=protocol,
             protocol_args=parse_key_values(protocol_args, "--protocol-args"),
             templates=_templates(templates),
+            judge=judge_name,
+            judge_args=judge_args,
         )
     except ValueError as error:  # options that do not go together
         raise click.UsageError(str(error)) from error
@@ -321,6 +347,16 @@ def run(
             raise click.ClickException(
                 f"no predictions for {'; '.join(unanswered)} (the failures are listed in "
                 f"{output / 'results.json'}): fix the inputs and run again"
+            )
+        unjudged = [
+            f"{name}: {task['judge']['failed']} answers ({task['judge'].get('error')})"
+            for name, task in results["tasks"].items()
+            if isinstance(task.get("judge"), dict) and task["judge"].get("failed")
+        ]
+        if unjudged:  # nor on scores that a failing judge lowered
+            raise click.ClickException(
+                f"the judge failed for {'; '.join(unjudged)}: they score 0 in "
+                f"{output / 'results.json'}; the same command asks the judge again"
             )
 
 
@@ -730,6 +766,7 @@ def leaderboard(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the scores as JSON here, with every sample's.",
 )
+@_JUDGE
 @_INCLUDE_PATH
 def score(
     task_name: str,
@@ -742,6 +779,7 @@ def score(
     mode: str | None,
     okvqa_answers: str | None,
     json_output: Path | None,
+    judge: tuple[str, str] | None,
     include_paths: tuple[Path, ...],
 ) -> None:
     """Score a predictions file without a model, as a run scores its predictions: against the
@@ -752,18 +790,36 @@ def score(
     from vlm_eval.report import escape_cell
     from vlm_eval.tasks import TASKS
 
-    _load_plugins(include_paths, TASKS)
+    judge_name, judge_args = _judge_spec(judge)
+    if judge_name is not None:
+        from vlm_eval.models import MODELS
+
+        _load_plugins(include_paths, TASKS, MODELS)
+    else:
+        _load_plugins(include_paths, TASKS)
     try:
         task_class = TASKS.get(task_name)
     except UnknownNameError as error:
         raise click.BadParameter(str(error), param_hint="--task") from error
     if okvqa_answers is not None and task_name != "okvqa":
         raise click.BadParameter("only applies to --task okvqa", param_hint="--answers")
+    if judge_name is not None and "judge" not in keyword_parameters(task_class):
+        raise click.BadParameter(
+            f"task {task_name} reads its answers with no judge", param_hint="--judge"
+        )
     try:
         if annotations is None:
             if questions is not None:
                 raise click.BadParameter("goes with --annotations", param_hint="--questions")
-            options = {"vqa_mode": mode, "answers": okvqa_answers}
+            if judge_name is not None:
+                from vlm_eval.tasks import JudgeSpec
+
+                judge_spec = JudgeSpec(judge_name, judge_args).spec
+            options = {
+                "vqa_mode": mode,
+                "answers": okvqa_answers,
+                "judge": None if judge_name is None else judge_spec,
+            }
             result = _score_with_task_data(
                 task_name,
                 predictions,
@@ -772,10 +828,10 @@ def score(
                 task_args,
                 {key: value for key, value in options.items() if value is not None},
             )
-        elif data_dir or data_args or task_args:
+        elif data_dir or data_args or task_args or judge:
             raise click.BadParameter(
-                "--annotations names the reference files: --data-dir, --data-args and "
-                "--task-args do not apply",
+                "--annotations names the reference files: --data-dir, --data-args, "
+                "--task-args and --judge do not apply",
                 param_hint="--annotations",
             )
         else:
@@ -826,11 +882,16 @@ def _score_with_task_data(
     except ArgumentsError as error:
         raise click.BadParameter(str(error), param_hint="--data-args") from error
     samples = data.load(task, data.split)
+    judge = None
+    if getattr(task, "judge", None) is not None:
+        from vlm_eval.runner._judge import Judges, judge_predictions
+
+        judge = judge_predictions(task, Judges())  # type: ignore[arg-type]
     return {
         "files": {"predictions": str(predictions)},
         "data": data.describe(),
         "scoring": task.scoring_protocol(),
-        **score_predictions_file(task, samples, predictions),
+        **score_predictions_file(task, samples, predictions, judge=judge),
     }
 
 

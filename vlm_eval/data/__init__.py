@@ -14,6 +14,13 @@ from vlm_eval.data._images import (
     ImageSource,
     StitchedImage,
 )
+from vlm_eval.data._mathvista import (
+    MULTI_VALUE_SEPARATOR,
+    lmms_eval_query,
+    load_mathvista,
+    mathvista_query,
+    mathvista_sample,
+)
 from vlm_eval.data._mmbench import load_mmbench_tsv, mmbench_sample
 from vlm_eval.data._official import (
     load_coco_captions,
@@ -39,6 +46,7 @@ from vlm_eval.data._vizwiz import load_vizwiz, vizwiz_row_sample
 __all__ = [
     "CHARTQA_SETS",
     "GQA_TYPES",
+    "MULTI_VALUE_SEPARATOR",
     "QUESTION_TYPES_SEPARATOR",
     "SCIENCEQA_SUBJECTS",
     "DataFormatError",
@@ -57,18 +65,22 @@ __all__ = [
     "detect_source_kind",
     "docvqa_sample",
     "holds_splits",
+    "lmms_eval_query",
     "load_aokvqa",
     "load_chartqa",
     "load_coco_captions",
     "load_docvqa",
     "load_gqa",
     "load_karpathy_captions",
+    "load_mathvista",
     "load_mmbench_tsv",
     "load_scienceqa",
     "load_split",
     "load_textvqa",
     "load_vizwiz",
     "load_vqa",
+    "mathvista_query",
+    "mathvista_sample",
     "mmbench_sample",
     "read_id_list",
     "read_predictions",

@@ -5,6 +5,7 @@
 - COCO captioning metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) through pycocoevalcap; needs Java.
 - Multiple-choice answers read as option letters, rotations of options, circular accuracy.
 - MMMU's published rules for open answers.
+- MathVista's answers read by rules, normalized and compared as its official evaluation does.
 - ANLS (DocVQA, InfographicVQA) and relaxed accuracy (ChartQA), as their official code scores.
 - Exact-match accuracy of single-reference answers (GQA), as its official code or lmms-eval.
 - OK-VQA answer stemming (optional), as OpenFlamingo-style harnesses do.
@@ -33,6 +34,15 @@ from vlm_eval.metrics._exact import (
     exact_match,
     normalize_exact_match,
 )
+from vlm_eval.metrics._mathvista import (
+    ANSWER_TYPES,
+    QUESTION_TYPES,
+    MathProblem,
+    extract_math_answer,
+    extract_number,
+    math_answer_correct,
+    normalize_math_answer,
+)
 from vlm_eval.metrics._mmmu import open_answer_candidates, open_answer_correct
 from vlm_eval.metrics._prediction_files import (
     match_predictions,
@@ -53,24 +63,31 @@ from vlm_eval.metrics._vqa import (
 
 __all__ = [
     "ANLS_THRESHOLD",
+    "ANSWER_TYPES",
     "CORPUS_MEAN_METRICS",
     "DOCUMENT_METRIC_SOURCES",
     "EXACT_MATCH_SOURCES",
     "OKVQA_STEMMING",
     "OPTION_LETTERS",
+    "QUESTION_TYPES",
     "VQA_METRIC_REVISION",
     "CaptionScores",
     "DocumentMetric",
     "ExactMatchMode",
+    "MathProblem",
     "VQAMode",
     "anls",
     "circular_results",
     "clear_vqa_caches",
     "exact_match",
     "extract_choice",
+    "extract_math_answer",
+    "extract_number",
     "load_metric",
     "match_predictions",
+    "math_answer_correct",
     "normalize_exact_match",
+    "normalize_math_answer",
     "normalize_vqa_answer",
     "open_answer_candidates",
     "open_answer_correct",

@@ -98,6 +98,8 @@ class LmmsEvalProtocol(ChatProtocol):
             return str(task.lmms_eval.text(question, kind))
         if kind == "caption":
             return "Provide a one-sentence caption for the provided image."
+        if kind == "judged":  # the task writes lmms-eval's prompt of it (MathVista's format-prompt)
+            return question
         if kind == "multiple_choice":
             return f"{question}\n{OPTION_LETTER_INSTRUCTION}"
         return question + _SHORT_ANSWER

@@ -14,7 +14,9 @@ from vlm_eval._arguments import ArgumentsError, build_with_arguments, parse_key_
 from vlm_eval.data import ImageSource, Sample
 from vlm_eval.tasks._prompt import GenerationSettings, ImagePart, Part, Prompt
 
-TaskKind = Literal["vqa", "caption", "multiple_choice"]
+TaskKind = Literal["vqa", "caption", "multiple_choice", "judged"]
+"""``judged``: a question the task writes whole, its hint on the answer's form included (MathVista),
+its answer read by rules and perhaps a judge model (``JudgedAnswerTask``)."""
 
 
 ImagePlacement = Literal["first", "interleaved"]

@@ -297,10 +297,12 @@ class SampleRecord(_JsonObject):
         prompt_tokens: int,
         visual_tokens: int,
         generated_tokens: int,
+        judgement: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The JSON of a record as the runner writes it: every key a line holds (built as a
-        plain dict: a run writes hundreds of thousands)."""
-        return {
+        plain dict: a run writes hundreds of thousands); ``judgement``, the call of a judge
+        model that read the answer (``vlm_eval.runner._judge``), only where there is one."""
+        record = {
             "task": task,
             "sample_id": sample_id,
             "request_key": request_key,
@@ -315,3 +317,6 @@ class SampleRecord(_JsonObject):
             "visual_tokens": visual_tokens,
             "generated_tokens": generated_tokens,
         }
+        if judgement is not None:
+            record["judgement"] = judgement
+        return record

@@ -11,6 +11,7 @@ from vlm_eval.protocols import get_protocol, protocol_spec
 from vlm_eval.runner._batching import BatchSize, batch_size_limit
 from vlm_eval.runner._fewshot import check_fewshot_selection
 from vlm_eval.runner._images import forks_workers
+from vlm_eval.tasks import JudgeSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +52,12 @@ class RunConfig:
         templates: A template sweep (``--templates``): each VQA and caption task is evaluated
             once per template of its protocol (``all``), or per template id listed, with the
             same samples and demonstrations; see ``template_sweep``. ``None``: once.
+        judge: The judge model of every task that takes one (judged answers: MathVista), a
+            registered model adapter (``--judge NAME ARGS``), asked about the answers the
+            task's rules cannot read; a task's own ``judge`` in ``task_args`` wins. ``None``:
+            answers are read by the rules only.
+        judge_args: The judge adapter's arguments (``--model-args``'s form); credentials in
+            them are recorded redacted.
     """
 
     model: str
@@ -72,6 +79,8 @@ class RunConfig:
     fewshot_selection: str = "random"
     fewshot_args: dict[str, str] = field(default_factory=dict)
     templates: tuple[str, ...] | Literal["all"] | None = None
+    judge: str | None = None
+    judge_args: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -90,3 +99,7 @@ class RunConfig:
         check_fewshot_selection(self.fewshot_selection, self.fewshot_args, self.num_fewshot)
         if self.templates == ():
             raise ValueError("--templates names no template: give `all` or template ids")
+        if self.judge is not None:  # an unknown adapter or argument fails before the data
+            JudgeSpec(self.judge, self.judge_args).check()
+        elif self.judge_args:
+            raise ValueError("judge_args without a judge: name its adapter (--judge NAME ARGS)")

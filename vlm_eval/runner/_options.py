@@ -11,7 +11,7 @@ from vlm_eval.models import MODELS, ModelAdapter
 from vlm_eval.protocols import get_protocol, protocol_spec
 from vlm_eval.protocols._protocol import template_specs
 from vlm_eval.runner._config import RunConfig
-from vlm_eval.tasks import TASKS
+from vlm_eval.tasks import TASKS, JudgeSpec
 
 
 def template_sweep(
@@ -92,4 +92,22 @@ def task_options(config: RunConfig, adapter: ModelAdapter | None) -> dict[str, d
         options[name].setdefault("protocol", protocol_spec(protocol, config.protocol_args))
         fixed = get_protocol(options[name]["protocol"]).options_for(name)
         options[name] = fixed | options[name]
+    _judge_options(config, options)
     return options
+
+
+def _judge_options(config: RunConfig, options: dict[str, dict[str, str]]) -> None:
+    """``config.judge`` as the ``judge`` option of every task that takes one (judged answers)
+    and was given none; a warning if no selected task takes it."""
+    if config.judge is None:
+        return
+    judged = [name for name in config.tasks if "judge" in keyword_parameters(TASKS.get(name))]
+    if not judged:
+        warnings.warn(
+            f"--judge {config.judge} does not apply to {', '.join(config.tasks)}: no selected "
+            "task reads its answers with a judge (MathVista does)",
+            stacklevel=3,
+        )
+    spec = JudgeSpec(config.judge, config.judge_args).spec
+    for name in judged:
+        options[name].setdefault("judge", spec)

@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
+from vlm_eval._arguments import REDACTED
+from vlm_eval._arguments import SECRET_KEY as _SECRET_KEY
+
 # key=value arguments whose value is a credential: never written to results.
 _KEY_VALUE = re.compile(r"([\w.-]+)=([^,\s]*)")
-_SECRET_KEY = re.compile(r"(?i)(?:^|[_.-])(?:key|token|secret|password)$")
-REDACTED = "<redacted>"
 
 _PACKAGES = ("vlm-eval", "torch", "transformers", "tokenizers", "pycocoevalcap", "numpy", "pillow")
 

@@ -4,9 +4,10 @@ gathers the others' records and what they did at the end. In a single process it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vlm_eval.models import Generation
 from vlm_eval.runner._batching import BatchSizer
@@ -72,6 +73,11 @@ class RankedStore:
             return None
         others = self._store.generations(set(keys), other_ranks=True) if len(shards) > 1 else {}
         return shards, others
+
+    def recorded(self, keys: Container[str], name: str) -> dict[str, Any]:
+        """The field ``name`` of the records of ``keys`` that have one (see
+        ``JsonlPredictionStore.recorded``); on rank 0, once the ranks' records are gathered."""
+        return self._store.recorded(keys, name)
 
     def finish(self, records: Iterable[tuple[str, SampleRecord | None]]) -> str:
         """Rank 0 writes the task's records (see ``JsonlPredictionStore.finish``); returns the

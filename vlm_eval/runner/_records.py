@@ -17,15 +17,21 @@ SampleRecord = dict[str, Any]
 
 _TOKEN_COUNTS = ("prompt_tokens", "visual_tokens", "generated_tokens")
 
+JUDGEMENT = "judgement"
+"""The key of a record holding the call of the judge model that read its answer
+(``vlm_eval.runner._judge``)."""
+
 
 @dataclass(slots=True)
 class Answer:
     """A generation with its post-processed prediction and per-sample scores under the current
-    options: all the run keeps of a prediction until its task is scored."""
+    options: all the run keeps of a prediction until its task is scored; and, for an answer a
+    judge model read (the judge stage), its call and verdict."""
 
     generation: Generation
     prediction: str
     scores: dict[str, float]
+    judgement: dict[str, Any] | None = None
 
 
 def judge(task: Task, request: Request, generation: Generation) -> Answer:
@@ -52,6 +58,7 @@ def sample_record(task: Task, request: Request, key: str, answer: Answer) -> Sam
         prompt_tokens=generation.prompt_tokens,
         visual_tokens=generation.visual_tokens,
         generated_tokens=generation.generated_tokens,
+        judgement=answer.judgement,
     )
 
 

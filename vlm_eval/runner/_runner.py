@@ -26,18 +26,20 @@ from vlm_eval.runner._config import RunConfig
 from vlm_eval.runner._distributed import broadcast, process_group, rank, world_size
 from vlm_eval.runner._execute import Execution
 from vlm_eval.runner._fewshot import shot_selector
+from vlm_eval.runner._judge import JUDGE_RESULTS, Judges, judge_stage
 from vlm_eval.runner._lock import RunFolderBusyError, run_folder_lock
 from vlm_eval.runner._options import task_options, template_sweep
 from vlm_eval.runner._plan import TaskPlan, plan_task
 from vlm_eval.runner._provenance import collect_provenance, redact_secrets
 from vlm_eval.runner._ranks import RankedStore, Shard
-from vlm_eval.runner._records import Answer, judge, sample_record
+from vlm_eval.runner._records import JUDGEMENT, Answer, judge, sample_record
 from vlm_eval.runner._requests import Request, draw, request_keys, requests, task_data
 from vlm_eval.runner._score import score_task
 from vlm_eval.runner._store import write_summary
 from vlm_eval.runner._uptodate import INPUTS_DIGEST, SAMPLES_DIGEST, finished_results, inputs_digest
 from vlm_eval.runner._write import task_result
 from vlm_eval.tasks import Task, TaskData, get_task
+from vlm_eval.tasks._judged import redact_judge
 
 __all__ = ["RESULTS_FILE", "RunConfig", "run_evaluation"]
 
@@ -127,8 +129,9 @@ def _evaluate(config: RunConfig, adapter: ModelAdapter | None) -> str | None:
             ]
         adapter = _checked_adapter(config, adapter, entries)
         model = adapter.describe()
-        with long_lived_frozen():
-            results = {e.name: _evaluate_task(e, adapter, model, config) for e in entries}
+        judges = Judges(config.batch_size)
+        with long_lived_frozen(), closing(judges):
+            results = {e.name: _evaluate_task(e, adapter, model, config, judges) for e in entries}
         if rank() != 0:
             return None
         recorded |= {"fewshot": selector.describe(), INPUTS_DIGEST: digest}
@@ -179,10 +182,16 @@ def _checked_adapter(
 
 
 def _evaluate_task(
-    entry: _TaskEntry, adapter: ModelAdapter, model: dict[str, Any], config: RunConfig
+    entry: _TaskEntry,
+    adapter: ModelAdapter,
+    model: dict[str, Any],
+    config: RunConfig,
+    judges: Judges,
 ) -> TaskResult | None:
-    """Plan, execute, record, score and write one task entry: this rank's share of what is
-    missing is generated, and rank 0 returns the entry's results (``None`` on other ranks)."""
+    """Plan, execute, record, judge, score and write one task entry: this rank's share of what
+    is missing is generated, and rank 0 returns the entry's results (``None`` on other ranks);
+    rank 0 alone asks the judge (a judged task's, ``judges``) about the answers its rules
+    cannot read."""
     started = time.perf_counter()
     task = entry.task
     keys = request_keys(task, entry.requests, model)
@@ -202,12 +211,22 @@ def _evaluate_task(
     answers = {**plan.reused, **generated}
     answers.update((key, judge(task, plan.requests[key], g)) for key, g in others.items())
     ordered = [key for key in keys if key in answers]
+    judged = judge_stage(
+        entry.name,
+        task,
+        answers,
+        {key: request.sample for key, request in plan.requests.items()},
+        ordered,
+        lambda unread: store.recorded(unread, JUDGEMENT),
+        judges,
+    )
     scored = score_task(entry.name, task, entry.data, plan.requests, answers, ordered, config)
+    rewritten = scored.rescored | (judged.changed if judged else set())
     samples_digest = store.finish(
         (
             key,
             None
-            if key in generated and key not in scored.rescored
+            if key in generated and key not in rewritten
             else sample_record(task, plan.requests[key], key, answers[key]),
         )
         for key in ordered
@@ -217,7 +236,10 @@ def _evaluate_task(
     result = task_result(
         task, entry.data, keys, answers, scored, shards, files, len(plan.reused), wall
     )
-    return replace(result, extra={**result.extra, SAMPLES_DIGEST: samples_digest})
+    extra = {**result.extra, SAMPLES_DIGEST: samples_digest}
+    if judged is not None and judged.report is not None:
+        extra[JUDGE_RESULTS] = judged.report.describe()
+    return replace(result, extra=extra)
 
 
 def _execute(
@@ -255,13 +277,20 @@ def _recorded_config(config: RunConfig) -> dict[str, Any]:
     """``config`` as the results record it (secrets in model arguments redacted)."""
     return {
         **asdict(config),
-        "model_args": {
-            key: redact_secrets(f"{key}={value}").partition("=")[2]
-            for key, value in config.model_args.items()
+        "model_args": _redacted(config.model_args),
+        "judge_args": _redacted(config.judge_args),
+        "task_args": {
+            task: {key: redact_judge(v) if key == "judge" else v for key, v in args.items()}
+            for task, args in config.task_args.items()
         },
         "data_dir": None if config.data_dir is None else str(config.data_dir),
         "output_dir": str(config.output_dir),
     }
+
+
+def _redacted(args: Mapping[str, str]) -> dict[str, str]:
+    """Adapter arguments with credentials (``api_key``, ...) as ``<redacted>``."""
+    return {key: redact_secrets(f"{key}={value}").partition("=")[2] for key, value in args.items()}
 
 
 def _write_results(

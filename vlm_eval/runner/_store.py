@@ -143,6 +143,18 @@ class JsonlPredictionStore:
                     found.setdefault(*stored)
         return found
 
+    def recorded(self, keys: Container[str], name: str) -> dict[str, Any]:
+        """The value of the field ``name`` of the records of ``keys`` in the file and its part
+        files that have one (the first record of each key): what a record holds beyond its
+        generation (a judge's verdict)."""
+        found: dict[str, Any] = {}
+        for file in self._with_parts(self._main):
+            for item, _ in file.read():
+                key = item.get("request_key") if isinstance(item, dict) else None
+                if isinstance(key, str) and key in keys and name in item:
+                    found.setdefault(key, item[name])
+        return found
+
     def append(self, records: Sequence[SampleRecord], seconds: float) -> None:
         """Write ``records``, made by one generate call of ``seconds``, and log the call: both
         reach the operating system before this returns, and disk at least every

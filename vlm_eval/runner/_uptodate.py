@@ -7,9 +7,9 @@ entry's description (options, protocol, scoring), its data's description and the
 of every file of a local data source, and the source of the code that asks, records and scores
 (the task's module; ``vlm_eval``'s tasks, metrics, data and runner packages); and, per task
 entry, the SHA-256 of its records file (``samples_sha256``). The results are up to date when
-the digest and the model's description match, no sample failed (a failure is retried), and
-every records file is as written (and the timing and submission files are there), with no
-part file left by a crashed data-parallel run.
+the digest and the model's description match, no sample failed (a failure is retried) nor a
+judge's call (asked again), and every records file is as written (and the timing and
+submission files are there), with no part file left by a crashed data-parallel run.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ def finished_results(output_dir: Path, digest: str | None) -> RunResults | None:
         records = output_dir / entry.samples_file
         written = [entry.timing_file, entry.submission_file]
         if entry.data.failed or not all((output_dir / f).is_file() for f in written if f):
+            return None
+        judge = entry.extra.get("judge")
+        if isinstance(judge, dict) and judge.get("failed"):  # the judge is asked again
             return None
         if not records.is_file() or entry.extra.get(SAMPLES_DIGEST) != file_digest(records):
             return None

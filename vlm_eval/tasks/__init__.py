@@ -9,6 +9,7 @@ from vlm_eval.tasks._data import DataArgs, TaskData, resolve_data_args, resolve_
 from vlm_eval.tasks._document import DocumentQATask
 from vlm_eval.tasks._exact import ExactMatchTask
 from vlm_eval.tasks._families import CaptionTask, VQATask
+from vlm_eval.tasks._judged import JudgedAnswerTask, JudgeSpec, QueryFormat
 from vlm_eval.tasks._prompt import (
     GenerationSettings,
     ImagePart,
@@ -43,12 +44,15 @@ __all__ = [
     "ExactMatchTask",
     "GenerationSettings",
     "ImagePart",
+    "JudgeSpec",
+    "JudgedAnswerTask",
     "LmmsEvalPrompt",
     "Message",
     "MultipleChoiceTask",
     "Part",
     "Prompt",
     "ProtocolTask",
+    "QueryFormat",
     "SpecialToken",
     "Task",
     "TaskData",

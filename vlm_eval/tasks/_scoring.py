@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,26 @@ def aggregate_scores(
     ]
 
 
-def score_predictions_file(task: Task, samples: Sequence[Sample], path: Path) -> dict[str, Any]:
+JudgeAnswers = Callable[
+    [Sequence[Sample], Sequence[str], Sequence[dict[str, float]]],
+    tuple[list[dict[str, float]], dict[str, dict[str, Any]], dict[str, Any]],
+]
+"""Asks a judged task's judge about the answers its rules cannot read: from the samples, their
+predictions and scores, the scores after judging, each judged sample's judge call (by id) and
+the judge's report (``vlm_eval.runner._judge.judge_predictions``)."""
+
+
+def score_predictions_file(
+    task: Task, samples: Sequence[Sample], path: Path, *, judge: JudgeAnswers | None = None
+) -> dict[str, Any]:
     """Scores of the predictions file at ``path`` (read by ``task.read_predictions``) on
-    ``samples``, as a run scores its predictions: each post-processed and scored, then
-    aggregated.
+    ``samples``, as a run scores its predictions: each post-processed and scored, perhaps
+    judged (``judge``: a judged task with a judge model), then aggregated.
 
     Returns:
         ``metrics``, ``breakdowns`` and ``notes`` (as ``TaskScores``), ``per_sample`` (sample id
-        -> scores) and the number of ``samples``.
+        -> scores) and the number of ``samples``; with ``judge``, ``judgements`` (sample id ->
+        the judge's call) and ``judge`` (its report).
 
     Raises:
         DataFormatError: For a malformed file, a sample it does not predict or an id that is not
@@ -57,13 +69,18 @@ def score_predictions_file(task: Task, samples: Sequence[Sample], path: Path) ->
     predictions: Mapping[str, str] = task.read_predictions(path)
     match_predictions(samples, predictions, path, task.prediction_fields[0])
     judged = [judge_output(task, sample, predictions[sample.id]) for sample in samples]
-    result, scores = aggregate_scores(
-        task, samples, [prediction for prediction, _ in judged], [score for _, score in judged]
-    )
+    read = [prediction for prediction, _ in judged]
+    scores = [score for _, score in judged]
+    judging: dict[str, Any] = {}
+    if judge is not None:
+        scores, judgements, report = judge(samples, read, scores)
+        judging = {"judgements": judgements, "judge": report}
+    result, scores = aggregate_scores(task, samples, read, scores)
     return {
         "metrics": result.metrics,
         "breakdowns": result.breakdowns,
         "notes": result.notes,
         "per_sample": {sample.id: score for sample, score in zip(samples, scores, strict=True)},
         "samples": len(samples),
+        **judging,
     }

@@ -22,6 +22,7 @@ from vlm_eval.demo.mini_data._chartqa import write_chartqa
 from vlm_eval.demo.mini_data._docvqa import write_docvqa
 from vlm_eval.demo.mini_data._gqa import write_gqa
 from vlm_eval.demo.mini_data._infographicvqa import write_infographicvqa
+from vlm_eval.demo.mini_data._mathvista import write_mathvista
 from vlm_eval.demo.mini_data._mmbench import write_mmbench
 from vlm_eval.demo.mini_data._mmmu import write_mmmu
 from vlm_eval.demo.mini_data._scienceqa import write_scienceqa
@@ -44,6 +45,7 @@ WRITERS: dict[str, SplitWriter] = {
     "nocaps": write_nocaps,
     "mmbench": lambda root, rng, sizes: write_mmbench(root, rng),  # the same at every size
     "docvqa": write_docvqa,
+    "mathvista": lambda root, rng, sizes: write_mathvista(root, rng),  # the same at every size
     "mmmu": lambda root, rng, sizes: write_mmmu(root, rng),  # the same at every size
     "chartqa": lambda root, rng, sizes: write_chartqa(root, rng),  # the same at every size
     "infographicvqa": lambda root, rng, sizes: write_infographicvqa(root, rng),  # the same
