@@ -4,6 +4,7 @@ implementations' examples, the DocVQA format and its errors, and DocVQA end to e
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,8 @@ def test_docvqa_task_prompt_scores_and_submission() -> None:
     }
     assert task.score(sample, "12.5") == {"anls": pytest.approx(0.8), "relaxed_accuracy": 1.0}
     assert task.submission_entry(sample, "12.5") == {"questionId": 12, "answer": "12.5"}
+    odd = replace(sample, id="\u00b2")  # "²".isdigit(), but no integer: kept as it is
+    assert task.submission_entry(odd, "x") == {"questionId": "\u00b2", "answer": "x"}
     charts = get_task("docvqa", {"metric": "relaxed_accuracy"})
     assert charts.main_metric == "relaxed_accuracy"
     assert charts.scoring_protocol()["metric"] == "relaxed_accuracy"

@@ -129,6 +129,7 @@ def test_tsv_rows_become_samples(tmp_path: Path) -> None:
         ([_row(image="not base64!")], None, "1", "image", "not valid base64"),
         ([_row("1"), _row("1")], None, "1", "index", "duplicate index"),
         ([_row("x")], None, "line 2", "index", "expected an integer"),
+        ([_row("\u00b2")], None, "line 2", "index", "expected an integer"),  # "²".isdigit()
         ([_row()], ["index", "question", "A", "answer", "image"], None, "B", "missing column"),
     ],
 )

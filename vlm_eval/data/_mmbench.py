@@ -106,7 +106,7 @@ def load_mmbench_tsv(path: Path) -> list[Sample]:
         if None in row or None in row.values():
             raise DataFormatError(path, f"line {line}", None, "wrong number of fields")
         index = row["index"].strip()
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit()):  # "²" is a digit, not an integer
             raise DataFormatError(path, f"line {line}", "index", f"expected an integer: {index!r}")
         if index in seen:
             raise DataFormatError(path, index, "index", "duplicate index")

@@ -113,7 +113,7 @@ class ProtocolTask(Task):
         """The sample's id (an integer where the official files have one) and the prediction,
         under ``prediction_fields``: the benchmark's results format."""
         id_field, text_field = self.prediction_fields
-        sample_id = int(sample.id) if sample.id.isdigit() else sample.id
+        sample_id = int(sample.id) if sample.id.isascii() and sample.id.isdigit() else sample.id
         return {id_field: sample_id, text_field: prediction}
 
     def protocol(self) -> dict[str, Any]:
