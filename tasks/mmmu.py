@@ -1,16 +1,27 @@
 """MMMU (Yue et al., 2024): college-level multiple-choice and open questions over one to seven
 images, from 30 subjects in 6 disciplines."""
 
+import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval.data import DatasetRow, Sample, StitchedImage
-from vlm_eval.data._mmmu import MMMU_IMAGE_COLUMNS, missing_mmmu_files, mmmu_sample
-from vlm_eval.metrics import open_answer_correct
+from vlm_eval.data._mmmu import (
+    MMMU_IMAGE_COLUMNS,
+    missing_mmmu_files,
+    mmmu_sample,
+    read_mmmu_predictions,
+)
+from vlm_eval.metrics import extract_choice, open_answer_correct
 from vlm_eval.tasks import LmmsEvalPrompt, MultipleChoiceTask, register_task
-from vlm_eval.tasks._choice import OPEN_QUESTION_INSTRUCTION, OPTION_LETTER_INSTRUCTION
+from vlm_eval.tasks._choice import (
+    OPEN_QUESTION_INSTRUCTION,
+    OPTION_LETTER_INSTRUCTION,
+    sample_options,
+)
 
 ImageLayout = Literal["first", "interleaved", "stitched"]
 _LAYOUTS: tuple[ImageLayout, ...] = ("first", "interleaved", "stitched")
@@ -32,6 +43,9 @@ class MMMU(MultipleChoiceTask):
     its text, in order; ``interleaved``: each image at the first ``<image k>`` that names it;
     ``stitched``: the images side by side as one image (left to right in order), for models
     that take one image per prompt (they refuse the others with several images).
+
+    The test split has no answers: the run writes the results file of MMMU's evaluation server
+    instead of scores (``submission_file``), which ``vlm-eval score`` reads too.
 
     Scoring, MMMU's published rules: a multiple-choice answer is read as a letter by
     ``extract_choice`` (where MMMU's own code picks a random letter for an answer it cannot
@@ -55,7 +69,6 @@ class MMMU(MultipleChoiceTask):
     open_question_template: ClassVar[str] = "{question}\n\n" + OPEN_QUESTION_INSTRUCTION
     breakdown_fields = ("discipline", "subject", "question_type", "difficulty")
     lmms_eval = LmmsEvalPrompt(question_template, kind_templates={"vqa": open_question_template})
-    prediction_fields = ("id", "prediction")
 
     def __init__(
         self, *, images: str = "first", circular: bool = False, protocol: str = "chat"
@@ -86,6 +99,21 @@ class MMMU(MultipleChoiceTask):
             else sample
             for sample in expanded
         ]
+
+    def submission_file(self, samples: Sequence[Sample], predictions: Sequence[str]) -> bytes:
+        """The results file of MMMU's evaluation server: one JSON object, question id ->
+        answer: a multiple-choice question's letter (its answer as generated where no letter
+        can be read, for the server to read), an open question's answer as generated."""
+        answers = {}
+        for sample, prediction in zip(samples, predictions, strict=True):
+            letter = None
+            if self.sample_kind(sample) == "multiple_choice":
+                letter = extract_choice(prediction, sample_options(sample))
+            answers[sample.id] = letter or prediction
+        return (json.dumps(answers) + "\n").encode()
+
+    def read_predictions(self, path: Path) -> dict[str, str]:
+        return read_mmmu_predictions(path)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         if self.sample_kind(sample) == "multiple_choice":

@@ -15,7 +15,7 @@ from PIL import Image
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval.cli import main
 from vlm_eval.data import DataFormatError, ImageSource, Sample, StitchedImage
-from vlm_eval.metrics import open_answer_candidates, open_answer_correct
+from vlm_eval.metrics import extract_choice, open_answer_candidates, open_answer_correct
 from vlm_eval.protocols import Example
 from vlm_eval.tasks import ImagePart, get_task, load_tasks, resolve_task_data
 
@@ -335,3 +335,52 @@ def test_lmms_eval_asks_both_kinds_of_question_as_its_mmmu_config() -> None:
         "How many shapes in <image 1>?\n\nAnswer the question using a single word or phrase.",
         "Pick one\nA. a\nB. b\n\nAnswer with the option's letter from the given choices directly.",
     ]
+
+
+def test_the_test_split_writes_the_servers_results_file(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    hidden = [
+        _row(id="test_Math_1", answer="?"),
+        _row(
+            id="test_Art_2",
+            answer="?",
+            question="Colour of <image 1>?",
+            options="['red', 'blue']",
+            question_type="multiple-choice",
+        ),
+    ]
+    data = _save(hidden, tmp_path / "data")
+    entry = _run(tiny_model_dir, data, tmp_path / "run")
+    assert entry["submission_file"] == "submission_mmmu_validation.json"
+    submitted = json.loads((tmp_path / "run" / entry["submission_file"]).read_text("utf-8"))
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "samples_mmmu.jsonl").read_text("utf-8").splitlines()
+    ]
+    by_id = {record["sample_id"]: record["prediction"] for record in records}
+    assert list(submitted) == ["test_Math_1", "test_Art_2"]
+    assert submitted["test_Math_1"] == by_id["test_Math_1"]  # open: as generated
+    letter = extract_choice(by_id["test_Art_2"], ["red", "blue"])
+    assert submitted["test_Art_2"] == (letter or by_id["test_Art_2"])
+    task = get_task("mmmu")
+    assert task.read_predictions(tmp_path / "run" / entry["submission_file"]) == submitted
+
+
+@pytest.mark.parametrize(
+    ("content", "record", "problem"),
+    [
+        ("[]", None, "expected an object of answers by question id"),
+        ('{"test_Math_1": 3}', "test_Math_1", "expected a string, got 3"),
+        ("{", None, "not valid JSON"),
+    ],
+)
+def test_malformed_results_files_are_refused(
+    tmp_path: Path, content: str, record: str | None, problem: str
+) -> None:
+    path = tmp_path / "answers.json"
+    path.write_text(content, encoding="utf-8")
+    load_tasks()
+    with pytest.raises(DataFormatError, match=problem) as raised:
+        get_task("mmmu").read_predictions(path)
+    assert (raised.value.path, raised.value.record) == (path, record)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from vlm_eval.data._errors import DataFormatError
+from vlm_eval.data._official import _read_json
 from vlm_eval.data._sample import Sample
 from vlm_eval.data._sources import DatasetRow
 
@@ -146,3 +148,20 @@ def missing_mmmu_files(folder: str) -> DataFormatError:
         "(data/validation-*.parquet, ...) or a save_to_disk folder; this folder has neither"
     )
     return DataFormatError(folder, None, None, problem)
+
+
+def read_mmmu_predictions(path: Path) -> dict[str, str]:
+    """The answers of an MMMU results file (the format of its evaluation server: one JSON
+    object, question id -> answer), by question id.
+
+    Raises:
+        DataFormatError: Naming the file, the question and the problem: not a JSON object, an
+            answer that is not a string.
+    """
+    document = _read_json(path)
+    if not isinstance(document, dict):
+        raise DataFormatError(path, None, None, "expected an object of answers by question id")
+    for question_id, answer in document.items():
+        if not isinstance(answer, str):
+            raise DataFormatError(path, question_id, None, f"expected a string, got {answer!r}")
+    return document
