@@ -14,7 +14,14 @@ from PIL import Image
 
 from vlm_eval._arguments import ArgumentsError
 from vlm_eval.cli import main
-from vlm_eval.data import DataFormatError, ImageSource, Sample, StitchedImage
+from vlm_eval.data import (
+    DataFormatError,
+    ImageError,
+    ImageFile,
+    ImageSource,
+    Sample,
+    StitchedImage,
+)
 from vlm_eval.metrics import extract_choice, open_answer_candidates, open_answer_correct
 from vlm_eval.protocols import Example
 from vlm_eval.tasks import ImagePart, get_task, load_tasks, resolve_task_data
@@ -258,6 +265,17 @@ def test_stitched_images_sit_side_by_side_top_aligned(tmp_path: Path) -> None:
     assert stitched.size == (5, 4)
     assert [stitched.getpixel((x, 0)) for x in range(5)] == [RED] * 3 + [BLUE] * 2
     assert stitched.getpixel((0, 3)) == (255, 255, 255)  # below the shorter image
+
+
+def test_a_stitched_image_over_pillows_pixel_limit_fails_that_image_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in "ab":
+        Image.new("RGB", (6, 5), RED).save(tmp_path / f"{name}.png")
+    stitched = StitchedImage((ImageFile(tmp_path / "a.png"), ImageFile(tmp_path / "b.png")))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 59)  # each part's 30 pass, the 60 do not
+    with pytest.raises(ImageError, match="12x5 pixels, over Pillow's limit of 59"):
+        stitched.open()
 
 
 def test_single_image_families_refuse_several_images_and_name_the_way_out() -> None:

@@ -180,11 +180,14 @@ class StitchedImage(ImageSource):
 
     def read(self) -> bytes:
         images = [part.open() for part in self.parts]
-        canvas = Image.new(
-            "RGB",
-            (sum(image.width for image in images), max(image.height for image in images)),
-            (255, 255, 255),
-        )
+        size = (sum(image.width for image in images), max(image.height for image in images))
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and size[0] * size[1] > limit:  # each part passed Pillow's check
+            raise ImageError(
+                f"cannot stitch image {self.key}: {size[0]}x{size[1]} pixels, over Pillow's "
+                f"limit of {limit} (Image.MAX_IMAGE_PIXELS)"
+            )
+        canvas = Image.new("RGB", size, (255, 255, 255))
         left = 0
         for image in images:
             canvas.paste(image, (left, 0))
