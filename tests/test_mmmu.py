@@ -402,3 +402,27 @@ def test_malformed_results_files_are_refused(
     with pytest.raises(DataFormatError, match=problem) as raised:
         get_task("mmmu").read_predictions(path)
     assert (raised.value.path, raised.value.record) == (path, record)
+
+
+def test_each_demonstration_is_shown_in_its_own_kind_of_prompt() -> None:
+    load_tasks()
+    choice = Sample("c", Path("/c.png"), ("A",), "Pick one", metadata={"A": "a", "B": "b"})
+    open_question = Sample("o", Path("/o.png"), ("3",), "How many?")
+    mc_text = "Pick one\nA. a\nB. b"
+    for protocol, shown, asked in [
+        (
+            "chat",
+            mc_text + "\n\nAnswer with the option's letter from the given choices directly.",
+            "How many?\n\nAnswer the question using a single word or phrase.",
+        ),
+        (
+            "idefics2-base",
+            f"Question: {mc_text}\nAnswer with the option's letter from the given choices "
+            "directly. Answer: A\nImage:",
+            "Question: How many? Answer:",
+        ),
+    ]:
+        task = get_task("mmmu", {"protocol": protocol})
+        shot, query = task.expand([choice, open_question])
+        texts = [p for m in task.prompt(query, [shot]) for p in m.parts if isinstance(p, str)]
+        assert shown in texts and texts[-1] == asked, protocol

@@ -31,7 +31,7 @@ class ChatProtocol(Protocol):
     def prompt(self, kind: TaskKind, query: Example, shots: Sequence[Example], task: Any) -> Prompt:
         messages: list[Message] = []
         for shot in shots:
-            messages.append(self._turn(kind, shot, task))
+            messages.append(self._turn(shot.kind or kind, shot, task))
             messages.append(Message("assistant", (shot.answer,)))
         messages.append(self._turn(kind, query, task))
         return tuple(messages)

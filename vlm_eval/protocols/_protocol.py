@@ -39,6 +39,8 @@ class Example:
         more_images: Further images (``Sample.more_images``); the question names image ``k``
             of ``(image, *more_images)`` as ``<image k>``.
         placement: Where the images go.
+        kind: The kind of prompt a demonstration is shown in, where a task mixes kinds (MMMU's
+            multiple-choice and open questions); ``None``: the query's.
     """
 
     image: ImageSource | None
@@ -46,6 +48,7 @@ class Example:
     answer: str = ""
     more_images: tuple[ImageSource, ...] = ()
     placement: ImagePlacement = "first"
+    kind: TaskKind | None = None
 
     def image_parts(self) -> list[ImagePart]:
         """The images shown where the protocol puts the image: all of them, in order, except

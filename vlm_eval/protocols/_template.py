@@ -104,7 +104,7 @@ class TemplateProtocol(Protocol):
         if template["prefix"]:
             parts += _fill(template["prefix"], query, eos=False)
         for shot in shots:
-            parts += _fill(template["example"] or "", shot, eos=True)
+            parts += _fill(self._example_template(kind, shot), shot, eos=True)
         asked = _stripped(_joined(_fill(template["example"] or "", query, eos=False)))
         cut = self.query_cut.get(kind, "")
         if cut and asked and isinstance(asked[-1], str):
@@ -123,11 +123,17 @@ class TemplateProtocol(Protocol):
         if template["prefix"]:
             parts += _fill(template["prefix"], query, eos=False)
         for shot in (*shots, query):
-            parts += _fill(template["example"] or "", shot, eos=True)
+            parts += _fill(self._example_template(kind, shot), shot, eos=True)
         joined = _joined(parts)
         if joined and isinstance(joined[0], str):
             joined[0] = joined[0].lstrip()
         return (Message("raw", tuple(part for part in joined if part != "")),)
+
+    def _example_template(self, kind: TaskKind, example: Example) -> str:
+        """The template ``example`` is written in: its own kind's, where it has one the
+        protocol holds, else ``kind``'s (the query's)."""
+        own = example.kind if example.kind in self.templates else kind
+        return self.templates[own]["example"] or ""
 
     def demonstration(self, kind: TaskKind, sample: Sample) -> str:
         """The most common answer (VQA: the references as scored, raw answers for OK-VQA when

@@ -90,6 +90,7 @@ class ProtocolTask(Task):
                 protocol.demonstration(self.sample_kind(shot), shot),
                 more_images=shot.more_images,
                 placement=self.image_placement,
+                kind=self.sample_kind(shot),
             )
             for shot in shots
         ]
